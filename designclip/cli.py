@@ -1,0 +1,125 @@
+"""`designclip` command line: parse options, call a flow, print where the outputs are."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2021-01-05") from exc
+
+
+def sample_patents_dir() -> Path:
+    """The 30 real 2021 design patents bundled with the package (public domain)."""
+    return Path(str(resources.files("designclip").joinpath("sample/patents")))
+
+
+def _print_tables(data_root: str) -> None:
+    from storage.folder import DataFolder
+    from storage.tables import read_table
+
+    folder = DataFolder(data_root)
+    print(f"\nData root: {data_root}")
+    for name in ("patents", "figures", "sheets", "errors"):
+        n = read_table(folder, name, columns=["patent_id"]).num_rows
+        print(f"  {name + '/':10s} {n:6d} rows   ({folder.path(name)})")
+    print(f"  images/    TIFF sheets by byte range ({folder.path('images')})")
+    print(f"  classes/   class-title tables ({folder.path('classes')})")
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from flows.ingest import ingest_flow
+
+    if not args.archive and (args.start is None or args.end is None):
+        print("designclip ingest: give --start and --end (or --archive FILE ...)", file=sys.stderr)
+        return 2
+    start = args.start or dt.date.min
+    end = args.end or dt.date.max
+    ingest_flow(start=start, end=end, data_root=args.data_root, source=args.source, base_url=args.base_url,
+                max_downloads=args.max_downloads, archives=args.archive)
+    _print_tables(args.data_root)
+    return 0
+
+
+def cmd_sample_mirror(args: argparse.Namespace) -> int:
+    from pipeline.mirror import build_bdss_mirror
+
+    out = Path(args.out).resolve()
+    built = build_bdss_mirror(sample_patents_dir(), out)
+    print(f"{len(built)} weekly archives under {out}; ingest them with --base-url {out.as_uri()}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job on the bundled sample: a local BDSS mirror of the sample weeks, ingested end to end."""
+    from flows.ingest import ingest_flow
+    from pipeline.mirror import build_bdss_mirror
+
+    with tempfile.TemporaryDirectory(prefix="designclip-mirror-") as tmp:
+        built = build_bdss_mirror(sample_patents_dir(), Path(tmp))
+        print(f"Bundled sample: {len(built)} weekly archives (30 design patents granted in 2021)")
+        ingest_flow(start=dt.date(2021, 1, 1), end=dt.date(2021, 12, 31), data_root=args.data_root,
+                    source="bdss", base_url=Path(tmp).as_uri())
+    _print_tables(args.data_root)
+    return 0
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    _print_tables(args.data_root)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="designclip", description=__doc__)
+    parser.add_argument("--data-root", default=os.environ.get("DESIGNCLIP_DATA_ROOT", "./data"),
+                        help="local folder or fsspec URL such as s3://bucket/prefix (env DESIGNCLIP_DATA_ROOT)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", help="download and parse the weekly grant archives of a date range")
+    ingest.add_argument("--start", type=_date, help="first grant date, e.g. 2021-01-01")
+    ingest.add_argument("--end", type=_date, help="last grant date, e.g. 2021-12-31")
+    ingest.add_argument("--source", choices=("bdss", "odp"), default="bdss",
+                        help="bdss: bulkdata.uspto.gov layout; odp: Open Data Portal API (needs USPTO_API_KEY)")
+    ingest.add_argument("--base-url", help="mirror to read from instead of the USPTO (http(s):// or file://)")
+    ingest.add_argument("--max-downloads", type=int, default=2, help="concurrent downloads (default 2)")
+    ingest.add_argument("--archive", nargs="+", metavar="FILE",
+                        help="ingest archives already on disk (I*.tar, I*.zip, ipgYYMMDD.xml/zip) instead")
+    ingest.set_defaults(func=cmd_ingest)
+
+    demo = sub.add_parser("demo", help="run the pipeline on the bundled sample weeks (no network)")
+    demo.set_defaults(func=cmd_demo)
+
+    mirror = sub.add_parser("sample-mirror", help="write the bundled sample as a BDSS-layout mirror folder")
+    mirror.add_argument("--out", required=True)
+    mirror.set_defaults(func=cmd_sample_mirror)
+
+    tables = sub.add_parser("tables", help="row counts of the tables under the data root")
+    tables.set_defaults(func=cmd_tables)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted: finished weeks are kept; rerun the same command to continue", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one readable line instead of a traceback for users
+        if os.environ.get("DESIGNCLIP_DEBUG"):
+            raise
+        print(f"designclip {args.command}: {exc}\n(set DESIGNCLIP_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

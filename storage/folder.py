@@ -1,0 +1,107 @@
+"""One folder abstraction over fsspec, so a local path and `s3://bucket/prefix` behave the same."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from typing import IO, Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+
+class DataFolder:
+    """A root folder (local or remote) with atomic writes: write to a temporary name, then rename."""
+
+    def __init__(self, root: str | os.PathLike[str], **storage_options: Any) -> None:
+        root = os.fspath(root)
+        self.fs, path = fsspec.core.url_to_fs(root, **storage_options)
+        self.root = path.rstrip("/") or "/"
+        self.url = root
+
+    @property
+    def is_local(self) -> bool:
+        """Local roots allow appending (download resume) and direct file access."""
+        return isinstance(self.fs, LocalFileSystem)
+
+    def path(self, *parts: str) -> str:
+        """Full path (in the filesystem's own terms) of a relative location under the root."""
+        rel = "/".join(p.strip("/") for p in parts if p)
+        if ".." in rel.split("/"):
+            raise ValueError(f"refusing a path that escapes the data root: {rel!r}")
+        return f"{self.root}/{rel}" if rel else self.root
+
+    def exists(self, *parts: str) -> bool:
+        return self.fs.exists(self.path(*parts))
+
+    def size(self, *parts: str) -> int:
+        return int(self.fs.size(self.path(*parts)))
+
+    def makedirs(self, *parts: str) -> str:
+        full = self.path(*parts)
+        self.fs.makedirs(full, exist_ok=True)
+        return full
+
+    def open(self, rel: str, mode: str = "rb", **kwargs: Any) -> IO[Any]:
+        return self.fs.open(self.path(rel), mode, **kwargs)
+
+    def read_bytes(self, rel: str, start: int | None = None, end: int | None = None) -> bytes:
+        """Whole file, or the byte range [start, end) read without fetching the rest."""
+        if start is None:
+            return self.fs.cat_file(self.path(rel))
+        return self.fs.cat_file(self.path(rel), start=start, end=end)
+
+    def read_json(self, rel: str) -> Any:
+        with self.open(rel, "rb") as f:
+            return json.load(f)
+
+    def list(self, rel: str, suffix: str = "") -> list[str]:
+        """Relative paths of the files directly in `rel` ending with `suffix`, sorted."""
+        if not self.exists(rel):
+            return []
+        prefix = self.path(rel)
+        names = [p.rsplit("/", 1)[-1] for p in self.fs.ls(prefix, detail=False)]
+        return sorted(f"{rel.rstrip('/')}/{n}" for n in names if n.endswith(suffix) and not n.startswith("."))
+
+    def remove(self, rel: str) -> None:
+        if self.exists(rel):
+            self.fs.rm(self.path(rel))
+
+    def rename(self, src: str, dst: str) -> None:
+        """Move within the root; on object stores this is copy + delete, done only once a file is whole."""
+        self.fs.mv(self.path(src), self.path(dst))
+
+    @contextlib.contextmanager
+    def atomic_open(self, rel: str, mode: str = "wb") -> Iterator[IO[Any]]:
+        """Write to a hidden temporary name beside `rel`; rename into place only when the block succeeds."""
+        parent, _, name = rel.rpartition("/")
+        tmp = f"{parent}/.{name}.{uuid.uuid4().hex[:8]}.tmp" if parent else f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+        self.makedirs(parent)
+        try:
+            with self.fs.open(self.path(tmp), mode) as f:
+                yield f
+            self.fs.mv(self.path(tmp), self.path(rel))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.fs.rm(self.path(tmp))
+            raise
+
+    def write_json(self, rel: str, obj: Any) -> None:
+        with self.atomic_open(rel, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True, default=str)
+            f.write("\n")
+
+    def put_file(self, local_path: str, rel: str) -> None:
+        """Upload (or move, when local) a finished local file to `rel` atomically."""
+        if self.is_local:
+            self.makedirs(rel.rpartition("/")[0])
+            os.replace(local_path, self.path(rel))
+            return
+        parent, _, name = rel.rpartition("/")
+        tmp = f"{parent}/.{name}.upload.tmp"
+        self.fs.put_file(local_path, self.path(tmp))
+        self.fs.mv(self.path(tmp), self.path(rel))
+        os.remove(local_path)

@@ -1,0 +1,20 @@
+"""Ship the class-title tables into the data root so they join with `patents/`."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.classes import locarno_class_titles, us_design_class_titles
+from storage import layout
+from storage.folder import DataFolder
+from storage.schemas import LOCARNO_CLASSES, US_DESIGN_CLASSES
+
+
+def write_class_tables(folder: DataFolder) -> None:
+    """`classes/us_design_classes.parquet` (index = class id downstream) and `classes/locarno_classes.parquet`."""
+    us = [{"uspc_class": c, "index": i, "title": t} for i, (c, t) in enumerate(us_design_class_titles().items())]
+    loc = [{"locarno_class": c, "editions": "12-14", "title": t} for c, t in locarno_class_titles().items()]
+    for name, rows, schema in (("us_design_classes", us, US_DESIGN_CLASSES), ("locarno_classes", loc, LOCARNO_CLASSES)):
+        with folder.atomic_open(layout.class_table(name)) as f:
+            pq.write_table(pa.Table.from_pylist(rows, schema=schema), f)

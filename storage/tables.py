@@ -1,0 +1,134 @@
+"""Write one week's tables and sheet images atomically, then its stats marker; read tables back."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import io
+import tarfile
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from storage import layout
+from storage.folder import DataFolder
+from storage.schemas import TABLES
+
+
+class _BufferedTable:
+    """Rows buffered and flushed as Parquet row groups, so a week's memory stays flat."""
+
+    def __init__(self, writer: pq.ParquetWriter, schema: pa.Schema, batch_rows: int) -> None:
+        self.writer, self.schema, self.batch_rows = writer, schema, batch_rows
+        self.rows: list[dict[str, Any]] = []
+        self.count = 0
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.batch_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.count += len(self.rows)
+            self.rows = []
+
+
+class WeekWriter:
+    """The ingest sink for one week: four Parquet tables + an images tar, all renamed into place together."""
+
+    def __init__(self, folder: DataFolder, week: dt.date, source_archive: str, batch_rows: int = 256) -> None:
+        self.folder, self.week, self.source_archive, self.batch_rows = folder, week, source_archive, batch_rows
+        self._stack = contextlib.ExitStack()
+        self.tables: dict[str, _BufferedTable] = {}
+        self.image_rel = layout.images_file(week)
+
+    def __enter__(self) -> WeekWriter:
+        stack = self._stack.__enter__()
+        for name, schema in TABLES.items():
+            f = stack.enter_context(self.folder.atomic_open(layout.table_file(name, self.week)))
+            writer = stack.enter_context(pq.ParquetWriter(f, schema, compression="zstd"))
+            self.tables[name] = _BufferedTable(writer, schema, self.batch_rows)
+        image_file = stack.enter_context(self.folder.atomic_open(self.image_rel))
+        self.images = stack.enter_context(tarfile.open(fileobj=image_file, mode="w", format=tarfile.USTAR_FORMAT))
+        return self
+
+    def __exit__(self, *exc: object) -> bool | None:
+        if exc[0] is None:
+            for table in self.tables.values():
+                table.flush()
+        return self._stack.__exit__(*exc)
+
+    def _store_image(self, patent_id: str, file: str, data: bytes) -> tuple[int, str]:
+        """Append the TIFF to the week's tar and return its data offset (readable later by byte range)."""
+        info = tarfile.TarInfo(f"{patent_id}/{file}")
+        info.size = len(data)
+        header = len(info.tobuf(tarfile.USTAR_FORMAT))
+        offset = self.images.offset + header
+        self.images.addfile(info, io.BytesIO(data))
+        return offset, hashlib.sha256(data).hexdigest()
+
+    def add(self, grant: Any, images: dict[str, bytes]) -> None:
+        self.tables["patents"].append(grant.patent)
+        for row in grant.figures:
+            self.tables["figures"].append(row)
+        for sheet in grant.sheets:
+            data = images.get((sheet["file"] or "").upper())
+            if data is not None:
+                offset, sha = self._store_image(grant.patent_id, sheet["file"], data)
+                sheet.update(image_path=self.image_rel, image_offset=offset, image_size=len(data), image_sha256=sha)
+            self.tables["sheets"].append(sheet)
+
+    def add_error(self, member: str, patent_id: str | None, stage: str, reason: str, detail: str) -> None:
+        self.tables["errors"].append(
+            {
+                "week": self.week,
+                "source_archive": self.source_archive,
+                "member": member,
+                "patent_id": patent_id,
+                "stage": stage,
+                "reason": reason,
+                "detail": detail,
+            }
+        )
+
+
+def read_table(folder: DataFolder, name: str, columns: list[str] | None = None) -> pa.Table:
+    """All weeks of one table (empty with the right schema when none is written yet)."""
+    files = folder.list(name, ".parquet")
+    schema = TABLES[name]
+    if not files:
+        return schema.empty_table() if columns is None else schema.empty_table().select(columns)
+    parts = []
+    for rel in files:
+        with folder.open(rel) as f:
+            parts.append(pq.read_table(f, columns=columns, schema=schema))
+    return pa.concat_tables(parts)
+
+
+def read_sheet_image(folder: DataFolder, sheet: dict[str, Any]) -> bytes:
+    """The raw TIFF bytes of one `sheets` row, fetched by byte range from the week's images tar."""
+    if not sheet.get("image_path"):
+        raise FileNotFoundError(f"{sheet.get('patent_id')} sheet {sheet.get('sheet')}: no image ({sheet.get('image_status')})")
+    start = int(sheet["image_offset"])
+    return folder.read_bytes(sheet["image_path"], start, start + int(sheet["image_size"]))
+
+
+def read_marker(folder: DataFolder, stage: str, week: dt.date) -> dict[str, Any] | None:
+    """The stats marker of a finished unit, or None while it is not done."""
+    rel = layout.stats_marker(stage, week)
+    return folder.read_json(rel) if folder.exists(rel) else None
+
+
+def write_marker(folder: DataFolder, stage: str, week: dt.date, stats: dict[str, Any]) -> None:
+    """Written last, after every output of the unit is in place."""
+    folder.write_json(layout.stats_marker(stage, week), stats)
+
+
+def iter_markers(folder: DataFolder, stage: str) -> Iterator[dict[str, Any]]:
+    for rel in folder.list(f"_stats/{stage}", ".json"):
+        yield folder.read_json(rel)

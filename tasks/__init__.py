@@ -1,0 +1,1 @@
+"""Thin Prefect tasks: retries, cache keys and progress around pure `pipeline/` functions."""
