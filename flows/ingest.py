@@ -85,8 +85,9 @@ def ingest_flow(
         else:
             row["status"] = "failed"
             dl = downloads[a.name]
-            reason = dl.state.message if dl is not None and dl.state.is_failed() else state.message or state.name
-            failed.append(f"{a.name}: {reason}")
+            culprit = dl.state if dl is not None and dl.state.is_failed() else state
+            error = culprit.result(raise_on_failure=False)
+            failed.append(str(error) if isinstance(error, BaseException) else f"{a.name}: {culprit.message}")
         rows.append(row)
     create_markdown_artifact(_summary_markdown(rows), key="ingest-summary", description="Ingest by week")
     if failed:

@@ -61,20 +61,21 @@ def is_unsafe_path(name: str) -> bool:
     return ".." in name.split("/")
 
 
-def _patent_id_from(name: str) -> str | None:
+def patent_id_from_member(name: str) -> str | None:
     m = re.match(r"^(US[A-Z]*\d+)-", posixpath.basename(name), re.IGNORECASE)
     return m.group(1).upper() if m else None
 
 
 def read_patent_zip(member: str, data: bytes) -> PatentBundle | MemberRejected:
     """Open one per-patent ZIP; match the XML and sheets by basename, whatever folder they sit in."""
-    patent_id = _patent_id_from(member)
+    patent_id = patent_id_from_member(member)
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         names = [i.filename for i in zf.infolist() if not i.is_dir()]
         unsafe = [n for n in names if is_unsafe_path(n)]
         if unsafe:
-            return MemberRejected(member, "unsafe_path", f"refused member path {unsafe[0]!r} inside {member}", patent_id)
+            detail = f"refused member path {unsafe[0]!r} inside {member}"
+            return MemberRejected(member, "unsafe_path", detail, patent_id)
         xml_names = [n for n in names if GRANT_XML.match(posixpath.basename(n))]
         if not xml_names:
             return MemberRejected(member, "no_xml", f"{member} holds no grant XML ({len(names)} files)", patent_id)
@@ -96,7 +97,7 @@ def _classify(name: str, skipped: SkippedMembers) -> MemberRejected | None | boo
     """True: a design ZIP to read; MemberRejected: refuse it; None: not ours, counted as skipped."""
     if is_unsafe_path(name):
         return MemberRejected(name, "unsafe_path", f"refused member path {name!r}: it escapes the archive folder",
-                              _patent_id_from(name))
+                              patent_id_from_member(name))
     if _is_design_member(name):
         return True
     skipped.add(name)

@@ -103,13 +103,13 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    now = now or dt.datetime.now(dt.timezone.utc)
+        when = when.replace(tzinfo=dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
     return max(0.0, (when - now).total_seconds())
 
 
 def backoff_delay(attempt: int, options: DownloadOptions, retry_after: str | None = None) -> float:
-    """Wait before retry after failed attempt `attempt` (1-based): the server's hint, else exponential+jitter."""
+    """Pause after failed attempt `attempt` (1-based): the server's hint, else exponential with jitter."""
     hinted = parse_retry_after(retry_after)
     if hinted is not None:
         return min(hinted, options.backoff_max_s)
@@ -253,8 +253,11 @@ def _adopt(archive: WeeklyArchive, folder: DataFolder, final: str) -> DownloadRe
             sha.update(chunk)
             size += len(chunk)
     if not valid or (archive.size is not None and size != archive.size):
-        log.warning("week %s: %s exists without a manifest and fails checks; downloading again",
-                    archive.week, archive.name)
+        log.warning(
+            "week %s: %s exists without a manifest and fails checks; downloading again",
+            archive.week,
+            archive.name,
+        )
         folder.remove(final)
         return None
     _write_manifest(archive, folder, size, sha.hexdigest())
@@ -292,7 +295,7 @@ def _write_manifest(archive: WeeklyArchive, folder: DataFolder, size: int, sha25
             "sha256": sha256,
             "source": archive.source,
             "revision": archive.revision,
-            "downloaded_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "downloaded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         },
     )
 
@@ -318,8 +321,14 @@ def _fetch_with_retries(job: _Job, session: requests.Session | None) -> tuple[tu
             if attempt >= job.options.max_attempts:
                 break
             delay = backoff_delay(attempt, job.options, hint)
-            log.warning("%s: attempt %d/%d failed (%s); retrying in %.1f s",
-                        job.label, attempt, job.options.max_attempts, reason, delay)
+            log.warning(
+                "%s: attempt %d/%d failed (%s); retrying in %.1f s",
+                job.label,
+                attempt,
+                job.options.max_attempts,
+                reason,
+                delay,
+            )
             time.sleep(delay)
     finally:
         if own:
@@ -349,9 +358,11 @@ def _fetch_http(job: _Job, sess: requests.Session) -> tuple[int, int | None]:
                 log.info("%s: server ignored the Range request; restarting from zero", job.label)
                 job.part.truncate()
             total = _int_or_none(resp.headers.get("Content-Length"))
+        if resp.headers.get("Content-Encoding", "identity").lower() != "identity":
+            total = None  # the length is of the encoded body, not of the archive
         resumed_from = job.part.size
         expected = _expected_size(job, total)
-        _append(job, resp.iter_content(job.options.chunk_bytes), expected)
+        _append(job, _body_chunks(resp, job.options.chunk_bytes), expected)
         if total is not None and job.part.size < total:
             raise _Retry(f"connection closed after {job.part.size} of {total} bytes")
         return resumed_from, expected
@@ -363,8 +374,9 @@ def _fetch_file(job: _Job) -> tuple[int, int | None]:
     try:
         total = os.path.getsize(src)
     except FileNotFoundError:
-        raise job.fail(f"not found at {job.archive.url}; the week may not be published yet",
-                       discard=False) from None
+        raise job.fail(
+            f"not found at {job.archive.url}; the week may not be published yet", discard=False
+        ) from None
     expected = _expected_size(job, total)
     if job.part.size > total:
         job.part.truncate()
@@ -385,17 +397,29 @@ def _open(job: _Job, sess: requests.Session, offset: int) -> requests.Response:
     for hop in range(MAX_REDIRECTS + 1):
         # None removes the header even if the caller's session carries one.
         hop_headers = {**headers, "X-API-KEY": key if hop == 0 and key else None}
-        resp = sess.get(url, headers=hop_headers, stream=True, timeout=job.options.timeout_s,
-                        allow_redirects=False)
+        resp = sess.get(
+            url, headers=hop_headers, stream=True, timeout=job.options.timeout_s, allow_redirects=False
+        )
         if resp.status_code not in _REDIRECTS:
             return resp
         location = resp.headers.get("Location")
         resp.close()
         if not location:
-            raise job.fail(f"HTTP {resp.status_code} without a Location from {job.archive.url}", discard=False)
+            message = f"HTTP {resp.status_code} without a Location from {job.archive.url}"
+            raise job.fail(message, discard=False)
         url = urllib.parse.urljoin(url, location)
         log.debug("%s: following redirect to %s", job.label, redact(url))
     raise job.fail(f"more than {MAX_REDIRECTS} redirects from {job.archive.url}", discard=False)
+
+
+def _body_chunks(resp: requests.Response, size: int) -> Iterator[bytes]:
+    """Whatever has arrived, up to `size` at a time, so bytes before a dropped connection are kept."""
+    read1 = getattr(resp.raw, "read1", None)
+    if read1 is None:  # urllib3 < 2.3
+        yield from resp.iter_content(size)
+        return
+    while data := read1(size):
+        yield data
 
 
 def _check_status(job: _Job, resp: requests.Response) -> None:
@@ -409,8 +433,10 @@ def _check_status(job: _Job, resp: requests.Response) -> None:
     if status == 404:
         raise job.fail(f"not found at {url}; the week may not be published yet", discard=False)
     if status in (401, 403) and job.archive.source == "odp":
-        raise job.fail(f"HTTP {status} from {url}: the Open Data Portal refused the API key; "
-                       "check USPTO_API_KEY", discard=False)
+        raise job.fail(
+            f"HTTP {status} from {url}: the Open Data Portal refused the API key; check USPTO_API_KEY",
+            discard=False,
+        )
     raise job.fail(f"HTTP {status} from {url}; check --base-url", discard=False)
 
 
@@ -429,16 +455,17 @@ def _reject_html_type(job: _Job, resp: requests.Response) -> None:
 
 
 def _html_message(archive: WeeklyArchive) -> str:
-    return (f"the server returned an HTML page instead of {archive.name}; "
-            "check --base-url or the API key")
+    return f"the server returned an HTML page instead of {archive.name}; check --base-url or the API key"
 
 
 def _expected_size(job: _Job, announced: int | None) -> int | None:
     """The listing's size when known (and it must agree with the server), else what the server announces."""
     listed = job.archive.size
     if listed is not None and announced is not None and listed != announced:
-        raise job.fail(f"size mismatch: the listing says {listed} bytes but the server sends {announced}; "
-                       "the archive may have been republished, list again")
+        raise job.fail(
+            f"size mismatch: the listing says {listed} bytes but the server sends {announced}; "
+            "the archive may have been republished, list again"
+        )
     return listed if listed is not None else announced
 
 
@@ -470,8 +497,10 @@ def _verify(job: _Job, expected: int | None) -> None:
     with open(part.path, "rb") as f:
         valid = _is_valid_archive(f, kind)
     if not valid:
-        raise job.fail(f"{job.archive.name} is not a valid {kind} archive ({part.size} bytes); "
-                       "the source file may be corrupt, try again later or check --base-url")
+        raise job.fail(
+            f"{job.archive.name} is not a valid {kind} archive ({part.size} bytes); "
+            "the source file may be corrupt, try again later or check --base-url"
+        )
 
 
 # -- content checks ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pipeline.views import View, normalise_view
 # "FIG. 1 is", "FIGS. 1-3 are", "FIGS. 4 and 5 are", "FIGURE 2 is", "FIGS. 1A through 1C are"
 _FIG_LEAD = re.compile(
     r"^\s*(?:FIG(?:URE)?S?\.?)\s*"
-    r"(?P<refs>[0-9]+[A-Z]?(?:\s*(?:-|–|—|,\s*and|,|and|&|to|through)\s*[0-9]+[A-Z]?)*)"
+    r"(?P<refs>[0-9]+[A-Z]?(?:\s*(?:-|–|—|,\s*and|,|and|&|to|through)\s*(?:FIG(?:URE)?S?\.?\s*)?[0-9]+[A-Z]?)*)"
     r"(?P<rest>.*)$",
     re.IGNORECASE | re.DOTALL,
 )
@@ -32,6 +32,7 @@ class FigureDescription:
 def expand_figure_refs(refs: str) -> list[str]:
     """'1-3' -> 1,2,3; '4 and 5' -> 4,5; '1A-1C' -> 1A,1B,1C; '2, 3, and 7' -> 2,3,7."""
     out: list[str] = []
+    refs = re.sub(r"FIG(?:URE)?S?\.?", " ", refs, flags=re.IGNORECASE)
     for part in re.split(r"\s*(?:,\s*and|,|\band\b|&)\s*", refs.strip(), flags=re.IGNORECASE):
         if not part:
             continue
@@ -46,7 +47,7 @@ def expand_figure_refs(refs: str) -> list[str]:
 
 
 def _clean(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
+    return " ".join(text.split())
 
 
 def _strip_verb(rest: str) -> str:

@@ -22,6 +22,7 @@ from pipeline.archive import (
     SkippedMembers,
     iter_weekly_tar,
     iter_weekly_zip,
+    patent_id_from_member,
 )
 from pipeline.parse import PARSER_VERSION, NotDesignPatent, ParsedGrant, ParseError, parse_grant, split_concatenated_xml
 
@@ -136,7 +137,8 @@ def ingest_archive(
             stats.skipped_not_design += 1
             continue
         except ParseError as exc:
-            reject(item.member, None, "parse", "malformed_xml" if "XML" in str(exc) else "invalid_grant", str(exc))
+            reason = "malformed_xml" if "XML" in str(exc) else "invalid_grant"
+            reject(item.member, patent_id_from_member(item.member), "parse", reason, str(exc))
             continue
         kept: dict[str, bytes] = {}
         for sheet in grant.sheets:

@@ -131,8 +131,10 @@ def list_odp(
     base = base_url.rstrip("/")
     key = api_key_from(api_key)
     if not key and urllib.parse.urlsplit(base).hostname in ODP_HOSTS:
-        raise ListingError("the Open Data Portal needs an API key: set USPTO_API_KEY "
-                           "(or pass api_key) before listing from api.uspto.gov")
+        raise ListingError(
+            "the Open Data Portal needs an API key: set USPTO_API_KEY "
+            "(or pass api_key) before listing from api.uspto.gov"
+        )
     url = base + ODP_PRODUCT_PATH.format(product=product)
     found: list[WeeklyArchive] = []
     with _session_scope(session) as sess:
@@ -140,7 +142,9 @@ def list_odp(
             entries = ((f.get("fileName"), f.get("fileDownloadURI"), f.get("fileSize")) for f in files)
             found += _archives_from(
                 ((n, urllib.parse.urljoin(base + "/", u), _int_or_none(s)) for n, u, s in entries if n and u),
-                start, end, "odp",
+                start,
+                end,
+                "odp",
             )
     result = latest_revisions(found)
     log.info("ODP %s: %d weekly archive(s) between %s and %s", base, len(result), start, end)
@@ -148,8 +152,13 @@ def list_odp(
 
 
 def _odp_pages(
-    sess: requests.Session, url: str, key: str | None, start: dt.date, end: dt.date,
-    page_size: int, options: DownloadOptions,
+    sess: requests.Session,
+    url: str,
+    key: str | None,
+    start: dt.date,
+    end: dt.date,
+    page_size: int,
+    options: DownloadOptions,
 ) -> Iterator[list[dict[str, Any]]]:
     """Yield file bags page by page until a short page; stop if the server ignores the offset."""
     headers = {"X-API-KEY": key} if key else {}
@@ -163,7 +172,8 @@ def _odp_pages(
             "limit": str(page_size),
         }
         shown = f"{url}?{urllib.parse.urlencode(params)}"
-        files = _odp_files(_get(sess, url, params=params, headers=headers, options=options, shown=shown), shown)
+        resp = _get(sess, url, params=params, headers=headers, options=options, shown=shown)
+        files = _odp_files(resp, shown)
         names = [f.get("fileName") for f in files]
         if files and names == previous:
             log.warning("ODP %s returned the same page twice; it ignores offset, stopping", url)
@@ -237,11 +247,19 @@ def _get(
             reason, hint = f"HTTP {resp.status_code}", resp.headers.get("Retry-After")
         if attempt < attempts:
             delay = backoff_delay(attempt, options, hint)
-            log.warning("listing %s: attempt %d/%d failed (%s); retrying in %.1f s",
-                        shown, attempt, attempts, reason, delay)
+            log.warning(
+                "listing %s: attempt %d/%d failed (%s); retrying in %.1f s",
+                shown,
+                attempt,
+                attempts,
+                reason,
+                delay,
+            )
             time.sleep(delay)
-    raise ListingError(f"listing {shown} failed after {attempts} attempts ({reason}); "
-                       "check the network and --base-url, or try again later")
+    raise ListingError(
+        f"listing {shown} failed after {attempts} attempts ({reason}); "
+        "check the network and --base-url, or try again later"
+    )
 
 
 @contextlib.contextmanager

@@ -55,7 +55,7 @@ class ParsedGrant:
 def _text(el: etree._Element | None) -> str | None:
     if el is None:
         return None
-    text = re.sub(r"\s+", " ", "".join(el.itertext())).strip()
+    text = " ".join("".join(el.itertext()).split())
     return text or None
 
 
@@ -99,31 +99,44 @@ def _parties(biblio: etree._Element) -> tuple[list[dict], list[dict]]:
     return [_party(i) for i in inventors], [_party(a) for a in applicants]
 
 
+def _xp(path: str) -> etree.XPath:
+    return etree.XPath(path, smart_strings=False)
+
+
+_CITATION_COLUMNS = {
+    name: _xp(f"*/patcit/document-id/{tag}/text()")
+    for name, tag in (("country", "country"), ("doc_number", "doc-number"), ("kind", "kind"), ("name", "name"),
+                      ("date", "date"))
+}
+_CITATION_CATEGORY = _xp("*[patcit]/category/text()")
+_PATCIT_COUNT = _xp("count(*/patcit)")
+_NPL_TEXT = _xp("*/nplcit/othercit")
+
+
 def _citations(biblio: etree._Element) -> tuple[list[dict], list[str]]:
+    """Cited patents and other citations (~100 per design grant): column-wise in C, per-row only if ragged."""
     refs = biblio.find("us-references-cited")
     if refs is None:
         refs = biblio.find("references-cited")
-    patents: list[dict] = []
-    other: list[str] = []
     if refs is None:
-        return patents, other
-    for cit in refs:
-        category = cit.findtext("category")
-        doc = cit.find("patcit/document-id")
-        if doc is not None:
-            patents.append(
-                {
-                    "country": doc.findtext("country"),
-                    "doc_number": doc.findtext("doc-number"),
-                    "kind": doc.findtext("kind"),
-                    "name": doc.findtext("name"),
-                    "date": doc.findtext("date"),
-                    "category": category,
-                }
-            )
-        elif (npl := _text(cit.find("nplcit/othercit"))) is not None:
-            other.append(npl)
+        return [], []
+    n = int(_PATCIT_COUNT(refs))
+    columns = {name: xp(refs) for name, xp in _CITATION_COLUMNS.items()}
+    columns["category"] = _CITATION_CATEGORY(refs)
+    if all(len(col) == n for col in columns.values()):
+        patents = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    else:
+        patents = [_citation_row(cit) for cit in refs if cit.find("patcit") is not None]
+    other = [t for t in (_text(el) for el in _NPL_TEXT(refs)) if t]
     return patents, other
+
+
+def _citation_row(cit: etree._Element) -> dict[str, str | None]:
+    """The slow path for a citation that lacks a field (keeps every column aligned)."""
+    doc = cit.find("patcit/document-id")
+    get = doc.findtext if doc is not None else (lambda tag: None)
+    return {"country": get("country"), "doc_number": get("doc-number"), "kind": get("kind"), "name": get("name"),
+            "date": get("date"), "category": cit.findtext("category")}
 
 
 def _sheet_number(file: str, num: str | None) -> int | None:
@@ -138,7 +151,9 @@ def _mm(value: str | None) -> float | None:
         return None
 
 
-def parse_grant(xml: bytes, *, source_archive: str = "", source_member: str = "", week: dt.date | None = None) -> ParsedGrant:
+def parse_grant(
+    xml: bytes, *, source_archive: str = "", source_member: str = "", week: dt.date | None = None
+) -> ParsedGrant:
     """Rows of one grant document; raises ParseError (bad data) or NotDesignPatent (skip)."""
     try:
         root = etree.fromstring(xml, _PARSER)

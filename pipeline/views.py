@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 DIRECTIONS = ("front", "rear", "left", "right", "top", "bottom", "side")
 VIEW_TYPES = ("perspective", "elevation", "plan", "section", "detail", "exploded", "enlarged", "in-use")
@@ -57,14 +58,20 @@ def view_head(description: str) -> str:
 
 def normalise_view(description: str) -> View:
     """Direction (first one named) + type; orthographic elevation/plan views with a direction are that direction."""
-    head = view_head(description)
+    view = _normalise_head(view_head(description))
+    if not view.type and _IN_USE.search(description.lower()):
+        return View(" ".join(p for p in (view.direction, "in-use") if p), view.direction, "in-use")
+    return view
+
+
+@lru_cache(maxsize=4096)
+def _normalise_head(head: str) -> View:
+    """Cached: a week repeats the same few hundred view phrases ("a top plan view") thousands of times."""
     words = _WORD.findall(head.replace("-", " "))
     named = [_DIRECTION_WORDS[w] for w in words if w in _DIRECTION_WORDS]
     # "left side view" names left, "opposite side front view" front; a bare "side" stays side.
     direction = next((d for d in named if d != "side"), "side" if named else "")
     kind = next((name for name, pat in _TYPE_PATTERNS if pat.search(head)), "")
-    if not kind and _IN_USE.search(description.lower()):
-        kind = "in-use"
     if kind in ("elevation", "plan") and direction:
         return View(direction, direction, kind)
     if not kind and not direction:

@@ -113,7 +113,8 @@ def read_table(folder: DataFolder, name: str, columns: list[str] | None = None) 
 def read_sheet_image(folder: DataFolder, sheet: dict[str, Any]) -> bytes:
     """The raw TIFF bytes of one `sheets` row, fetched by byte range from the week's images tar."""
     if not sheet.get("image_path"):
-        raise FileNotFoundError(f"{sheet.get('patent_id')} sheet {sheet.get('sheet')}: no image ({sheet.get('image_status')})")
+        where = f"{sheet.get('patent_id')} sheet {sheet.get('sheet')}"
+        raise FileNotFoundError(f"{where}: no image stored ({sheet.get('image_status')})")
     start = int(sheet["image_offset"])
     return folder.read_bytes(sheet["image_path"], start, start + int(sheet["image_size"]))
 

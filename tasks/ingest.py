@@ -139,15 +139,26 @@ def ingest_week_archive(archive: WeeklyArchive, data_root: str, archive_path: st
                 folder.rename(raw_rel, raw_rel + ".corrupt")
         folder.write_json(f"_failures/{STAGE}/{layout.week_id(archive.week)}.json",
                           {"week": archive.week.isoformat(), "archive": archive.name, "error": str(exc),
-                           "at": dt.datetime.now(dt.timezone.utc).isoformat()})
+                           "at": dt.datetime.now(dt.UTC).isoformat()})
         raise ArchiveError(
             f"week {archive.week}: {archive.name} is unreadable ({exc}); it was moved aside as "
             f"{raw_rel}.corrupt and will be downloaded again on the next run"
         ) from exc
-    result = stats.to_dict() | {"finished_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+    result = stats.to_dict() | {"finished_at": dt.datetime.now(dt.UTC).isoformat()}
     write_marker(folder, STAGE, archive.week, result)
     folder.remove(f"_failures/{STAGE}/{layout.week_id(archive.week)}.json")
     return {**result, "skipped": False}
+
+
+def _not_bad_data(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry storage hiccups; an unreadable archive is moved aside and fails fast instead."""
+    try:
+        state.result()
+    except ArchiveError:
+        return False
+    except Exception:  # noqa: BLE001
+        return True
+    return False
 
 
 @task(
@@ -155,6 +166,7 @@ def ingest_week_archive(archive: WeeklyArchive, data_root: str, archive_path: st
     task_run_name="ingest-{archive.name}",
     retries=1,
     retry_delay_seconds=5,
+    retry_condition_fn=_not_bad_data,
     cache_key_fn=_ingest_cache_key,
 )
 def ingest_week(archive: WeeklyArchive, data_root: str, download: dict[str, Any] | None = None,

@@ -289,7 +289,9 @@ class _MirrorHandler(BaseHTTPRequestHandler):
                 return
         size = path.stat().st_size
         start, end = 0, size - 1
-        byte_range = None if name in self.mirror.faults.ignore_range else _parse_range(self.headers.get("Range"))
+        byte_range = _parse_range(self.headers.get("Range"))
+        if name in self.mirror.faults.ignore_range:
+            byte_range = None
         if byte_range is not None:
             start, req_end = byte_range
             if start >= size:

@@ -1,0 +1,46 @@
+"""The command line as users run it: the demo on the bundled sample, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from designclip.cli import main
+from storage.folder import DataFolder
+from storage.tables import read_table
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_demo_ingests_the_bundled_sample_and_rerun_skips(tmp_path: Path, capsys) -> None:
+    data = str(tmp_path / "data")
+    assert main(["--data-root", data, "demo"]) == 0
+    out = capsys.readouterr().out
+    assert "patents/       30 rows" in out and "figures/      262 rows" in out
+    folder = DataFolder(data)
+    patents = read_table(folder, "patents", columns=["patent_id", "uspc_class"]).to_pylist()
+    assert len(patents) == 30 and read_table(folder, "errors").num_rows == 0
+    classes = {r["uspc_class"] for r in patents}
+    titles = read_table_titles(folder)
+    assert classes <= set(titles), "every patent's US class joins with the shipped class table"
+    markers = sorted(Path(data, "_stats/ingest").glob("*.json"))
+    assert len(markers) == 20
+    mtimes = [m.stat().st_mtime for m in markers]
+    assert main(["--data-root", data, "demo"]) == 0
+    assert [m.stat().st_mtime for m in markers] == mtimes
+
+
+def read_table_titles(folder: DataFolder) -> dict[str, str]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(folder.path("classes/us_design_classes.parquet")).to_pylist()
+    assert [r["index"] for r in table] == list(range(33))
+    return {r["uspc_class"]: r["title"] for r in table}
+
+
+def test_bad_dates_and_missing_range_give_clear_errors(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["ingest", "--start", "2021-13-01", "--end", "2021-12-31"])
+    assert "not a date like 2021-01-05" in capsys.readouterr().err
+    assert main(["--data-root", str(tmp_path), "ingest", "--start", "2021-01-01"]) == 2
+    assert "give --start and --end" in capsys.readouterr().err
