@@ -12,7 +12,6 @@ import re
 import tarfile
 import threading
 import urllib.parse
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from requests.structures import CaseInsensitiveDict
+
+from pipeline.mirror import build_patent_zip
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +77,12 @@ def make_weekly_tar(root_dir: Path, name: str, members: dict[str, bytes]) -> Pat
     return dest
 
 
-def patent_zip_bytes(doc_id: str, sample_dir: Path = SAMPLE_PATENTS) -> bytes:
-    """A per-patent ZIP as found inside weekly archives: `<doc>/<doc>.XML` plus its TIFF sheets."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted((sample_dir / doc_id).iterdir()):
-            zf.write(path, f"{doc_id}/{path.name}")
-    return buf.getvalue()
-
-
 def make_sample_week(root_dir: Path, name: str, doc_ids: list[str] | None = None) -> Path:
     """A weekly tar built from the sample patents of that week (or `doc_ids`), at its BDSS place."""
     stem = name.split("_")[0].split(".")[0]
     if doc_ids is None:
         doc_ids = sorted(p.name for p in SAMPLE_PATENTS.iterdir() if p.name.endswith(f"-{stem[1:]}"))
-    members = {f"{stem}/DESIGN/{doc}.ZIP": patent_zip_bytes(doc) for doc in doc_ids}
+    members = {f"{stem}/DESIGN/{doc}.ZIP": build_patent_zip(SAMPLE_PATENTS / doc) for doc in doc_ids}
     return make_weekly_tar(root_dir, name, members)
 
 
