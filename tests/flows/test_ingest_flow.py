@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from flows.ingest import IngestFailed, ingest_flow
-from pipeline.mirror import build_bdss_mirror
+from pipeline.mirror import build_bdss_mirror, build_weekly_tar
 from storage.folder import DataFolder
 from storage.tables import read_marker, read_table
 from tests.builders import faulty_week
+from tests.conftest import patent_folder
 from tests.httpmirror import FaultPlan, serve_mirror
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -106,3 +107,18 @@ def test_corrupt_download_is_moved_aside_and_fetched_again(mirror_root: Path, tm
     with serve_mirror(mirror_root) as mirror:
         rows = ingest_flow(start=week[0], end=week[1], data_root=str(data), base_url=mirror.base_url)
     assert rows[0]["status"] == "done" and rows[0]["patents"] == 2
+
+
+def test_a_revised_archive_replaces_the_week(tmp_path: Path) -> None:
+    root, data = tmp_path / "mirror", tmp_path / "d"
+    year = root / "data/patent/grant/redbook/2021"
+    week = dt.date(2021, 1, 5)
+    build_weekly_tar(week, [patent_folder("USD0907292"), patent_folder("USD0907293")], year / "I20210105.tar")
+    with serve_mirror(root) as mirror:
+        ingest_flow(start=week, end=week, data_root=str(data), base_url=mirror.base_url)
+    build_weekly_tar(week, [patent_folder("USD0907292")], year / "I20210105_r1.tar")
+    with serve_mirror(root) as mirror:
+        rows = ingest_flow(start=week, end=week, data_root=str(data), base_url=mirror.base_url)
+    assert rows[0]["archive"] == "I20210105_r1.tar" and rows[0]["status"] == "done"
+    patents = read_table(DataFolder(data), "patents", columns=["patent_id", "source_archive"]).to_pylist()
+    assert patents == [{"patent_id": "USD0907292", "source_archive": "I20210105_r1.tar"}]
