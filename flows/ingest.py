@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -71,7 +73,7 @@ def ingest_flow(
         downloads = {a.name: download_week.submit(a, data_root, options, max_downloads) for a in weekly}
     parses = {
         a.name: ingest_week.submit(a, data_root, downloads[a.name],
-                                   archive_path=str(Path(a.url[7:])) if a.source == "local" else None)
+                                   archive_path=url2pathname(urlparse(a.url).path) if a.source == "local" else None)
         for a in weekly
     }
     rows, failed = [], []
