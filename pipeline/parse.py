@@ -110,6 +110,7 @@ _CITATION_COLUMNS = {
 }
 _CITATION_CATEGORY = _xp("*[patcit]/category/text()")
 _PATCIT_COUNT = _xp("count(*/patcit)")
+_PATCIT_CITATIONS = _xp("*[patcit]")
 _NPL_TEXT = _xp("*/nplcit/othercit")
 
 
@@ -123,20 +124,22 @@ def _citations(biblio: etree._Element) -> tuple[list[dict], list[str]]:
     n = int(_PATCIT_COUNT(refs))
     columns = {name: xp(refs) for name, xp in _CITATION_COLUMNS.items()}
     columns["category"] = _CITATION_CATEGORY(refs)
-    if all(len(col) == n for col in columns.values()):
-        patents = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
-    else:
-        patents = [_citation_row(cit) for cit in refs if cit.find("patcit") is not None]
+    ragged = [name for name, col in columns.items() if len(col) != n]
+    if ragged:
+        # Foreign citations often lack kind/name: only those columns are read again, row by row.
+        cits = _PATCIT_CITATIONS(refs)
+        for name in ragged:
+            columns[name] = [_citation_field(cit, name) for cit in cits]
+    patents = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
     other = [t for t in (_text(el) for el in _NPL_TEXT(refs)) if t]
     return patents, other
 
 
-def _citation_row(cit: etree._Element) -> dict[str, str | None]:
-    """The slow path for a citation that lacks a field (keeps every column aligned)."""
-    doc = cit.find("patcit/document-id")
-    get = doc.findtext if doc is not None else (lambda tag: None)
-    return {"country": get("country"), "doc_number": get("doc-number"), "kind": get("kind"), "name": get("name"),
-            "date": get("date"), "category": cit.findtext("category")}
+def _citation_field(cit: etree._Element, name: str) -> str | None:
+    """One field of one citation, None where it is absent (keeps every column aligned)."""
+    if name == "category":
+        return cit.findtext("category")
+    return cit.findtext(f"patcit/document-id/{name.replace('_', '-')}")
 
 
 def _sheet_number(file: str, num: str | None) -> int | None:

@@ -368,3 +368,14 @@ def test_dtd_v42_variant() -> None:
     assert p["cited_patents"][0]["doc_number"] == "D151600"
     assert len(p["cited_other"]) == 1
     assert p["uspc"] == "D7/654"
+
+
+def test_foreign_citations_without_kind_or_name_keep_columns_aligned() -> None:
+    """USD0907292 cites CN 3014718 (Aug 1992) with no kind and no name; its neighbours keep theirs."""
+    xml = (SAMPLE / "USD0907292-20210105" / "USD0907292-20210105.XML").read_bytes()
+    cited = parse_grant(xml).patent["cited_patents"]
+    assert len(cited) == 63
+    cn = next(c for c in cited if c["doc_number"] == "3014718")
+    assert cn == {"country": "CN", "doc_number": "3014718", "kind": None, "name": None, "date": "19920800",
+                  "category": "cited by applicant"}
+    assert sum(c["kind"] is None for c in cited) == 63 - 48
