@@ -35,18 +35,22 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def build_weekly_tar(week: dt.date, folders: list[Path], out: Path, extra: dict[str, bytes] | None = None) -> Path:
-    """`I{date}.tar` with `I{date}/DESIGN/<patent>.ZIP` members (plus `extra` members, e.g. UTIL or faults)."""
+def write_tar(out: Path, members: dict[str, bytes]) -> Path:
+    """A plain tar of `members` (path -> bytes) with fixed times, written to a temporary name, then renamed."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    top = f"I{week:%Y%m%d}"
     tmp = out.with_name(out.name + ".tmp")
     with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
-        for folder in sorted(folders):
-            _add(tar, f"{top}/DESIGN/{folder.name}.ZIP", build_patent_zip(folder))
-        for name, data in (extra or {}).items():
+        for name, data in members.items():
             _add(tar, name, data)
     os.replace(tmp, out)
     return out
+
+
+def build_weekly_tar(week: dt.date, folders: list[Path], out: Path, extra: dict[str, bytes] | None = None) -> Path:
+    """`I{date}.tar` with `I{date}/DESIGN/<patent>.ZIP` members (plus `extra` members, e.g. UTIL or faults)."""
+    top = f"I{week:%Y%m%d}"
+    members = {f"{top}/DESIGN/{folder.name}.ZIP": build_patent_zip(folder) for folder in sorted(folders)}
+    return write_tar(out, members | (extra or {}))
 
 
 def build_ipg(folders: list[Path], out: Path) -> Path:

@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import io
 import tarfile
-from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -129,7 +128,3 @@ def write_marker(folder: DataFolder, stage: str, week: dt.date, stats: dict[str,
     """Written last, after every output of the unit is in place."""
     folder.write_json(layout.stats_marker(stage, week), stats)
 
-
-def iter_markers(folder: DataFolder, stage: str) -> Iterator[dict[str, Any]]:
-    for rel in folder.list(f"_stats/{stage}", ".json"):
-        yield folder.read_json(rel)

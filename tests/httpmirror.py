@@ -5,11 +5,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import html
-import io
 import json
 import logging
 import re
-import tarfile
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -20,7 +18,7 @@ from typing import Any, NamedTuple
 
 from requests.structures import CaseInsensitiveDict
 
-from pipeline.mirror import build_patent_zip
+from pipeline.mirror import build_patent_zip, write_tar
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +64,7 @@ def bdss_path(root_dir: Path, name: str) -> Path:
 
 def make_weekly_tar(root_dir: Path, name: str, members: dict[str, bytes]) -> Path:
     """Write a real tar at its BDSS place holding `members` (archive path -> bytes); returns its path."""
-    dest = bdss_path(root_dir, name)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(dest, "w", format=tarfile.USTAR_FORMAT) as tar:
-        for member_name, data in members.items():
-            info = tarfile.TarInfo(member_name)
-            info.size = len(data)
-            info.mtime = 1_600_000_000
-            tar.addfile(info, io.BytesIO(data))
-    return dest
+    return write_tar(bdss_path(root_dir, name), members)
 
 
 def make_sample_week(root_dir: Path, name: str, doc_ids: list[str] | None = None) -> Path:
