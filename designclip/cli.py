@@ -73,9 +73,59 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_render(rows: list[dict], data_root: str, profile: str) -> None:
+    from storage.folder import DataFolder
+
+    folder = DataFolder(data_root)
+    views = sum(r.get("samples", 0) for r in rows)
+    flagged = sum(r.get("flagged", 0) for r in rows)
+    failures = sum(r.get("failures", 0) for r in rows)
+    shards = sum(len(r.get("shards", [])) for r in rows)
+    print(f"\nRendered {views} views in {shards} shards ({flagged} flagged for review, {failures} failures)")
+    print(f"  shards/    WebDataset shards + Parquet index + stats ({folder.path('shards', profile)})")
+    print(f"  previews/  contact sheets to look at ({folder.path('previews', profile)})")
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from flows.render import render_flow
+
+    rows = render_flow(start=args.start, end=args.end, data_root=args.data_root, size=args.size,
+                       margin=args.margin, workers=args.workers, shard_samples=args.shard_samples,
+                       shard_bytes=int(args.shard_mib * 2**20))
+    _print_render(rows, args.data_root, f"px{args.size}")
+    return 0
+
+
+def _print_release(result: dict, data_root: str) -> None:
+    from storage.folder import DataFolder
+
+    folder = DataFolder(data_root)
+    where = folder.path("releases", result["version"])
+    state = "already released (unchanged)" if result.get("skipped") else "released"
+    counts = ", ".join(f"{k} {v}" for k, v in result.get("splits", {}).items())
+    print(f"\nRelease {result['version']} {state}: {counts}")
+    print(f"  {where}  (README.md dataset card, sizes.json, *.wids.json, manifest.parquet, SHA256SUMS)")
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from flows.release import release_flow
+
+    years = [int(y) for y in args.years.split(",")] if args.years else None
+    result = release_flow(version=args.version, data_root=args.data_root, profile=f"px{args.size}", years=years,
+                          ratios=args.splits, split_by=args.split_by, shard_samples=args.shard_samples,
+                          shard_bytes=int(args.shard_mib * 2**20))
+    _print_release(result, args.data_root)
+    return 0
+
+
 def cmd_tables(args: argparse.Namespace) -> int:
     _print_tables(args.data_root)
     return 0
+
+
+def _shard_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shard-samples", type=int, default=1000, help="samples per shard at most (default 1000)")
+    parser.add_argument("--shard-mib", type=float, default=256, help="MiB per shard at most (default 256)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,6 +152,25 @@ def build_parser() -> argparse.ArgumentParser:
     mirror.add_argument("--out", required=True)
     mirror.set_defaults(func=cmd_sample_mirror)
 
+    render = sub.add_parser("render", help="cut the ingested sheets into per-FIG. views in WebDataset shards")
+    render.add_argument("--start", type=_date, required=True, help="first grant date, e.g. 2021-01-01")
+    render.add_argument("--end", type=_date, required=True, help="last grant date, e.g. 2021-12-31")
+    render.add_argument("--size", type=int, default=512, help="square view size in pixels (default 512)")
+    render.add_argument("--margin", type=float, default=0.03, help="crop margin, share of the view's side")
+    render.add_argument("--workers", type=int, help="render processes (default: one per CPU)")
+    _shard_options(render)
+    render.set_defaults(func=cmd_render)
+
+    release = sub.add_parser("release", help="collect rendered weeks into a versioned, split dataset release")
+    release.add_argument("--version", required=True, help="release name, e.g. 2021.1 (immutable once written)")
+    release.add_argument("--years", help="only these grant years, e.g. 2021,2022 (default: all rendered)")
+    release.add_argument("--splits", default="90/5/5", help="train/val/test shares by patent (default 90/5/5)")
+    release.add_argument("--split-by", choices=("hash", "year"), default="hash",
+                         help="hash of the patent id (default) or grant year (latest year = test)")
+    release.add_argument("--size", type=int, default=512, help="which rendered view size to release (default 512)")
+    _shard_options(release)
+    release.set_defaults(func=cmd_release)
+
     tables = sub.add_parser("tables", help="row counts of the tables under the data root")
     tables.set_defaults(func=cmd_tables)
     return parser
@@ -109,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry calls from offline machines
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -66,6 +66,16 @@ class DataFolder:
         names = [p.rsplit("/", 1)[-1] for p in self.fs.ls(prefix, detail=False)]
         return sorted(f"{rel.rstrip('/')}/{n}" for n in names if n.endswith(suffix) and not n.startswith("."))
 
+    def remove_temporaries(self, rel: str) -> int:
+        """Delete hidden `.*.tmp` files a crashed writer left directly in `rel`; returns how many."""
+        if not self.exists(rel):
+            return 0
+        stale = [p for p in self.fs.ls(self.path(rel), detail=False)
+                 if p.rsplit("/", 1)[-1].startswith(".") and p.endswith(".tmp")]
+        for p in stale:
+            self.fs.rm(p)
+        return len(stale)
+
     def remove(self, rel: str) -> None:
         if self.exists(rel):
             self.fs.rm(self.path(rel))

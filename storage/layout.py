@@ -37,3 +37,36 @@ def stats_marker(stage: str, week: dt.date) -> str:
 
 def class_table(name: str) -> str:
     return f"classes/{name}.parquet"
+
+
+def shard_dir(profile: str, week: dt.date) -> str:
+    """Rendered WebDataset shards of one week under one render profile (e.g. `px512`)."""
+    return f"shards/{profile}/{week_id(week)}"
+
+
+def shard_tar(profile: str, week: dt.date, number: int) -> str:
+    return f"{shard_dir(profile, week)}/{number:05d}.tar"
+
+
+def shard_index(profile: str, week: dt.date, number: int) -> str:
+    """Parquet: one row per sample (key -> patent, fig, view, bytes)."""
+    return f"{shard_dir(profile, week)}/{number:05d}.parquet"
+
+
+def shard_stats(profile: str, week: dt.date, number: int) -> str:
+    """Per-shard stats JSON, written last: its presence means the shard is done."""
+    return f"{shard_dir(profile, week)}/{number:05d}.stats.json"
+
+
+def render_stage(profile: str) -> str:
+    """Stage name of the render markers: `_stats/render/px512/I20210105.json`."""
+    return f"render/{profile}"
+
+
+def release_dir(version: str) -> str:
+    return f"releases/{version}"
+
+
+def preview_file(profile: str, week: dt.date) -> str:
+    """Contact sheet of a rendered week (PNG), for people to look at."""
+    return f"previews/{profile}/{week_id(week)}.png"

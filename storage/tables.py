@@ -109,6 +109,18 @@ def read_table(folder: DataFolder, name: str, columns: list[str] | None = None) 
     return pa.concat_tables(parts)
 
 
+def read_week_table(folder: DataFolder, name: str, week: dt.date, columns: list[str] | None = None) -> pa.Table:
+    """One week's file of a table (what a per-week stage reads)."""
+    with folder.open(layout.table_file(name, week)) as f:
+        return pq.read_table(f, columns=columns, schema=TABLES[name])
+
+
+def finished_weeks(folder: DataFolder, stage: str) -> list[dt.date]:
+    """Weeks whose marker for `stage` exists, oldest first."""
+    names = folder.list(f"_stats/{stage}", ".json")
+    return sorted(dt.datetime.strptime(n.rsplit("/", 1)[-1][1:9], "%Y%m%d").date() for n in names)
+
+
 def read_sheet_image(folder: DataFolder, sheet: dict[str, Any]) -> bytes:
     """The raw TIFF bytes of one `sheets` row, fetched by byte range from the week's images tar."""
     if not sheet.get("image_path"):

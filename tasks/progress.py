@@ -27,6 +27,13 @@ def format_progress(done: int, total: int | None, elapsed_s: float) -> str:
     return ", ".join(parts)
 
 
+def _in_prefect_run() -> bool:
+    """Artifacts only inside a flow or task run (outside one Prefect would start a temporary server)."""
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
+
+
 class ByteProgress:
     """Callback for `download_archive`: throttled log lines and a progress artifact keyed by the archive."""
 
@@ -52,4 +59,36 @@ class ByteProgress:
             try:
                 update_progress_artifact(self.artifact_id, min(100.0, 100.0 * done / total))
             except Exception:  # noqa: BLE001 - a UI hiccup must never fail a download
+                self.artifact_id = None
+
+
+class CountProgress:
+    """Progress of a countable unit (patents of a week): throttled log lines and a Prefect progress artifact."""
+
+    def __init__(self, label: str, total: int, logger: logging.Logger | logging.LoggerAdapter,
+                 unit: str = "patents", every_s: float = 5.0) -> None:
+        self.label, self.total, self.log, self.unit, self.every_s = label, total, logger, unit, every_s
+        self.started = time.monotonic()
+        self.last_log = 0.0
+        key = "progress-" + "".join(c if c.isalnum() else "-" for c in label.lower())
+        self.artifact_id = None
+        if _in_prefect_run():
+            try:
+                self.artifact_id = create_progress_artifact(0.0, key=key, description=f"{label}: {unit} done")
+            except Exception:  # noqa: BLE001 - a UI hiccup must never fail the stage
+                self.artifact_id = None
+
+    def __call__(self, done: int, extra: str = "") -> None:
+        now = time.monotonic()
+        if done < self.total and now - self.last_log < self.every_s:
+            return
+        self.last_log = now
+        elapsed = now - self.started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = f", ETA {int((self.total - done) / rate)}s" if rate > 0 and done < self.total else ""
+        self.log.info("%s: %d/%d %s (%.1f/s%s)%s", self.label, done, self.total, self.unit, rate, eta, extra)
+        if self.artifact_id is not None and self.total:
+            try:
+                update_progress_artifact(self.artifact_id, min(100.0, 100.0 * done / self.total))
+            except Exception:  # noqa: BLE001 - a UI hiccup must never fail the stage
                 self.artifact_id = None

@@ -1,0 +1,42 @@
+"""Contact sheets: a grid of view thumbnails with their keys, so people can look at what a stage produced."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image, ImageDraw, ImageOps
+
+
+@dataclass(frozen=True)
+class Thumb:
+    label: str
+    image: Image.Image
+    flagged: bool = False
+
+
+def thumbnail(png: bytes, label: str, flagged: bool = False, cell: int = 160) -> Thumb:
+    """A small copy (kept instead of the PNG so a week's preview costs ~25 KiB per view at most)."""
+    with Image.open(io.BytesIO(png)) as im:
+        small = ImageOps.contain(im.convert("L"), (cell, cell))
+    return Thumb(label, small, flagged)
+
+
+def contact_sheet(thumbs: list[Thumb], columns: int = 8, cell: int = 160, title: str = "") -> bytes:
+    """PNG grid; flagged views (whole-sheet fallbacks) get a red frame."""
+    columns = max(1, min(columns, len(thumbs)))
+    rows = max(1, (len(thumbs) + columns - 1) // columns)
+    top = 22 if title else 0
+    sheet = Image.new("RGB", (columns * cell, top + rows * (cell + 16)), "white")
+    draw = ImageDraw.Draw(sheet)
+    if title:
+        draw.text((6, 4), title, fill="black")
+    for i, t in enumerate(thumbs):
+        x, y = (i % columns) * cell, top + (i // columns) * (cell + 16)
+        sheet.paste(t.image.convert("RGB"), (x + (cell - t.image.width) // 2, y + (cell - t.image.height) // 2))
+        if t.flagged:
+            draw.rectangle((x + 1, y + 1, x + cell - 2, y + cell - 2), outline="red", width=3)
+        draw.text((x + 4, y + cell + 2), t.label[:26], fill="red" if t.flagged else "black")
+    buf = io.BytesIO()
+    sheet.save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,47 @@
+"""Decode a stored drawing sheet into an upright grayscale image: the one place that knows TIFF quirks."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, UnidentifiedImageError
+
+Box = tuple[int, int, int, int]
+
+
+class SheetImageError(ValueError):
+    """The stored sheet bytes are not a readable image (recorded per sheet; the patent's other views go on)."""
+
+
+def decode_sheet(data: bytes, orientation: str | None) -> Image.Image:
+    """CCITT G4 (mode "1") to 8-bit gray *before* any resampling, turned upright when stored landscape."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            gray = im.convert("L")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise SheetImageError(f"unreadable sheet image ({exc})") from exc
+    if orientation == "landscape":
+        # USPTO stores landscape sheets rotated 90 degrees counter-clockwise; turn them back clockwise.
+        gray = gray.transpose(Image.Transpose.ROTATE_270)
+    return gray
+
+
+def ink_box(gray: Image.Image, threshold: int = 160) -> Box | None:
+    """Bounding box of the dark pixels (None for a blank sheet)."""
+    mask = gray.point(lambda v: 255 if v < threshold else 0)
+    return mask.getbbox()
+
+
+def union(boxes: list[Box]) -> Box:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def iou(a: Box, b: Box) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / area if area > 0 else 0.0
+
+

@@ -1,0 +1,44 @@
+"""Deterministic train/val/test splits by patent, so every view of a patent lands in the same split."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+SPLITS = ("train", "val", "test")
+DEFAULT_RATIOS: dict[str, float] = {"train": 0.90, "val": 0.05, "test": 0.05}
+
+
+def parse_ratios(text: str) -> dict[str, float]:
+    """'90/5/5' or '0.8,0.1,0.1' -> {'train': .., 'val': .., 'test': ..} summing to 1."""
+    parts = [float(p) for p in text.replace(",", "/").split("/") if p.strip()]
+    if len(parts) != 3 or any(p < 0 for p in parts) or sum(parts) <= 0:
+        raise ValueError(f"split ratios {text!r}: give three non-negative numbers for train/val/test, e.g. 90/5/5")
+    total = sum(parts)
+    return {name: p / total for name, p in zip(SPLITS, parts, strict=True)}
+
+
+def hash_unit(patent_id: str, salt: str = "") -> float:
+    """A stable number in [0, 1) from the patent id (same on every machine and Python version)."""
+    digest = hashlib.sha256(f"{salt}{patent_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_of(patent_id: str, ratios: Mapping[str, float] = DEFAULT_RATIOS, salt: str = "") -> str:
+    """The split a patent belongs to under `ratios`."""
+    u = hash_unit(patent_id, salt)
+    edge = 0.0
+    for name in SPLITS:
+        edge += ratios.get(name, 0.0)
+        if u < edge:
+            return name
+    return SPLITS[-1]
+
+
+def split_by_year(grant_year: int, val_year: int, test_year: int) -> str:
+    """Temporal split: the latest years held out, as a user predicting future designs would want."""
+    if grant_year == test_year:
+        return "test"
+    if grant_year == val_year:
+        return "val"
+    return "train"
