@@ -48,3 +48,17 @@ def faulty_week(out: Path, week: dt.date = dt.date(2021, 2, 9)) -> Path:
         f"{top}-SUPP/SUPP.txt": b"supplemental",
     }
     return build_weekly_tar(week, good, out, extra=extra)
+
+
+def ingest_sample_weeks(data_root: Path, weeks: list[dt.date], work: Path) -> None:
+    """Ingest some weeks of the bundled sample into `data_root` (no Prefect): real tars through the real parser."""
+    from pipeline.archives import WeeklyArchive
+    from pipeline.mirror import group_by_week
+    from tasks.ingest import ingest_week_archive
+    from tests.conftest import SAMPLE
+
+    by_week = group_by_week(SAMPLE)
+    for week in weeks:
+        tar = build_weekly_tar(week, by_week[week], work / f"I{week:%Y%m%d}.tar")
+        archive = WeeklyArchive(week=week, name=tar.name, url=tar.as_uri(), source="local")
+        ingest_week_archive(archive, str(data_root), archive_path=str(tar))

@@ -1,0 +1,74 @@
+"""WeekShardWriter: limits, patents kept whole, atomic tars, resume after the last finished shard."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tarfile
+
+import pytest
+
+from storage import layout
+from storage.folder import DataFolder
+from storage.shards import WeekShardWriter, read_index, sample_members
+
+WEEK = dt.date(2021, 1, 5)
+
+
+def patent(pid: str, views: int, size: int = 100) -> list:
+    out = []
+    for i in range(views):
+        key = f"{pid}_f{i + 1}"
+        meta = {"key": key, "patent_id": pid}
+        out.append((key, sample_members(key, b"x" * size, meta, "text", 3), {"patent_id": pid, "fig": str(i + 1)}))
+    return out
+
+
+def members(folder: DataFolder, rel: str) -> list[str]:
+    with tarfile.open(folder.path(rel)) as tar:
+        return tar.getnames()
+
+
+def test_limits_cut_shards_but_never_split_a_patent(tmp_path):
+    folder = DataFolder(tmp_path)
+    writer = WeekShardWriter(folder, "px64", WEEK, max_samples=4, max_bytes=10_000)
+    for pid, n in (("P1", 3), ("P2", 3), ("P3", 1), ("P4", 6)):
+        writer.add_patent(pid, patent(pid, n), [])
+    shards = writer.close()
+    assert [s["patents"] for s in shards] == [["P1"], ["P2", "P3"], ["P4"]]  # P4 alone exceeds the limit: kept whole
+    assert [s["samples"] for s in shards] == [3, 4, 6]
+    names = members(folder, layout.shard_tar("px64", WEEK, 1))
+    assert names[:4] == ["P2_f1.png", "P2_f1.json", "P2_f1.cls", "P2_f1.txt"]
+    index = read_index(folder, layout.shard_index("px64", WEEK, 1)).to_pylist()
+    assert [r["key"] for r in index] == ["P2_f1", "P2_f2", "P2_f3", "P3_f1"]
+    with open(folder.path(layout.shard_tar("px64", WEEK, 1)), "rb") as f:  # offsets point at each sample's header
+        for row in index:
+            f.seek(row["offset"])
+            assert f.read(100).rstrip(b"\0").decode() == f"{row['key']}.png"
+
+
+def test_byte_limit_cuts_too(tmp_path):
+    writer = WeekShardWriter(DataFolder(tmp_path), "px64", WEEK, max_samples=100, max_bytes=700)
+    for pid in ("P1", "P2", "P3"):
+        writer.add_patent(pid, patent(pid, 2, size=200), [])
+    assert [s["patents"] for s in writer.close()] == [["P1"], ["P2"], ["P3"]]
+
+
+def test_abort_leaves_no_partial_tar_and_resume_continues(tmp_path):
+    folder = DataFolder(tmp_path)
+    writer = WeekShardWriter(folder, "px64", WEEK, max_samples=2, max_bytes=10_000)
+    writer.add_patent("P1", patent("P1", 2), [])
+    writer.add_patent("P2", patent("P2", 2), [{"reason": "sheet_unreadable", "patent_id": "P2"}])  # closes shard 0
+    writer.abort()
+    shard_dir = layout.shard_dir("px64", WEEK)
+    assert folder.list(shard_dir, ".tar") == [layout.shard_tar("px64", WEEK, 0)]
+    resumed = WeekShardWriter(folder, "px64", WEEK, max_samples=2, max_bytes=10_000)
+    assert resumed.done_patents == {"P1"} and resumed.next_number == 1
+    resumed.add_patent("P2", patent("P2", 2), [{"reason": "sheet_unreadable", "patent_id": "P2"}])
+    shards = resumed.close()
+    assert [s["patents"] for s in shards] == [["P1"], ["P2"]]
+    assert shards[1]["failures_by_reason"] == {"sheet_unreadable": 1}
+
+
+def test_dotted_keys_are_refused():
+    with pytest.raises(ValueError, match="contains a dot"):
+        sample_members("USD1_f1.1", b"", {}, "", 0)
