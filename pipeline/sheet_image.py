@@ -27,10 +27,15 @@ def decode_sheet(data: bytes, orientation: str | None) -> Image.Image:
     return gray
 
 
-def ink_box(gray: Image.Image, threshold: int = 160) -> Box | None:
-    """Bounding box of the dark pixels (None for a blank sheet)."""
-    mask = gray.point(lambda v: 255 if v < threshold else 0)
-    return mask.getbbox()
+def ink_box(gray: Image.Image, threshold: int = 250, scale: int = 4) -> Box | None:
+    """Box of any ink (None for a blank sheet): on a 1/scale copy, where a 1-px line still darkens its cell."""
+    small = gray.reduce(scale) if scale > 1 else gray
+    box = small.point(lambda v: 255 if v < threshold else 0).getbbox()
+    if box is None:
+        return None
+    w, h = gray.size
+    return (max(0, (box[0] - 1) * scale), max(0, (box[1] - 1) * scale), min(w, (box[2] + 1) * scale),
+            min(h, (box[3] + 1) * scale))
 
 
 def union(boxes: list[Box]) -> Box:

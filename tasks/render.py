@@ -15,7 +15,7 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from pipeline.contact_sheet import Thumb, contact_sheet, thumbnail
-from pipeline.render import PATENT_FIELDS, PatentInput, PatentViews, RenderOptions, render_patent
+from pipeline.render import PATENT_FIELDS, PatentInput, PatentViews, RenderOptions, class_index, render_patent
 from pipeline.segment import SEGMENTER_VERSION
 from storage import layout
 from storage.folder import DataFolder
@@ -38,6 +38,13 @@ def _pool(workers: int) -> ProcessPoolExecutor:
         if workers not in _POOLS:
             _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         return _POOLS[workers]
+
+
+def warm_pool(workers: int) -> None:
+    """Start the worker processes now (spawning + imports take ~1 s each), e.g. before timing."""
+    if workers > 1:
+        for f in [_pool(workers).submit(class_index) for _ in range(workers)]:
+            f.result()
 
 
 def shutdown_pools() -> None:
