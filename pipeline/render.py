@@ -101,7 +101,8 @@ def _drawing_sheets(sheets: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _meta(patent: dict[str, Any], figure: dict[str, Any] | None, region: Region, sheet: dict[str, Any],
-          size: tuple[int, int], box: tuple[int, int, int, int]) -> dict[str, Any]:
+          size: tuple[int, int], drawing: tuple[int, int, int, int],
+          box: tuple[int, int, int, int]) -> dict[str, Any]:
     titles = us_design_class_titles()
     us_class = patent.get("uspc_class")
     view = (figure or {}).get("view")
@@ -129,6 +130,7 @@ def _meta(patent: dict[str, Any], figure: dict[str, Any] | None, region: Region,
         "sheet_file": sheet.get("file"),
         "orientation": sheet.get("orientation"),
         "sheet_size": list(size),
+        "drawing_box": list(drawing),
         "crop_box": list(box),
         "split": split_of(patent["patent_id"]),
         "segmentation": region.method,
@@ -183,7 +185,8 @@ def render_patent(item: PatentInput, options: RenderOptions | None = None) -> Pa
         drawing = region.box or ink_box(image) or (0, 0, *image.size)
         box = crop_box(drawing, image.size, options.margin)
         png = encode_png(square_view(image, box, options.size), options.png_compress_level)
-        meta = _meta(item.patent, by_fig.get(region.fig or ""), region, sheets[region.sheet], image.size, box)
+        meta = _meta(item.patent, by_fig.get(region.fig or ""), region, sheets[region.sheet], image.size, drawing,
+                     box)
         samples.append(ViewSample(meta["key"], png, meta))
     order = {f["fig"]: i for i, f in enumerate(figures)}
     samples.sort(key=lambda s: (order.get(s.meta["fig"], len(order)), s.meta["sheet"]))
