@@ -60,16 +60,21 @@ def cmd_sample_mirror(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The main job on the bundled sample: a local BDSS mirror of the sample weeks, ingested end to end."""
+    """The main job on the bundled sample: a local BDSS mirror of the sample weeks -> ingest -> render -> release."""
     from flows.ingest import ingest_flow
+    from flows.release import release_flow
+    from flows.render import render_flow
     from pipeline.mirror import build_bdss_mirror
 
+    start, end = dt.date(2021, 1, 1), dt.date(2021, 12, 31)
     with tempfile.TemporaryDirectory(prefix="designclip-mirror-") as tmp:
         built = build_bdss_mirror(sample_patents_dir(), Path(tmp))
         print(f"Bundled sample: {len(built)} weekly archives (30 design patents granted in 2021)")
-        ingest_flow(start=dt.date(2021, 1, 1), end=dt.date(2021, 12, 31), data_root=args.data_root,
-                    source="bdss", base_url=Path(tmp).as_uri())
+        ingest_flow(start=start, end=end, data_root=args.data_root, source="bdss", base_url=Path(tmp).as_uri())
     _print_tables(args.data_root)
+    rows = render_flow(start=start, end=end, data_root=args.data_root)
+    _print_render(rows, args.data_root, "px512")
+    _print_release(release_flow(version="sample-2021", data_root=args.data_root), args.data_root)
     return 0
 
 
@@ -102,7 +107,8 @@ def _print_release(result: dict, data_root: str) -> None:
     folder = DataFolder(data_root)
     where = folder.path("releases", result["version"])
     state = "already released (unchanged)" if result.get("skipped") else "released"
-    counts = ", ".join(f"{k} {v}" for k, v in result.get("splits", {}).items())
+    counts = ", ".join(f"{k} {v['samples'] if isinstance(v, dict) else v} views"
+                       for k, v in result.get("splits", {}).items())
     print(f"\nRelease {result['version']} {state}: {counts}")
     print(f"  {where}  (README.md dataset card, sizes.json, *.wids.json, manifest.parquet, SHA256SUMS)")
 

@@ -70,3 +70,28 @@ def release_dir(version: str) -> str:
 def preview_file(profile: str, week: dt.date) -> str:
     """Contact sheet of a rendered week (PNG), for people to look at."""
     return f"previews/{profile}/{week_id(week)}.png"
+
+
+def release_file(version: str, name: str) -> str:
+    """A file of a release by its name inside the release (the names SHA256SUMS and the wids indexes use)."""
+    return f"{release_dir(version)}/{name}"
+
+
+def release_shard_name(split: str, number: int) -> str:
+    """`train/00000.tar`: uniform shards per split, numbered from 0 (brace-expandable for open_clip)."""
+    return f"{split}/{number:05d}.tar"
+
+
+def release_sizes_name(split: str) -> str:
+    """open_clip_train reads `sizes.json` beside the shards: {"00000.tar": n, ...}."""
+    return f"{split}/sizes.json"
+
+
+def release_wids_name(split: str) -> str:
+    """The wids shard index of a split; its shard urls are relative to the release folder."""
+    return f"{split}.wids.json"
+
+
+def release_marker(version: str) -> str:
+    """The release's done marker, written last: without it a release folder is a crashed run's leftovers."""
+    return release_file(version, "release.json")

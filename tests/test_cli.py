@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,16 @@ def test_demo_ingests_the_bundled_sample_and_rerun_skips(tmp_path: Path, capsys)
     markers = sorted(Path(data, "_stats/ingest").glob("*.json"))
     assert len(markers) == 20
     mtimes = [m.stat().st_mtime for m in markers]
+    assert "Rendered 262 views" in out and "Release sample-2021 released" in out
+    release = Path(data, "releases", "sample-2021")
+    sizes = sum(sum(json.loads((release / s / "sizes.json").read_text()).values()) for s in ("train", "val", "test"))
+    assert sizes == 262 and (release / "README.md").exists() and (release / "release.json").exists()
+    assert len(list(Path(data, "previews", "px512").glob("*.png"))) == 20
+    shard_mtimes = [p.stat().st_mtime for p in sorted(Path(data, "shards").rglob("*.tar"))]
     assert main(["--data-root", data, "demo"]) == 0
     assert [m.stat().st_mtime for m in markers] == mtimes
+    assert [p.stat().st_mtime for p in sorted(Path(data, "shards").rglob("*.tar"))] == shard_mtimes
+    assert "already released (unchanged)" in capsys.readouterr().out
 
 
 def read_table_titles(folder: DataFolder) -> dict[str, str]:

@@ -1,0 +1,38 @@
+"""The release flow: finished render weeks -> `releases/{version}/` (train/val/test shards, manifest, card)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from pipeline.release import split_table
+from tasks.release import release_task
+
+
+def release_markdown(stats: dict[str, Any]) -> str:
+    """The Prefect artifact: the per-split table plus what was left out."""
+    head = f"Release `{stats['version']}` ({stats['status']}): {stats['samples']} samples of {stats['patents']} patents"
+    lines = [head, "", split_table({"splits": stats["splits"]}), ""]
+    if stats.get("duplicates"):
+        lines.append(f"Duplicates dropped: {stats['duplicates']} (see stats.json)")
+    if stats.get("unknown_cls"):
+        lines.append(f"Samples without a US design class (cls -1): {stats['unknown_cls']}")
+    for n in stats.get("not_included") or []:
+        lines.append(f"Not included: week {n['week']} ({n['reason']})")
+    return "\n".join(lines)
+
+
+@flow(name="release", log_prints=True)
+def release_flow(version: str, data_root: str, profile: str = "px512", years: list[int] | None = None,
+                 ratios: str = "90/5/5", split_by: str = "hash", shard_samples: int = 1000,
+                 shard_bytes: int = 256 * 2**20, caption_source: str = "metadata", val_year: int | None = None,
+                 test_year: int | None = None) -> dict[str, Any]:
+    """Collect finished render weeks into one immutable release; the same version and inputs again is a no-op."""
+    stats = release_task(version, data_root, profile, years, ratios, split_by, shard_samples, shard_bytes,
+                         caption_source, val_year, test_year)
+    key = "release-" + re.sub(r"[^a-z0-9-]+", "-", version.lower()).strip("-")
+    create_markdown_artifact(release_markdown(stats), key=key, description=f"Release {version} by split")
+    return stats

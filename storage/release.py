@@ -1,0 +1,373 @@
+"""Read finished render weeks and write a release folder: shards, sizes.json, wids indexes, manifest, sums, marker."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import re
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.release import (
+    ReleaseError,
+    SourceSample,
+    group_members,
+    member_key,
+    starts_new_shard,
+    tar_size,
+)
+from pipeline.splits import SPLITS
+from storage import layout
+from storage.folder import DataFolder
+from storage.shards import add_member, read_index
+from storage.tables import finished_weeks
+
+MANIFEST = pa.schema(
+    [
+        ("key", pa.string()),
+        ("split", pa.string()),
+        ("shard", pa.string()),
+        ("shard_index", pa.int32()),
+        ("offset", pa.int64()),
+        ("patent_id", pa.string()),
+        ("fig", pa.string()),
+        ("view", pa.string()),
+        ("view_direction", pa.string()),
+        ("view_type", pa.string()),
+        ("cls", pa.int16()),
+        ("uspc_class", pa.string()),
+        ("locarno_class", pa.string()),
+        ("grant_year", pa.int16()),
+        ("grant_date", pa.string()),
+        ("segmentation", pa.string()),
+        ("flagged", pa.bool_()),
+        ("png_bytes", pa.int64()),
+        ("sample_bytes", pa.int64()),
+        ("source_week", pa.string()),
+        ("source_shard", pa.string()),
+        ("source_index", pa.int32()),
+    ]
+)
+
+
+class ReleaseInputError(RuntimeError):
+    """A rendered week shard is unreadable or disagrees with its index; re-render that week."""
+
+
+@dataclass(frozen=True)
+class ReleaseInput:
+    """One finished render week: its marker (the done record) and the shards it lists."""
+
+    week: dt.date
+    marker: str
+    sha256: str
+    samples: int
+    shards: tuple[str, ...]
+    size: int | None
+
+    def record(self) -> dict[str, Any]:
+        """What the release's fingerprint keeps of this input (a re-rendered week changes the marker's hash)."""
+        return {"week": self.week.isoformat(), "marker": self.marker, "sha256": self.sha256,
+                "samples": self.samples, "shards": list(self.shards)}
+
+
+def release_inputs(folder: DataFolder, profile: str, years: set[int] | None = None) -> list[ReleaseInput]:
+    """Finished render weeks of `profile`, oldest first, optionally only those granted in `years`."""
+    stage = layout.render_stage(profile)
+    out = []
+    for week in finished_weeks(folder, stage):
+        if years and week.year not in years:
+            continue
+        rel = layout.stats_marker(stage, week)
+        body = folder.read_bytes(rel)
+        marker = json.loads(body)
+        out.append(ReleaseInput(week, rel, hashlib.sha256(body).hexdigest(), int(marker["samples"]),
+                                tuple(marker["shards"]), (marker.get("settings") or {}).get("size")))
+    return out
+
+
+def unrendered_weeks(folder: DataFolder, profile: str, years: set[int] | None = None) -> list[dt.date]:
+    """Weeks that are ingested but have no finished render under `profile` (reported, not released)."""
+    rendered = set(finished_weeks(folder, layout.render_stage(profile)))
+    return [w for w in finished_weeks(folder, "ingest") if w not in rendered and (not years or w.year in years)]
+
+
+def _shard_number(rel: str) -> int:
+    m = re.search(r"(\d{5})\.tar$", rel)
+    if not m:
+        raise ReleaseInputError(f"{rel}: not a shard name")
+    return int(m.group(1))
+
+
+def iter_source_samples(folder: DataFolder, profile: str, item: ReleaseInput) -> Iterator[SourceSample]:
+    """The week's samples in shard order, each checked against the shard's Parquet index."""
+    week = item.week.isoformat()
+    for rel in item.shards:
+        index = read_index(folder, layout.shard_index(profile, item.week, _shard_number(rel)))
+        expected = index.column("key").to_pylist()
+        got = 0
+        with folder.open(rel) as f, tarfile.open(fileobj=f, mode="r|") as tar:
+            members = ((m.name, _read(tar, m, rel)) for m in tar if m.isfile())
+            for position, (key, group) in enumerate(group_members(members)):
+                if position >= len(expected) or expected[position] != key:
+                    raise ReleaseInputError(f"{rel}: sample {position} is {key!r} but its index says "
+                                            f"{expected[position] if position < len(expected) else 'nothing'}; "
+                                            f"re-render week {week}")
+                got += 1
+                yield SourceSample(key, group, rel, position, week)
+        if got != len(expected):
+            raise ReleaseInputError(f"{rel}: {got} samples but its index lists {len(expected)}; re-render week {week}")
+
+
+def _read(tar: tarfile.TarFile, member: tarfile.TarInfo, rel: str) -> bytes:
+    f = tar.extractfile(member)
+    if f is None:
+        raise ReleaseInputError(f"{rel}: member {member.name} is unreadable")
+    member_key(member.name)
+    return f.read()
+
+
+class _HashingWriter(io.RawIOBase):
+    """A write-only file that hashes (sha256, md5) and counts what passes through to the real file."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self.target, self.sha256, self.md5, self.size = target, hashlib.sha256(), hashlib.md5(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        b = bytes(data)
+        self.target.write(b)
+        self.sha256.update(b)
+        self.md5.update(b)
+        self.size += len(b)
+        return len(b)
+
+
+class _OpenShard:
+    """One release shard being written under a temporary name."""
+
+    def __init__(self, folder: DataFolder, rel: str, name: str) -> None:
+        self.name = name
+        self._ctx = folder.atomic_open(rel, "wb")
+        self._hash = _HashingWriter(self._ctx.__enter__())
+        self.tar = tarfile.open(fileobj=self._hash, mode="w|", format=tarfile.USTAR_FORMAT)
+        self.samples = self.tar_bytes = 0
+        self.patents: list[str] = []
+
+    def add(self, members: list[tuple[str, bytes]]) -> int:
+        offset = self.tar.offset
+        for n, d in members:
+            add_member(self.tar, n, d)
+        self.samples += 1
+        self.tar_bytes += tar_size(members)
+        return offset
+
+    def commit(self) -> dict[str, Any]:
+        self.tar.close()
+        self._ctx.__exit__(None, None, None)
+        return {"name": self.name, "samples": self.samples, "patents": len(self.patents), "bytes": self._hash.size,
+                "sha256": self._hash.sha256.hexdigest(), "md5": self._hash.md5.hexdigest()}
+
+    def abort(self) -> None:
+        err = RuntimeError("release shard aborted")
+        try:
+            self.tar.close()
+        finally:
+            try:
+                self._ctx.__exit__(type(err), err, None)
+            except RuntimeError:
+                pass
+
+
+class SplitWriter:
+    """The shards of one split: cut by samples and bytes, a patent's samples always in one shard, in order."""
+
+    def __init__(self, folder: DataFolder, version: str, split: str, max_samples: int, max_bytes: int,
+                 on_shard: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+        self.folder, self.version, self.split = folder, version, split
+        self.max_samples, self.max_bytes, self.on_shard = max_samples, max_bytes, on_shard
+        self.shards: list[dict[str, Any]] = []
+        self._open: _OpenShard | None = None
+
+    def add_patent(self, patent_id: str, samples: list[list[tuple[str, bytes]]]) -> list[tuple[str, int, int]]:
+        """Write one patent's samples; returns (shard name, index in shard, tar offset) per sample."""
+        size = sum(tar_size(m) for m in samples)
+        shard = self._open
+        if shard is not None and starts_new_shard(shard.samples, shard.tar_bytes, len(samples), size,
+                                                  self.max_samples, self.max_bytes):
+            self._close()
+        if self._open is None:
+            name = layout.release_shard_name(self.split, len(self.shards))
+            self._open = _OpenShard(self.folder, layout.release_file(self.version, name), name)
+        shard = self._open
+        placed = []
+        for members in samples:
+            index = shard.samples
+            placed.append((shard.name, index, shard.add(members)))
+        shard.patents.append(patent_id)
+        return placed
+
+    def _close(self) -> None:
+        assert self._open is not None
+        info = self._open.commit()
+        self._open = None
+        self.shards.append(info)
+        if self.on_shard is not None:
+            self.on_shard(self.split, info)
+
+    def close(self) -> list[dict[str, Any]]:
+        if self._open is not None:
+            self._close()
+        return self.shards
+
+    def abort(self) -> None:
+        if self._open is not None:
+            self._open.abort()
+            self._open = None
+
+
+class ManifestWriter:
+    """manifest.parquet without holding every row: one local Parquet part per split, joined in split order."""
+
+    def __init__(self, batch_rows: int = 50_000) -> None:
+        self.batch_rows = batch_rows
+        self._dir = tempfile.TemporaryDirectory(prefix="designclip-manifest-")
+        self._rows: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+        self._parts: dict[str, pq.ParquetWriter] = {}
+
+    def __enter__(self) -> ManifestWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for w in self._parts.values():
+            w.close()
+        self._parts.clear()
+        self._dir.cleanup()
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._rows[row["split"]].append(row)
+        if len(self._rows[row["split"]]) >= self.batch_rows:
+            self._flush(row["split"])
+
+    def _part(self, split: str) -> str:
+        return os.path.join(self._dir.name, f"{split}.parquet")
+
+    def _flush(self, split: str) -> None:
+        rows, self._rows[split] = self._rows[split], []
+        if not rows:
+            return
+        if split not in self._parts:
+            self._parts[split] = pq.ParquetWriter(self._part(split), MANIFEST)
+        table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in MANIFEST} for r in rows], schema=MANIFEST)
+        self._parts[split].write_table(table)
+
+    def finish(self) -> str:
+        """The local path of the whole manifest: train rows, then val, then test, each in release order."""
+        for split in SPLITS:
+            self._flush(split)
+        for w in self._parts.values():
+            w.close()
+        final = os.path.join(self._dir.name, "manifest.parquet")
+        with pq.ParquetWriter(final, MANIFEST, compression="zstd") as out:
+            for split in SPLITS:
+                if split in self._parts:
+                    for batch in pq.ParquetFile(self._part(split)).iter_batches(batch_size=self.batch_rows):
+                        out.write_batch(batch)
+            if not self._parts:
+                out.write_table(MANIFEST.empty_table())
+        self._parts.clear()
+        return final
+
+
+class ReleaseFolder:
+    """Everything under `releases/{version}/`; remembers the sha256 of each file it writes for SHA256SUMS."""
+
+    def __init__(self, folder: DataFolder, version: str) -> None:
+        self.folder, self.version = folder, version
+        self.rel = layout.release_dir(version)
+        self.sums: dict[str, str] = {}
+
+    def marker(self) -> dict[str, Any] | None:
+        """The finished release's marker, or None while the release is missing or half-written."""
+        rel = layout.release_marker(self.version)
+        return self.folder.read_json(rel) if self.folder.exists(rel) else None
+
+    def exists(self) -> bool:
+        return self.folder.exists(self.rel)
+
+    def remove(self) -> None:
+        """Delete a crashed release's leftovers (never called on a finished one)."""
+        if self.marker() is not None:
+            raise ReleaseError(f"release {self.version} is finished; releases are immutable")
+        if self.exists():
+            self.folder.fs.rm(self.folder.path(self.rel), recursive=True)
+
+    def split_writer(self, split: str, max_samples: int, max_bytes: int,
+                     on_shard: Callable[[str, dict[str, Any]], None] | None = None) -> SplitWriter:
+        def record(name: str, info: dict[str, Any]) -> None:
+            self.sums[info["name"]] = info["sha256"]
+            if on_shard is not None:
+                on_shard(name, info)
+
+        return SplitWriter(self.folder, self.version, split, max_samples, max_bytes, record)
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        with self.folder.atomic_open(layout.release_file(self.version, name), "wb") as f:
+            f.write(data)
+        self.sums[name] = hashlib.sha256(data).hexdigest()
+
+    def write_json(self, name: str, obj: Any) -> None:
+        self.write_bytes(name, (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
+
+    def write_split_indexes(self, split: str, shards: list[dict[str, Any]]) -> None:
+        """sizes.json as open_clip_train reads it; the wids index too when the split has shards."""
+        self.write_json(layout.release_sizes_name(split), {s["name"].rsplit("/", 1)[-1]: s["samples"] for s in shards})
+        if shards:
+            self.write_json(layout.release_wids_name(split), {
+                "__kind__": "wids-shard-index-v1",
+                "wids_version": 1,
+                "name": f"designclip-{self.version}-{split}",
+                "shardlist": [{"url": s["name"], "nsamples": s["samples"], "filesize": s["bytes"], "md5sum": s["md5"]}
+                              for s in shards],
+            })
+
+    def write_local(self, name: str, local_path: str) -> None:
+        """Copy a finished local file in (streamed, hashed on the way)."""
+        with open(local_path, "rb") as src, self.folder.atomic_open(layout.release_file(self.version, name)) as f:
+            sink = _HashingWriter(f)
+            while chunk := src.read(2**22):
+                sink.write(chunk)
+        self.sums[name] = sink.sha256.hexdigest()
+
+    def write_manifest(self, manifest: ManifestWriter) -> None:
+        self.write_local("manifest.parquet", manifest.finish())
+
+    def write_sums(self) -> str:
+        """SHA256SUMS over every file written so far, `sha256sum -c` format; returns its own sha256."""
+        text = "".join(f"{sha}  {name}\n" for name, sha in sorted(self.sums.items()))
+        data = text.encode()
+        with self.folder.atomic_open(layout.release_file(self.version, "SHA256SUMS"), "wb") as f:
+            f.write(data)
+        return hashlib.sha256(data).hexdigest()
+
+    def write_marker(self, marker: dict[str, Any]) -> None:
+        """Written last: a release without it is half-written and rebuilt from scratch."""
+        self.folder.write_json(layout.release_marker(self.version), marker)
+
+    def url(self) -> str:
+        return self.folder.path(self.rel)
+
+
+def read_release_marker(folder: DataFolder, version: str) -> dict[str, Any] | None:
+    return ReleaseFolder(folder, version).marker()

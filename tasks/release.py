@@ -1,0 +1,212 @@
+"""The release task: finished render weeks -> one immutable, versioned, checksummed WebDataset release."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prefect import get_run_logger, task
+
+from pipeline.release import (
+    ReleaseError,
+    ReleaseOptions,
+    SplitRule,
+    Tally,
+    check_version,
+    classes_document,
+    dataset_card,
+    fingerprint_changes,
+    grant_year,
+    group_patents,
+    manifest_row,
+    release_members,
+    split_rule,
+)
+from pipeline.splits import SPLITS
+from storage import layout
+from storage.folder import DataFolder
+from storage.release import (
+    ManifestWriter,
+    ReleaseFolder,
+    ReleaseInput,
+    iter_source_samples,
+    release_inputs,
+    unrendered_weeks,
+)
+from tasks.progress import CountProgress
+
+OnShard = Callable[[str, dict[str, Any]], None]
+
+
+class ReleaseExists(ReleaseError):
+    """The version is taken by a finished release built from other inputs or settings."""
+
+
+class NothingToRelease(ReleaseError):
+    """No finished render week matches; the message says which stage to run."""
+
+
+def build_release(version: str, data_root: str, profile: str = "px512", years: list[int] | None = None,
+                  ratios: str = "90/5/5", split_by: str = "hash", shard_samples: int = 1000,
+                  shard_bytes: int = 256 * 2**20, caption_source: str = "metadata", val_year: int | None = None,
+                  test_year: int | None = None, logger: logging.Logger | logging.LoggerAdapter | None = None,
+                  on_shard: OnShard | None = None) -> dict[str, Any]:
+    """Build `releases/{version}` from the finished render weeks; a finished identical release is skipped."""
+    check_version(version)
+    options = ReleaseOptions(profile, tuple(sorted(set(years))) if years else None, ratios, split_by, val_year,
+                             test_year, shard_samples, shard_bytes, caption_source)
+    options.check()
+    log = logger or logging.getLogger("designclip.release")
+    folder = DataFolder(data_root)
+    year_set = set(years) if years else None
+    inputs = release_inputs(folder, profile, year_set)
+    fingerprint = {"inputs": [i.record() for i in inputs], "settings": options.settings()}
+    out = ReleaseFolder(folder, version)
+    finished = _finished_release(out, fingerprint, log)
+    if finished is not None:
+        return finished
+    if not inputs:
+        where = f" granted in {', '.join(map(str, sorted(year_set)))}" if year_set else ""
+        raise NothingToRelease(f"no finished render weeks under profile {profile}{where}: "
+                               "ingest and render weeks first")
+    rule = split_rule(options, (i.week.year for i in inputs))
+    if out.exists():
+        log.warning("release %s: a half-written release (no %s) is removed and rebuilt", version,
+                    layout.release_marker(version))
+        out.remove()
+    started, clock = dt.datetime.now(dt.UTC), time.perf_counter()
+    log.info("release %s: %d weeks, %d samples, split %s", version, len(inputs), sum(i.samples for i in inputs),
+             rule.describe())
+    tally = Tally()
+    with ManifestWriter() as manifest:
+        shards, duplicates = _write_shards(folder, out, options, inputs, rule, log, on_shard, manifest, tally)
+        out.write_manifest(manifest)
+    summary = tally.summary(shards)
+    not_included = [{"week": w.isoformat(), "reason": "not rendered"}
+                    for w in unrendered_weeks(folder, profile, year_set)]
+    stats = {"version": version, "settings": fingerprint["settings"], "split_rule": rule.describe(),
+             "inputs": fingerprint["inputs"], "input_samples": sum(i.samples for i in inputs),
+             "not_included": not_included, "duplicates": duplicates, "summary": summary, "shards": shards}
+    marker = {
+        "version": version,
+        "fingerprint": fingerprint,
+        "samples": summary["samples"],
+        "patents": summary["patents"],
+        "input_samples": stats["input_samples"],
+        "duplicates": len(duplicates),
+        "unknown_cls": summary["unknown_cls"],
+        "not_included": not_included,
+        "splits": summary["splits"],
+        "sha256sums": _write_documents(out, stats, next((i.size for i in inputs if i.size), 0) or 0),
+        "started_at": started.isoformat(),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+        "duration_s": round(time.perf_counter() - clock, 3),
+    }
+    out.write_marker(marker)
+    for split in SPLITS:
+        c = summary["splits"][split]
+        log.info("release %s: %s %d samples of %d patents in %d shards", version, split, c["samples"], c["patents"],
+                 c["shards"])
+    return {**marker, "status": "done", "skipped": False, "path": out.url()}
+
+
+def _finished_release(out: ReleaseFolder, fingerprint: dict[str, Any],
+                      log: logging.Logger | logging.LoggerAdapter) -> dict[str, Any] | None:
+    """The finished release when it matches (a no-op rerun); an error when the version was built differently."""
+    marker = out.marker()
+    if marker is None:
+        return None
+    if marker.get("fingerprint") == fingerprint:
+        log.info("release %s: already built from the same inputs and settings, nothing to do", out.version)
+        return {**marker, "status": "skipped", "skipped": True, "path": out.url()}
+    changes = "; ".join(fingerprint_changes(marker.get("fingerprint") or {}, fingerprint))
+    raise ReleaseExists(f"release {out.version!r} already exists ({out.url()}) and was built from other inputs or "
+                        f"settings ({changes}). Releases are immutable: pick a new --version.")
+
+
+def _write_documents(out: ReleaseFolder, stats: dict[str, Any], size: int) -> str:
+    """sizes.json and wids indexes per split, classes.json, stats.json, README.md, then SHA256SUMS (its hash)."""
+    shards = stats["shards"]
+    for split in SPLITS:
+        out.write_split_indexes(split, shards[split])
+    out.write_json("classes.json", classes_document())
+    out.write_json("stats.json", stats)
+    out.write_bytes("README.md", dataset_card(
+        stats["version"], stats["summary"], stats["settings"], stats["split_rule"], stats["inputs"],
+        stats["not_included"], len(stats["duplicates"]), {s: _brace_urls(shards[s]) for s in SPLITS if shards[s]},
+        {s: layout.release_wids_name(s) for s in SPLITS if shards[s]}, size).encode())
+    return out.write_sums()
+
+
+def _brace_urls(shards: list[dict[str, Any]]) -> str:
+    """`train/{00000..00012}.tar`, the form open_clip_train and webdataset expand."""
+    first, last = shards[0]["name"], shards[-1]["name"]
+    folder, a = first.rsplit("/", 1)
+    b = last.rsplit("/", 1)[1]
+    return f"{folder}/{{{a[:-4]}..{b[:-4]}}}.tar"
+
+
+def _write_shards(folder: DataFolder, out: ReleaseFolder, options: ReleaseOptions, inputs: list[ReleaseInput],
+                  rule: SplitRule, log: logging.Logger | logging.LoggerAdapter, on_shard: OnShard | None,
+                  manifest: ManifestWriter, tally: Tally
+                  ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """Stream every input sample once, in week/shard/position order, into the split shards."""
+
+    def shard_done(split: str, info: dict[str, Any]) -> None:
+        log.info("release %s: %s %d samples of %d patents, %d bytes", out.version, info["name"], info["samples"],
+                 info["patents"], info["bytes"])
+        if on_shard is not None:
+            on_shard(split, info)
+
+    writers = {s: out.split_writer(s, options.shard_samples, options.shard_bytes, shard_done) for s in SPLITS}
+    duplicates: list[dict[str, Any]] = []
+    first_key: dict[str, str] = {}
+    first_patent: dict[str, str] = {}
+    progress = CountProgress(f"release {out.version}", sum(i.samples for i in inputs), log, unit="samples")
+    done = 0
+    try:
+        for item in inputs:
+            for group in group_patents(iter_source_samples(folder, options.profile, item)):
+                pid, keep = group[0].patent_id, []
+                for s in group:
+                    earlier = first_key.get(s.key) or first_patent.get(pid)
+                    if earlier is not None:
+                        reason = "duplicate key" if s.key in first_key else "patent already released"
+                        duplicates.append({"key": s.key, "patent_id": pid, "source_shard": s.source,
+                                           "source_index": s.position, "reason": reason, "first_seen": earlier})
+                        continue
+                    first_key[s.key] = s.source
+                    keep.append(s)
+                done += len(group)
+                if keep:
+                    first_patent[pid] = keep[0].source
+                    split = rule(pid, grant_year(keep[0].meta, keep[0].week))
+                    members = [release_members(s, split, options.caption_source) for s in keep]
+                    placed = writers[split].add_patent(pid, members)
+                    for s, m, (shard, index, offset) in zip(keep, members, placed, strict=True):
+                        row = manifest_row(s, s.meta, split, shard, index, offset, m)
+                        manifest.add(row)
+                        tally.add(row)
+                progress(done)
+        shards = {s: w.close() for s, w in writers.items()}
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    if duplicates:
+        log.warning("release %s: %d duplicate samples dropped (kept the first; listed in stats.json)", out.version,
+                    len(duplicates))
+    return shards, duplicates
+
+
+@task(name="release", task_run_name="release-{version}")
+def release_task(version: str, data_root: str, profile: str = "px512", years: list[int] | None = None,
+                 ratios: str = "90/5/5", split_by: str = "hash", shard_samples: int = 1000,
+                 shard_bytes: int = 256 * 2**20, caption_source: str = "metadata", val_year: int | None = None,
+                 test_year: int | None = None) -> dict[str, Any]:
+    """One release as a Prefect task (no retries: a failed release is rebuilt from scratch by the next run)."""
+    return build_release(version, data_root, profile, years, ratios, split_by, shard_samples, shard_bytes,
+                         caption_source, val_year, test_year, logger=get_run_logger())

@@ -1,0 +1,115 @@
+"""The pure release rules: options, split rules, grouping, member rewrites, shard cuts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.release import (
+    ReleaseError,
+    ReleaseOptions,
+    SourceSample,
+    check_version,
+    fingerprint_changes,
+    group_members,
+    group_patents,
+    release_members,
+    split_rule,
+    starts_new_shard,
+    tar_size,
+)
+from pipeline.splits import split_of
+from storage.shards import sample_members
+
+
+def _sample(key: str, patent: str, split: str = "train") -> SourceSample:
+    meta = {"key": key, "patent_id": patent, "split": split, "title": "Chair ü", "cls": 3, "grant_date": "2021-04-06"}
+    return SourceSample(key, sample_members(key, b"\x89PNG fake", meta, "Front view of a chair", 3), "src.tar", 0,
+                        "2021-04-06")
+
+
+def test_hash_rule_is_the_render_split_and_deterministic() -> None:
+    rule = split_rule(ReleaseOptions(ratios="90/5/5"), [2021])
+    ids = [f"USD09{n:05d}" for n in range(2000)]
+    assert [rule(i, 2021) for i in ids] == [split_of(i) for i in ids]
+    counts = {s: sum(1 for i in ids if rule(i, None) == s) for s in ("train", "val", "test")}
+    assert 1700 < counts["train"] < 1900 and counts["val"] > 50 and counts["test"] > 50
+    assert split_rule(ReleaseOptions(ratios="0/0/1"), [2021])("USD0900000", 2021) == "test"
+
+
+def test_year_rule_holds_out_the_latest_years() -> None:
+    rule = split_rule(ReleaseOptions(split_by="year"), [2018, 2019, 2021, 2021])
+    assert (rule.test_year, rule.val_year) == (2021, 2019)  # the latest year before the test year that has data
+    assert [rule("USD1", y) for y in (2018, 2019, 2021)] == ["train", "val", "test"]
+    explicit = split_rule(ReleaseOptions(split_by="year", test_year=2019, val_year=2018), [2018, 2019, 2021])
+    assert [explicit("USD1", y) for y in (2018, 2019, 2021)] == ["val", "test", "train"]
+    with pytest.raises(ReleaseError, match="leaves train empty"):
+        split_rule(ReleaseOptions(split_by="year"), [2021])
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (ReleaseOptions(caption_source="blip2"), "caption_source 'blip2' is not available"),
+    (ReleaseOptions(split_by="random"), "split_by 'random'"),
+    (ReleaseOptions(ratios="90/10"), "three non-negative numbers"),
+    (ReleaseOptions(shard_samples=0), "must be positive"),
+    (ReleaseOptions(test_year=2021), "only with split_by='year'"),
+    (ReleaseOptions(split_by="year", test_year=2021, val_year=2021), "two different years"),
+])
+def test_bad_options_are_refused_with_a_clear_message(options: ReleaseOptions, message: str) -> None:
+    with pytest.raises(ReleaseError, match=message):
+        options.check()
+
+
+def test_versions_name_folders_safely() -> None:
+    assert check_version("v1.0-rc1") == "v1.0-rc1"
+    for bad in ("", "../v1", "a/b", ".hidden", "v 1"):
+        with pytest.raises(ReleaseError):
+            check_version(bad)
+
+
+def test_settings_record_only_what_applies() -> None:
+    hashed = ReleaseOptions(years=(2021, 2020, 2021)).settings()
+    assert hashed["years"] == [2020, 2021] and hashed["ratios"] == {"train": 0.9, "val": 0.05, "test": 0.05}
+    assert "test_year" not in hashed
+    by_year = ReleaseOptions(split_by="year", ratios="1/1/1").settings()
+    assert "ratios" not in by_year and by_year["test_year"] is None
+
+
+def test_members_keep_their_bytes_except_the_json_split() -> None:
+    s = _sample("USD0915080_f1", "USD0915080", split="train")
+    assert release_members(s, "train", "metadata") == s.members
+    out = release_members(s, "test", "metadata")
+    for (name, before), (name2, after) in zip(s.members, out, strict=True):
+        assert name == name2
+        if name.endswith(".json"):
+            assert json.loads(after) == json.loads(before) | {"split": "test"}
+            assert after == before.replace(b'"split": "train"', b'"split": "test"')
+        else:
+            assert after == before
+
+
+def test_grouping_members_into_samples_and_patents() -> None:
+    members = [m for k, p in (("A_f1", "A"), ("A_f2", "A"), ("B_f1", "B")) for m in _sample(k, p).members]
+    samples = list(group_members(members))
+    assert [k for k, _ in samples] == ["A_f1", "A_f2", "B_f1"] and all(len(m) == 4 for _, m in samples)
+    patents = list(group_patents(_sample(k, p) for k, p in (("A_f1", "A"), ("A_f2", "A"), ("B_f1", "B"))))
+    assert [[s.key for s in g] for g in patents] == [["A_f1", "A_f2"], ["B_f1"]]
+    with pytest.raises(ReleaseError, match="not a webdataset member"):
+        list(group_members([("noext", b"")]))
+
+
+def test_shards_are_cut_before_a_patent_that_would_overflow() -> None:
+    assert tar_size([("a.png", b"x" * 513), ("a.cls", b"1")]) == 512 + 1024 + 512 + 512
+    assert not starts_new_shard(0, 0, 50, 10**9, 10, 100)  # a patent bigger than a shard gets its own
+    assert starts_new_shard(8, 100, 3, 10, 10, 1000)
+    assert starts_new_shard(2, 900, 1, 200, 10, 1000)
+    assert not starts_new_shard(7, 100, 3, 10, 10, 1000)
+
+
+def test_fingerprint_changes_name_what_differs() -> None:
+    old = {"settings": {"shard_samples": 10}, "inputs": [{"week": "2021-01-05", "sha256": "a"}]}
+    new = {"settings": {"shard_samples": 20}, "inputs": [{"week": "2021-01-05", "sha256": "b"},
+                                                         {"week": "2021-01-12", "sha256": "c"}]}
+    assert fingerprint_changes(old, new) == ["shard_samples: 10 -> 20", "weeks added: 2021-01-12",
+                                             "weeks re-rendered: 2021-01-05"]
