@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import os
 import re
@@ -12,7 +11,7 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -28,7 +27,7 @@ from pipeline.release import (
 from pipeline.splits import SPLITS
 from storage import layout
 from storage.folder import DataFolder
-from storage.shards import add_member, read_index
+from storage.shards import HashingWriter, TarShard, read_index
 from storage.tables import finished_weeks
 
 MANIFEST = pa.schema(
@@ -136,58 +135,28 @@ def _read(tar: tarfile.TarFile, member: tarfile.TarInfo, rel: str) -> bytes:
     return f.read()
 
 
-class _HashingWriter(io.RawIOBase):
-    """A write-only file that hashes (sha256, md5) and counts what passes through to the real file."""
-
-    def __init__(self, target: IO[bytes]) -> None:
-        self.target, self.sha256, self.md5, self.size = target, hashlib.sha256(), hashlib.md5(), 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        b = bytes(data)
-        self.target.write(b)
-        self.sha256.update(b)
-        self.md5.update(b)
-        self.size += len(b)
-        return len(b)
-
-
 class _OpenShard:
-    """One release shard being written under a temporary name."""
+    """One release shard being written under a temporary name (its byte limit counts tar blocks)."""
 
     def __init__(self, folder: DataFolder, rel: str, name: str) -> None:
         self.name = name
-        self._ctx = folder.atomic_open(rel, "wb")
-        self._hash = _HashingWriter(self._ctx.__enter__())
-        self.tar = tarfile.open(fileobj=self._hash, mode="w|", format=tarfile.USTAR_FORMAT)
-        self.samples = self.tar_bytes = 0
+        self.shard = TarShard(folder, rel)
+        self.tar_bytes = 0
         self.patents: list[str] = []
 
+    @property
+    def samples(self) -> int:
+        return self.shard.samples
+
     def add(self, members: list[tuple[str, bytes]]) -> int:
-        offset = self.tar.offset
-        for n, d in members:
-            add_member(self.tar, n, d)
-        self.samples += 1
         self.tar_bytes += tar_size(members)
-        return offset
+        return self.shard.write(members)
 
     def commit(self) -> dict[str, Any]:
-        self.tar.close()
-        self._ctx.__exit__(None, None, None)
-        return {"name": self.name, "samples": self.samples, "patents": len(self.patents), "bytes": self._hash.size,
-                "sha256": self._hash.sha256.hexdigest(), "md5": self._hash.md5.hexdigest()}
+        return {"name": self.name, "samples": self.samples, "patents": len(self.patents), **self.shard.commit()}
 
     def abort(self) -> None:
-        err = RuntimeError("release shard aborted")
-        try:
-            self.tar.close()
-        finally:
-            try:
-                self._ctx.__exit__(type(err), err, None)
-            except RuntimeError:
-                pass
+        self.shard.abort()
 
 
 class SplitWriter:
@@ -345,7 +314,7 @@ class ReleaseFolder:
     def write_local(self, name: str, local_path: str) -> None:
         """Copy a finished local file in (streamed, hashed on the way)."""
         with open(local_path, "rb") as src, self.folder.atomic_open(layout.release_file(self.version, name)) as f:
-            sink = _HashingWriter(f)
+            sink = HashingWriter(f)
             while chunk := src.read(2**22):
                 sink.write(chunk)
         self.sums[name] = sink.sha256.hexdigest()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import re
@@ -14,6 +15,7 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.release import starts_new_shard
 from storage import layout
 from storage.folder import DataFolder
 
@@ -50,36 +52,66 @@ def sample_members(key: str, png: bytes, meta: dict[str, Any], txt: str, cls: in
     return [(f"{key}.png", png), (f"{key}.json", body), (f"{key}.cls", str(cls).encode()), (f"{key}.txt", txt.encode())]
 
 
+class HashingWriter(io.RawIOBase):
+    """A write-only file that hashes (sha256, md5) and counts what passes through to the real file."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self.target, self.sha256, self.md5, self.size = target, hashlib.sha256(), hashlib.md5(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        b = bytes(data)
+        self.target.write(b)
+        self.sha256.update(b)
+        self.md5.update(b)
+        self.size += len(b)
+        return len(b)
+
+
 class TarShard:
     """One shard being written: members streamed to a hidden temporary file that is renamed only when whole."""
 
     def __init__(self, folder: DataFolder, rel: str) -> None:
         self.folder, self.rel = folder, rel
         self._ctx = folder.atomic_open(rel, "wb")
-        self._file: IO[bytes] = self._ctx.__enter__()
-        self._tar = tarfile.open(fileobj=self._file, mode="w|", format=tarfile.USTAR_FORMAT)
+        self._out = HashingWriter(self._ctx.__enter__())
+        self._tar = tarfile.open(fileobj=self._out, mode="w|", format=tarfile.USTAR_FORMAT)
         self.rows: list[dict[str, Any]] = []
+        self.samples = 0
         self.bytes = 0
 
-    def add(self, key: str, members: list[tuple[str, bytes]], row: dict[str, Any]) -> None:
+    def write(self, members: list[tuple[str, bytes]]) -> int:
+        """Append one sample's members; returns the tar offset of its first header."""
         offset = self._tar.offset
         for name, data in members:
             add_member(self._tar, name, data)
+        self.samples += 1
+        return offset
+
+    def add(self, key: str, members: list[tuple[str, bytes]], row: dict[str, Any]) -> None:
+        """Append a sample and keep its index row (payload bytes count towards the shard's byte limit)."""
+        offset = self.write(members)
         size = sum(len(d) for _, d in members)
         self.rows.append({**row, "key": key, "sample_bytes": size, "offset": offset})
         self.bytes += size
 
-    def commit(self) -> None:
+    def commit(self) -> dict[str, Any]:
+        """Finish the tar and rename it into place; returns its size and checksums."""
         self._tar.close()
         self._ctx.__exit__(None, None, None)
+        return {"bytes": self._out.size, "sha256": self._out.sha256.hexdigest(), "md5": self._out.md5.hexdigest()}
 
     def abort(self) -> None:
-        self._tar.close()
         err = RuntimeError("shard aborted")
         try:
-            self._ctx.__exit__(type(err), err, None)
-        except RuntimeError:
-            pass
+            self._tar.close()
+        finally:
+            try:
+                self._ctx.__exit__(type(err), err, None)
+            except RuntimeError:
+                pass
 
 
 def write_index(folder: DataFolder, rel: str, rows: list[dict[str, Any]]) -> None:
@@ -135,9 +167,8 @@ class WeekShardWriter:
         """Append one patent's samples (key, members, index row) and its failures, keeping them in one shard."""
         size = sum(len(d) for _, members, _ in samples for _, d in members)
         shard = self._shard
-        if shard is not None and shard.rows and (
-            len(shard.rows) + len(samples) > self.max_samples or shard.bytes + size > self.max_bytes
-        ):
+        if shard is not None and starts_new_shard(shard.samples, shard.bytes, len(samples), size,
+                                                  self.max_samples, self.max_bytes):
             self._close_shard()
         if self._shard is None:
             self._open_shard()
@@ -154,7 +185,7 @@ class WeekShardWriter:
     def _close_shard(self) -> None:
         shard, number = self._shard, self.next_number
         assert shard is not None
-        shard.commit()
+        written = shard.commit()
         write_index(self.folder, layout.shard_index(self.profile, self.week, number), shard.rows)
         stats = {
             "shard": layout.shard_tar(self.profile, self.week, number),
@@ -162,7 +193,7 @@ class WeekShardWriter:
             "number": number,
             "samples": len(shard.rows),
             "patents": self._patents,
-            "bytes": self.folder.size(shard.rel),
+            "bytes": written["bytes"],
             "flagged": sum(1 for r in shard.rows if r.get("flagged")),
             "segmentation": dict(Counter(r.get("segmentation") for r in shard.rows)),
             "failures": len(self._failures),

@@ -34,61 +34,68 @@ def _in_prefect_run() -> bool:
     return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
-class ByteProgress:
-    """Callback for `download_archive`: throttled log lines and a progress artifact keyed by the archive."""
+class _Progress:
+    """Shared by the progress callbacks: throttled log lines and a Prefect progress artifact (inside runs only)."""
 
-    def __init__(self, label: str, logger: logging.Logger | logging.LoggerAdapter, every_s: float = 5.0) -> None:
+    def __init__(self, label: str, logger: logging.Logger | logging.LoggerAdapter, key: str, description: str,
+                 every_s: float) -> None:
         self.label, self.log, self.every_s = label, logger, every_s
         self.started = time.monotonic()
         self.last_log = 0.0
         self.artifact_id = None
-        key = "download-" + "".join(c if c.isalnum() else "-" for c in label.lower())
-        try:
-            self.artifact_id = create_progress_artifact(0.0, key=key, description=f"Downloading {label}")
-        except Exception:  # noqa: BLE001 - outside a flow run there is no UI to update
-            self.artifact_id = None
+        if _in_prefect_run():
+            try:
+                self.artifact_id = create_progress_artifact(0.0, key=_artifact_key(key), description=description)
+            except Exception:  # noqa: BLE001 - a UI hiccup must never fail the work
+                self.artifact_id = None
 
-    def __call__(self, done: int, total: int | None) -> None:
+    def _due(self, finished: bool) -> float | None:
+        """Seconds since the start when a line is due now (always at the end), else None."""
         now = time.monotonic()
-        finished = total is not None and done >= total
         if not finished and now - self.last_log < self.every_s:
-            return
+            return None
         self.last_log = now
-        self.log.info("%s: %s", self.label, format_progress(done, total, now - self.started))
+        return now - self.started
+
+    def _show(self, done: float, total: float | None) -> None:
         if self.artifact_id is not None and total:
             try:
                 update_progress_artifact(self.artifact_id, min(100.0, 100.0 * done / total))
-            except Exception:  # noqa: BLE001 - a UI hiccup must never fail a download
+            except Exception:  # noqa: BLE001 - a UI hiccup must never fail the work
                 self.artifact_id = None
 
 
-class CountProgress:
+def _artifact_key(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower())
+
+
+class ByteProgress(_Progress):
+    """Callback for `download_archive`: throttled log lines and a progress artifact keyed by the archive."""
+
+    def __init__(self, label: str, logger: logging.Logger | logging.LoggerAdapter, every_s: float = 5.0) -> None:
+        super().__init__(label, logger, f"download-{label}", f"Downloading {label}", every_s)
+
+    def __call__(self, done: int, total: int | None) -> None:
+        elapsed = self._due(total is not None and done >= total)
+        if elapsed is None:
+            return
+        self.log.info("%s: %s", self.label, format_progress(done, total, elapsed))
+        self._show(done, total)
+
+
+class CountProgress(_Progress):
     """Progress of a countable unit (patents of a week): throttled log lines and a Prefect progress artifact."""
 
     def __init__(self, label: str, total: int, logger: logging.Logger | logging.LoggerAdapter,
                  unit: str = "patents", every_s: float = 5.0) -> None:
-        self.label, self.total, self.log, self.unit, self.every_s = label, total, logger, unit, every_s
-        self.started = time.monotonic()
-        self.last_log = 0.0
-        key = "progress-" + "".join(c if c.isalnum() else "-" for c in label.lower())
-        self.artifact_id = None
-        if _in_prefect_run():
-            try:
-                self.artifact_id = create_progress_artifact(0.0, key=key, description=f"{label}: {unit} done")
-            except Exception:  # noqa: BLE001 - a UI hiccup must never fail the stage
-                self.artifact_id = None
+        super().__init__(label, logger, f"progress-{label}", f"{label}: {unit} done", every_s)
+        self.total, self.unit = total, unit
 
     def __call__(self, done: int, extra: str = "") -> None:
-        now = time.monotonic()
-        if done < self.total and now - self.last_log < self.every_s:
+        elapsed = self._due(done >= self.total)
+        if elapsed is None:
             return
-        self.last_log = now
-        elapsed = now - self.started
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = f", ETA {int((self.total - done) / rate)}s" if rate > 0 and done < self.total else ""
         self.log.info("%s: %d/%d %s (%.1f/s%s)%s", self.label, done, self.total, self.unit, rate, eta, extra)
-        if self.artifact_id is not None and self.total:
-            try:
-                update_progress_artifact(self.artifact_id, min(100.0, 100.0 * done / self.total))
-            except Exception:  # noqa: BLE001 - a UI hiccup must never fail the stage
-                self.artifact_id = None
+        self._show(done, self.total)

@@ -19,7 +19,7 @@ from pipeline.render import PATENT_FIELDS, PatentInput, PatentViews, RenderOptio
 from pipeline.segment import SEGMENTER_VERSION
 from storage import layout
 from storage.folder import DataFolder
-from storage.shards import sample_members
+from storage.shards import WeekShardWriter, sample_members
 from storage.tables import read_marker, read_sheet_image, read_week_table, write_marker
 from tasks.progress import CountProgress
 
@@ -61,10 +61,15 @@ def _group(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def week_inputs(folder: DataFolder, week: dt.date, skip: set[str]) -> Iterator[PatentInput]:
-    """The week's patents in id order with their figures, sheets and TIFF bytes (one patent in memory at a time)."""
-    patents = sorted(read_week_table(folder, "patents", week, list(PATENT_FIELDS)).to_pylist(),
-                     key=lambda p: p["patent_id"])
+def week_patents(folder: DataFolder, week: dt.date) -> list[dict[str, Any]]:
+    """The week's patent rows (the fields a view needs), in id order: the order of the shards."""
+    return sorted(read_week_table(folder, "patents", week, list(PATENT_FIELDS)).to_pylist(),
+                  key=lambda p: p["patent_id"])
+
+
+def week_inputs(folder: DataFolder, week: dt.date, patents: list[dict[str, Any]],
+                skip: set[str]) -> Iterator[PatentInput]:
+    """Each patent with its figures, sheets and TIFF bytes (one patent's images in memory at a time)."""
     figures = _group(read_week_table(folder, "figures", week).to_pylist())
     sheets = _group(read_week_table(folder, "sheets", week).to_pylist())
     for patent in patents:
@@ -105,8 +110,6 @@ def render_week_shards(data_root: str, week: dt.date, options: RenderOptions = D
                        logger: logging.Logger | logging.LoggerAdapter | None = None,
                        on_patent: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Render one ingested week into shards; finished shards are kept, a finished week is skipped."""
-    from storage.shards import WeekShardWriter
-
     log = logger or logging.getLogger("designclip.render")
     folder = DataFolder(data_root)
     stage = layout.render_stage(options.profile)
@@ -119,12 +122,12 @@ def render_week_shards(data_root: str, week: dt.date, options: RenderOptions = D
         raise WeekNotIngested(f"week {week} is not ingested yet: run `designclip ingest --start {week} --end {week}`")
     started = dt.datetime.now(dt.UTC)
     writer = WeekShardWriter(folder, options.profile, week, max_samples, max_bytes, settings)
-    total = read_week_table(folder, "patents", week, ["patent_id"]).num_rows
-    progress = CountProgress(f"render {layout.week_id(week)}", total, log)
+    patents = week_patents(folder, week)
+    progress = CountProgress(f"render {layout.week_id(week)}", len(patents), log)
     done = len(writer.done_patents)
     thumbs: list[Thumb] = []
     try:
-        for views in _rendered(week_inputs(folder, week, writer.done_patents), options, workers):
+        for views in _rendered(week_inputs(folder, week, patents, writer.done_patents), options, workers):
             samples, failures = _to_shard(views)
             writer.add_patent(views.patent_id, samples, failures)
             thumbs.extend(thumbnail(s.png, s.key, s.meta["flagged"]) for s in views.samples[: max(0, 64 - len(thumbs))])
