@@ -61,6 +61,7 @@ def cmd_sample_mirror(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job on the bundled sample: a local BDSS mirror of the sample weeks -> ingest -> render -> release."""
+    from flows.caption import caption_flow
     from flows.ingest import ingest_flow
     from flows.release import release_flow
     from flows.render import render_flow
@@ -74,7 +75,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_tables(args.data_root)
     rows = render_flow(start=start, end=end, data_root=args.data_root)
     _print_render(rows, args.data_root, "px512")
-    _print_release(release_flow(version="sample-2021", data_root=args.data_root), args.data_root)
+    captions = caption_flow(start=start, end=end, data_root=args.data_root)
+    _print_captions(captions, args.data_root, "px512")
+    _print_release(release_flow(version="sample-2021", data_root=args.data_root,
+                                caption_source=captions["caption_set"]), args.data_root)
     return 0
 
 
@@ -101,6 +105,29 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_captions(summary: dict, data_root: str, profile: str) -> None:
+    from storage.folder import DataFolder
+
+    folder = DataFolder(data_root)
+    cset = summary["caption_set"]
+    print(f"\nCaptioned {summary['captioned']} of {summary['samples']} views with caption set {cset} "
+          f"({summary['failures']} failures, {summary['skipped']} of {summary['shards']} shards already done)")
+    print(f"  captions/  one Parquet per shard + stats ({folder.path('captions', profile, cset)})")
+    print(f"  previews/  views with their captions ({folder.path('previews', profile, 'captions', cset)})")
+    print(f"  release these captions with: designclip release --version V --captions {cset}")
+
+
+def cmd_caption(args: argparse.Namespace) -> int:
+    from flows.caption import caption_flow
+
+    summary = caption_flow(start=args.start, end=args.end, data_root=args.data_root, profile=f"px{args.size}",
+                           captioner=args.captioner, model=args.model, batch_size=args.batch_size,
+                           max_new_tokens=args.max_new_tokens, loader_workers=args.loader_workers,
+                           processes=args.processes)
+    _print_captions(summary, args.data_root, f"px{args.size}")
+    return 0
+
+
 def _print_release(result: dict, data_root: str) -> None:
     from storage.folder import DataFolder
 
@@ -119,7 +146,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     years = [int(y) for y in args.years.split(",")] if args.years else None
     result = release_flow(version=args.version, data_root=args.data_root, profile=f"px{args.size}", years=years,
                           ratios=args.splits, split_by=args.split_by, shard_samples=args.shard_samples,
-                          shard_bytes=int(args.shard_mib * 2**20))
+                          shard_bytes=int(args.shard_mib * 2**20), caption_source=args.captions)
     _print_release(result, args.data_root)
     return 0
 
@@ -167,6 +194,20 @@ def build_parser() -> argparse.ArgumentParser:
     _shard_options(render)
     render.set_defaults(func=cmd_render)
 
+    caption = sub.add_parser("caption", help="caption every rendered view (LLaVA on a GPU, metadata text on a CPU)")
+    caption.add_argument("--start", type=_date, required=True, help="first grant date, e.g. 2021-01-01")
+    caption.add_argument("--end", type=_date, required=True, help="last grant date, e.g. 2021-12-31")
+    caption.add_argument("--captioner", choices=("metadata", "llava", "vllm"),
+                         help="backend (default: llava when a CUDA GPU is present, else metadata)")
+    caption.add_argument("--model", help="hub id or local folder (default llava-hf/llava-1.5-7b-hf)")
+    caption.add_argument("--batch-size", type=int, help="images per generate call (default: tuned to GPU memory)")
+    caption.add_argument("--max-new-tokens", type=int, default=77, help="caption length cap in tokens (default 77)")
+    caption.add_argument("--loader-workers", type=int, default=2, help="CPU processes preparing images (default 2)")
+    caption.add_argument("--processes", type=int, default=1,
+                         help="GPUs to use: >1 runs `accelerate launch`, each process owning whole shards")
+    caption.add_argument("--size", type=int, default=512, help="which rendered view size to caption (default 512)")
+    caption.set_defaults(func=cmd_caption)
+
     release = sub.add_parser("release", help="collect rendered weeks into a versioned, split dataset release")
     release.add_argument("--version", required=True, help="release name, e.g. 2021.1 (immutable once written)")
     release.add_argument("--years", help="only these grant years, e.g. 2021,2022 (default: all rendered)")
@@ -174,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--split-by", choices=("hash", "year"), default="hash",
                          help="hash of the patent id (default) or grant year (latest year = test)")
     release.add_argument("--size", type=int, default=512, help="which rendered view size to release (default 512)")
+    release.add_argument("--captions", default="metadata",
+                         help="caption set for .txt: a set id or backend name from `designclip caption` "
+                              "(default: metadata, the render stage's caption)")
     _shard_options(release)
     release.set_defaults(func=cmd_release)
 

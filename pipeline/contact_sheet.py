@@ -40,3 +40,27 @@ def contact_sheet(thumbs: list[Thumb], columns: int = 8, cell: int = 160, title:
     buf = io.BytesIO()
     sheet.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def caption_sheet(items: list[tuple[bytes, str, str]], columns: int = 4, cell: int = 200, title: str = "") -> bytes:
+    """PNG grid of views with their key and wrapped caption underneath (failed captions in red)."""
+    import textwrap
+
+    columns = max(1, min(columns, len(items)))
+    rows = max(1, (len(items) + columns - 1) // columns)
+    text_h, top = 96, 22 if title else 0
+    sheet = Image.new("RGB", (columns * cell, top + rows * (cell + text_h)), "white")
+    draw = ImageDraw.Draw(sheet)
+    if title:
+        draw.text((6, 4), title, fill="black")
+    for i, (png, key, caption) in enumerate(items):
+        x, y = (i % columns) * cell, top + (i // columns) * (cell + text_h)
+        small = thumbnail(png, key, cell=cell - 8).image
+        sheet.paste(small.convert("RGB"), (x + (cell - small.width) // 2, y + (cell - small.height) // 2))
+        failed = caption.startswith("FAILED")
+        lines = [key, *textwrap.wrap(caption, width=cell // 6)][:8]
+        for j, line in enumerate(lines):
+            draw.text((x + 4, y + cell + 2 + 11 * j), line, fill="red" if failed else ("gray" if j == 0 else "black"))
+    buf = io.BytesIO()
+    sheet.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()

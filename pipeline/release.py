@@ -15,7 +15,7 @@ from pipeline.render import class_index
 from pipeline.splits import SPLITS, parse_ratios, split_of
 
 RELEASE_FORMAT = 1
-CAPTION_SOURCES = ("metadata",)
+METADATA_CAPTIONS = "metadata"  # the caption the render stage wrote (json `caption_metadata`); no caption stage
 SPLIT_BY = ("hash", "year")
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _BLOCK = 512
@@ -49,9 +49,9 @@ class ReleaseOptions:
     def check(self) -> None:
         if self.split_by not in SPLIT_BY:
             raise ReleaseError(f"split_by {self.split_by!r}: use 'hash' (by patent id) or 'year' (by grant year)")
-        if self.caption_source not in CAPTION_SOURCES:
-            raise ReleaseError(f"caption_source {self.caption_source!r} is not available; known sources: "
-                               + ", ".join(CAPTION_SOURCES) + " (model captions arrive with the caption stage)")
+        if not _VERSION.match(self.caption_source or ""):
+            raise ReleaseError(f"caption_source {self.caption_source!r}: use 'metadata' or a caption set id "
+                               "(the folder name under captions/<profile>/, printed by `designclip caption`)")
         if self.shard_samples < 1 or self.shard_bytes < 1:
             raise ReleaseError("shard_samples and shard_bytes must be positive")
         if self.split_by == "hash":
@@ -195,16 +195,29 @@ def dump_meta(meta: dict[str, Any]) -> bytes:
     return json.dumps(meta, sort_keys=True, ensure_ascii=False, default=str).encode()
 
 
-def release_members(sample: SourceSample, split: str, caption_source: str) -> list[tuple[str, bytes]]:
-    """The sample's members for the release: json `split` set to the release split, every other byte kept."""
-    if caption_source not in CAPTION_SOURCES:
-        raise ReleaseError(f"caption_source {caption_source!r} is not available")
+def caption_fields(caption_set: str | None, caption: dict[str, Any] | None) -> dict[str, Any]:
+    """The json fields that say where `.txt` came from; a failed model caption falls back to the metadata one."""
+    if caption_set is None:
+        return {}
+    if caption is None or not caption.get("caption"):
+        reason = (caption or {}).get("error") or "no caption row"
+        return {"caption_source": METADATA_CAPTIONS, "caption_error": f"{caption_set}: {reason}"}
+    return {"caption_source": caption_set, "caption_model": caption.get("model_id"),
+            "caption_prompt_version": caption.get("prompt_version")}
+
+
+def release_members(sample: SourceSample, split: str, caption_set: str | None = None,
+                    caption: dict[str, Any] | None = None) -> list[tuple[str, bytes]]:
+    """The sample's members for the release: json `split` (and caption fields) set, `.txt` the chosen caption."""
+    extra = caption_fields(caption_set, caption)
     out = []
     for name, data in sample.members:
         if name.endswith(".json"):
             meta = json.loads(data)
-            if meta.get("split") != split:
-                data = dump_meta(meta | {"split": split})
+            if meta.get("split") != split or extra:
+                data = dump_meta(meta | {"split": split} | extra)
+        elif name.endswith(".txt") and extra.get("caption_source", METADATA_CAPTIONS) != METADATA_CAPTIONS:
+            data = str(caption["caption"]).encode()  # type: ignore[index]
         out.append((name, data))
     return out
 
@@ -259,7 +272,7 @@ def classes_document() -> dict[str, Any]:
     }
 
 
-_COUNTED = ("uspc_class", "view", "view_direction", "view_type", "grant_year", "segmentation")
+_COUNTED = ("uspc_class", "view", "view_direction", "view_type", "grant_year", "segmentation", "caption_source")
 
 
 class Tally:
@@ -359,7 +372,9 @@ _JSON_FIELDS = (
     ("sheet, sheet_file, orientation, sheet_size, crop_box", "the drawing sheet the view was cut from"),
     ("segmentation, flagged, flag", "how the view was cut out; flagged = whole sheet kept because unsure"),
     ("split", "this release's split (equals the folder the shard is in)"),
-    ("caption_metadata", "the caption made from metadata (the `.txt` member of this release)"),
+    ("caption_metadata", "the caption made from metadata (title, view, class)"),
+    ("caption_source, caption_model, caption_prompt_version", "where `.txt` came from (a caption set, or `metadata`)"),
+    ("caption_error", "why a model caption is missing (`.txt` then holds the metadata caption)"),
     ("renderer_version, segmenter_version", "versions of the render stage that made the PNG"),
 )
 
@@ -450,6 +465,8 @@ def dataset_card(version: str, summary: dict[str, Any], settings: dict[str, Any]
         *_count_table("grant year", summary["by_grant_year"]),
         "",
         *_count_table("segmentation", summary["by_segmentation"]),
+        "",
+        *_count_table("caption source", summary.get("by_caption_source", {})),
         "",
         f"Flagged views (whole sheet kept because the FIG. could not be cut out with confidence): "
         f"{summary['flagged']}. Views without one of the 33 US design classes (`cls` = -1): "

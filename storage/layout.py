@@ -95,3 +95,37 @@ def release_wids_name(split: str) -> str:
 def release_marker(version: str) -> str:
     """The release's done marker, written last: without it a release folder is a crashed run's leftovers."""
     return release_file(version, "release.json")
+
+
+def caption_set_dir(profile: str, caption_set: str) -> str:
+    """One caption output (backend + model + prompt version + settings) of one render profile."""
+    return f"captions/{profile}/{caption_set}"
+
+
+def caption_set_record(profile: str, caption_set: str) -> str:
+    """captioner.json: which backend, model, prompt version and settings made this set (never mixed)."""
+    return f"{caption_set_dir(profile, caption_set)}/captioner.json"
+
+
+def caption_dir(profile: str, caption_set: str, week: dt.date) -> str:
+    return f"{caption_set_dir(profile, caption_set)}/{week_id(week)}"
+
+
+def caption_file(profile: str, caption_set: str, week: dt.date, number: int) -> str:
+    """Parquet: one row per sample of shard `number` (key -> caption or error, model, prompt, settings, seconds)."""
+    return f"{caption_dir(profile, caption_set, week)}/{number:05d}.parquet"
+
+
+def caption_part(profile: str, caption_set: str, week: dt.date, number: int, part: int) -> str:
+    """A checkpoint of an unfinished shard's captions; merged into the caption file, then deleted."""
+    return f"{caption_dir(profile, caption_set, week)}/{number:05d}.part{part:04d}.parquet"
+
+
+def caption_stats(profile: str, caption_set: str, week: dt.date, number: int) -> str:
+    """Per-shard caption stats JSON, written last: its presence means the shard's captions are done."""
+    return f"{caption_dir(profile, caption_set, week)}/{number:05d}.stats.json"
+
+
+def caption_preview(profile: str, caption_set: str, week: dt.date) -> str:
+    """Views with their captions (PNG), for people to judge a caption set by eye."""
+    return f"previews/{profile}/captions/{caption_set}/{week_id(week)}.png"

@@ -49,6 +49,7 @@ MANIFEST = pa.schema(
         ("grant_date", pa.string()),
         ("segmentation", pa.string()),
         ("flagged", pa.bool_()),
+        ("caption_source", pa.string()),
         ("png_bytes", pa.int64()),
         ("sample_bytes", pa.int64()),
         ("source_week", pa.string()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -11,8 +12,10 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from pipeline.release import (
+    METADATA_CAPTIONS,
     ReleaseError,
     ReleaseOptions,
+    SourceSample,
     SplitRule,
     Tally,
     check_version,
@@ -27,6 +30,14 @@ from pipeline.release import (
 )
 from pipeline.splits import SPLITS
 from storage import layout
+from storage.captions import (
+    CaptionStorageError,
+    ShardRef,
+    captions_fingerprint,
+    read_shard_captions,
+    resolve_caption_set,
+    shard_number,
+)
 from storage.folder import DataFolder
 from storage.release import (
     ManifestWriter,
@@ -49,6 +60,34 @@ class NothingToRelease(ReleaseError):
     """No finished render week matches; the message says which stage to run."""
 
 
+class CaptionsMissing(ReleaseError):
+    """The chosen caption set does not cover every released shard; the message says which command fills it."""
+
+
+def _caption_set(folder: DataFolder, profile: str, caption_source: str) -> str | None:
+    """None for the render stage's metadata captions, else the caption set id the name stands for."""
+    if caption_source == METADATA_CAPTIONS:
+        return None
+    try:
+        return resolve_caption_set(folder, profile, caption_source)
+    except CaptionStorageError as exc:
+        raise CaptionsMissing(str(exc)) from exc
+
+
+def _captions_record(folder: DataFolder, profile: str, caption_set: str,
+                     inputs: list[ReleaseInput]) -> dict[str, Any]:
+    """The caption part of the fingerprint; every input shard must have finished captions."""
+    refs = [ShardRef(i.week, shard_number(rel), rel) for i in inputs for rel in i.shards]
+    record = captions_fingerprint(folder, profile, caption_set, refs)
+    missing = record.pop("missing")
+    if missing:
+        weeks = sorted({m.split("/")[0] for m in missing})
+        raise CaptionsMissing(f"caption set {caption_set} lacks {len(missing)} of {len(refs)} shards "
+                              f"({', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}; weeks {', '.join(weeks)})"
+                              ": run `designclip caption` for those weeks with the same captioner first")
+    return record
+
+
 def build_release(version: str, data_root: str, profile: str = "px512", years: list[int] | None = None,
                   ratios: str = "90/5/5", split_by: str = "hash", shard_samples: int = 1000,
                   shard_bytes: int = 256 * 2**20, caption_source: str = "metadata", val_year: int | None = None,
@@ -56,14 +95,17 @@ def build_release(version: str, data_root: str, profile: str = "px512", years: l
                   on_shard: OnShard | None = None) -> dict[str, Any]:
     """Build `releases/{version}` from the finished render weeks; a finished identical release is skipped."""
     check_version(version)
+    folder = DataFolder(data_root)
+    caption_set = _caption_set(folder, profile, caption_source)
     options = ReleaseOptions(profile, tuple(sorted(set(years))) if years else None, ratios, split_by, val_year,
-                             test_year, shard_samples, shard_bytes, caption_source)
+                             test_year, shard_samples, shard_bytes, caption_set or METADATA_CAPTIONS)
     options.check()
     log = logger or logging.getLogger("designclip.release")
-    folder = DataFolder(data_root)
     year_set = set(years) if years else None
     inputs = release_inputs(folder, profile, year_set)
-    fingerprint = {"inputs": [i.record() for i in inputs], "settings": options.settings()}
+    fingerprint: dict[str, Any] = {"inputs": [i.record() for i in inputs], "settings": options.settings()}
+    if caption_set is not None:
+        fingerprint["captions"] = _captions_record(folder, profile, caption_set, inputs)
     out = ReleaseFolder(folder, version)
     finished = _finished_release(out, fingerprint, log)
     if finished is not None:
@@ -82,7 +124,8 @@ def build_release(version: str, data_root: str, profile: str = "px512", years: l
              rule.describe())
     tally = Tally()
     with ManifestWriter() as manifest:
-        shards, duplicates = _write_shards(folder, out, options, inputs, rule, log, on_shard, manifest, tally)
+        shards, duplicates = _write_shards(folder, out, options, inputs, rule, log, on_shard, manifest, tally,
+                                           caption_set)
         out.write_manifest(manifest)
     summary = tally.summary(shards)
     not_included = [{"week": w.isoformat(), "reason": "not rendered"}
@@ -151,9 +194,20 @@ def _brace_urls(shards: list[dict[str, Any]]) -> str:
 
 def _write_shards(folder: DataFolder, out: ReleaseFolder, options: ReleaseOptions, inputs: list[ReleaseInput],
                   rule: SplitRule, log: logging.Logger | logging.LoggerAdapter, on_shard: OnShard | None,
-                  manifest: ManifestWriter, tally: Tally
+                  manifest: ManifestWriter, tally: Tally, caption_set: str | None = None
                   ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
     """Stream every input sample once, in week/shard/position order, into the split shards."""
+    loaded: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def caption_of(s: SourceSample) -> dict[str, Any] | None:
+        """The sample's row of the caption set (one source shard's captions in memory at a time)."""
+        if caption_set is None:
+            return None
+        if s.source not in loaded:
+            loaded.clear()
+            loaded[s.source] = read_shard_captions(folder, options.profile, caption_set,
+                                                   dt.date.fromisoformat(s.week), shard_number(s.source))
+        return loaded[s.source].get(s.key)
 
     def shard_done(split: str, info: dict[str, Any]) -> None:
         log.info("release %s: %s %d samples of %d patents, %d bytes", out.version, info["name"], info["samples"],
@@ -184,10 +238,11 @@ def _write_shards(folder: DataFolder, out: ReleaseFolder, options: ReleaseOption
                 if keep:
                     first_patent[pid] = keep[0].source
                     split = rule(pid, grant_year(keep[0].meta, keep[0].week))
-                    members = [release_members(s, split, options.caption_source) for s in keep]
+                    members = [release_members(s, split, caption_set, caption_of(s)) for s in keep]
                     placed = writers[split].add_patent(pid, members)
                     for s, m, (shard, index, offset) in zip(keep, members, placed, strict=True):
                         row = manifest_row(s, s.meta, split, shard, index, offset, m)
+                        row["caption_source"] = _caption_source(m)
                         manifest.add(row)
                         tally.add(row)
                 progress(done)
@@ -200,6 +255,12 @@ def _write_shards(folder: DataFolder, out: ReleaseFolder, options: ReleaseOption
         log.warning("release %s: %d duplicate samples dropped (kept the first; listed in stats.json)", out.version,
                     len(duplicates))
     return shards, duplicates
+
+
+def _caption_source(members: list[tuple[str, bytes]]) -> str:
+    """Where the released `.txt` came from, as its json says (the metadata caption when it says nothing)."""
+    body = next(d for n, d in members if n.endswith(".json"))
+    return str(json.loads(body).get("caption_source") or METADATA_CAPTIONS)
 
 
 @task(name="release", task_run_name="release-{version}")

@@ -28,6 +28,7 @@ def test_demo_ingests_the_bundled_sample_and_rerun_skips(tmp_path: Path, capsys)
     assert len(markers) == 20
     mtimes = [m.stat().st_mtime for m in markers]
     assert "Rendered 262 views" in out and "Release sample-2021 released" in out
+    assert "Captioned 262 of 262 views with caption set metadata-1 (0 failures, 0 of" in out
     release = Path(data, "releases", "sample-2021")
     sizes = sum(sum(json.loads((release / s / "sizes.json").read_text()).values()) for s in ("train", "val", "test"))
     assert sizes == 262 and (release / "README.md").exists() and (release / "release.json").exists()
@@ -36,7 +37,19 @@ def test_demo_ingests_the_bundled_sample_and_rerun_skips(tmp_path: Path, capsys)
     assert main(["--data-root", data, "demo"]) == 0
     assert [m.stat().st_mtime for m in markers] == mtimes
     assert [p.stat().st_mtime for p in sorted(Path(data, "shards").rglob("*.tar"))] == shard_mtimes
-    assert "already released (unchanged)" in capsys.readouterr().out
+    again = capsys.readouterr().out
+    assert "already released (unchanged)" in again
+    shards = len(list(Path(data, "shards").rglob("*.tar")))
+    assert f"caption set metadata-1 (0 failures, {shards} of {shards} shards already done)" in again
+    txt = {m["key"]: m["txt"] for m in _release_samples(release)}
+    assert len(txt) == 262 and all(txt.values())
+
+
+def _release_samples(release: Path) -> list[dict]:
+    import webdataset as wds
+
+    urls = sorted(str(p) for p in release.glob("*/*.tar"))
+    return [{"key": s["__key__"], "txt": s["txt"].decode()} for s in wds.WebDataset(urls, shardshuffle=False)]
 
 
 def read_table_titles(folder: DataFolder) -> dict[str, str]:

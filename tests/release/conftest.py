@@ -70,7 +70,8 @@ def read_samples(tar_path: Path) -> list[tuple[str, dict[str, bytes]]]:
 
 
 def clone_week(data: Path, src: dt.date, dst: dt.date,
-               edit: Callable[[dict[str, Any]], dict[str, Any]] | None = None, profile: str = "px512") -> int:
+               edit: Callable[[dict[str, Any]], dict[str, Any]] | None = None, profile: str = "px512",
+               png_edit: Callable[[str, bytes], bytes] | None = None) -> int:
     """Write rendered week `dst` from `src`'s real samples, `edit`ing each json (key, patent, dates, class)."""
     folder = DataFolder(data)
     stage = layout.render_stage(profile)
@@ -84,9 +85,10 @@ def clone_week(data: Path, src: dt.date, dst: dt.date,
             for _, m in group:
                 meta = json.loads(m["json"])
                 meta = edit(meta) if edit else meta
-                members = sample_members(meta["key"], m["png"], meta, m["txt"].decode(), int(meta["cls"]))
+                png = png_edit(meta["key"], m["png"]) if png_edit else m["png"]
+                members = sample_members(meta["key"], png, meta, m["txt"].decode(), int(meta["cls"]))
                 row = {k: meta.get(k) for k in ("patent_id", "fig", "view", "sheet", "cls", "split", "segmentation",
-                                                "flagged")} | {"png_bytes": len(m["png"])}
+                                                "flagged")} | {"png_bytes": len(png)}
                 rows.append((meta["key"], members, row))
             writer.add_patent(rows[0][2]["patent_id"] if rows else patent, rows, [])
     shards = writer.close()

@@ -184,7 +184,7 @@ def test_a_crashed_release_is_rebuilt_to_the_same_bytes(release_data: Path) -> N
 def test_nothing_to_release_and_bad_inputs_fail_before_writing(release_data: Path) -> None:
     with pytest.raises(NothingToRelease, match="no finished render weeks"):
         build_release("v-none", str(release_data), years=[1999])
-    with pytest.raises(ValueError, match="caption_source 'blip2'"):
+    with pytest.raises(ValueError, match="no caption set 'blip2'.*designclip caption --captioner metadata"):
         build_release("v-blip", str(release_data), caption_source="blip2")
     assert not release_root(release_data, "v-none").exists() and not release_root(release_data, "v-blip").exists()
 

@@ -49,7 +49,7 @@ def test_year_rule_holds_out_the_latest_years() -> None:
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    (ReleaseOptions(caption_source="blip2"), "caption_source 'blip2' is not available"),
+    (ReleaseOptions(caption_source="../llava"), "caption_source '../llava': use 'metadata' or a caption set id"),
     (ReleaseOptions(split_by="random"), "split_by 'random'"),
     (ReleaseOptions(ratios="90/10"), "three non-negative numbers"),
     (ReleaseOptions(shard_samples=0), "must be positive"),
@@ -78,8 +78,8 @@ def test_settings_record_only_what_applies() -> None:
 
 def test_members_keep_their_bytes_except_the_json_split() -> None:
     s = _sample("USD0915080_f1", "USD0915080", split="train")
-    assert release_members(s, "train", "metadata") == s.members
-    out = release_members(s, "test", "metadata")
+    assert release_members(s, "train") == s.members
+    out = release_members(s, "test")
     for (name, before), (name2, after) in zip(s.members, out, strict=True):
         assert name == name2
         if name.endswith(".json"):
@@ -87,6 +87,21 @@ def test_members_keep_their_bytes_except_the_json_split() -> None:
             assert after == before.replace(b'"split": "train"', b'"split": "test"')
         else:
             assert after == before
+
+
+def test_a_model_caption_replaces_txt_and_a_failed_one_falls_back_to_metadata() -> None:
+    s = _sample("USD0915080_f1", "USD0915080", split="train")
+    row = {"caption": "A four-legged chair with a slatted back.", "error": None, "model_id": "llava-hf/x",
+           "prompt_version": "view-1"}
+    out = dict(release_members(s, "train", "llava-x-view-1-abcd", row))
+    assert out["USD0915080_f1.txt"] == row["caption"].encode()
+    meta = json.loads(out["USD0915080_f1.json"])
+    assert meta["caption_source"] == "llava-x-view-1-abcd" and meta["caption_model"] == "llava-hf/x"
+    assert out["USD0915080_f1.png"] == dict(s.members)["USD0915080_f1.png"]
+    failed = dict(release_members(s, "train", "llava-x-view-1-abcd", {"caption": None, "error": "image_unreadable: x"}))
+    assert failed["USD0915080_f1.txt"] == dict(s.members)["USD0915080_f1.txt"]
+    meta = json.loads(failed["USD0915080_f1.json"])
+    assert meta["caption_source"] == "metadata" and "image_unreadable" in meta["caption_error"]
 
 
 def test_grouping_members_into_samples_and_patents() -> None:
