@@ -91,6 +91,8 @@ def caption_flow(
     loaded = load_captioner(spec)
     caption_set = prepare_set(data_root, profile, loaded)
     log.info("caption set %s", caption_set)
+    folder = DataFolder(data_root)
+    done_before = {r.name for r in shards if shard_captions_done(folder, profile, caption_set, r) is not None}
     if processes > 1:
         unload_captioners()
         argv = ["--data-root", data_root, "--profile", profile, "--weeks-from", start.isoformat(),
@@ -103,12 +105,12 @@ def caption_flow(
     try:
         for ref in shards:
             row: dict[str, Any] = {"shard": ref.name}
-            finished = shard_captions_done(DataFolder(data_root), profile, caption_set, ref) if processes > 1 else None
+            finished = shard_captions_done(folder, profile, caption_set, ref) if processes > 1 else None
             state = None if finished else caption_shard(data_root, profile, ref, spec, caption_set, return_state=True)
             if finished or state.is_completed():
                 stats = finished or state.result()
                 row |= stats
-                row["status"] = "skipped (done)" if finished or stats["skipped"] else "done"
+                row["status"] = "skipped (done)" if ref.name in done_before else "done"
             else:
                 row["status"] = "failed"
                 row["error"] = str(state.result(raise_on_failure=False))

@@ -49,7 +49,7 @@ class GenerationSettings:
     seed: int = 0
     max_words: int = 60
     dtype: str = "auto"  # auto: bf16 on GPU, fp32 on CPU
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # further `generate` keyword arguments (recorded)
 
     def record(self) -> dict[str, Any]:
         return {"max_new_tokens": self.max_new_tokens, "min_new_tokens": self.min_new_tokens,

@@ -55,7 +55,10 @@ def caption_sheet(items: list[tuple[bytes, str, str]], columns: int = 4, cell: i
         draw.text((6, 4), title, fill="black")
     for i, (png, key, caption) in enumerate(items):
         x, y = (i % columns) * cell, top + (i // columns) * (cell + text_h)
-        small = thumbnail(png, key, cell=cell - 8).image
+        try:
+            small = thumbnail(png, key, cell=cell - 8).image
+        except (OSError, ValueError, Image.DecompressionBombError):  # the view itself is what failed
+            small = Image.new("L", (cell - 8, cell - 8), 230)
         sheet.paste(small.convert("RGB"), (x + (cell - small.width) // 2, y + (cell - small.height) // 2))
         failed = caption.startswith("FAILED")
         lines = [key, *textwrap.wrap(caption, width=cell // 6)][:8]
