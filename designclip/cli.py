@@ -65,7 +65,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from flows.ingest import ingest_flow
     from flows.release import release_flow
     from flows.render import render_flow
+    from flows.train import train_flow
     from pipeline.mirror import build_bdss_mirror
+    from pipeline.train_loop import LoopSettings
 
     start, end = dt.date(2021, 1, 1), dt.date(2021, 12, 31)
     with tempfile.TemporaryDirectory(prefix="designclip-mirror-") as tmp:
@@ -79,7 +81,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_captions(captions, args.data_root, "px512")
     _print_release(release_flow(version="sample-2021", data_root=args.data_root,
                                 caption_source=captions["caption_set"]), args.data_root)
+    _print_train(train_flow(release="sample-2021", run="sample-2021-tiny", data_root=args.data_root,
+                            options=demo_train_options(), loop=LoopSettings(checkpoint_every=20, log_every=5)))
     return 0
+
+
+def demo_train_options():
+    """The main job's training: the tiny CLIP config, every DesignCLIP loss term on, 40 steps (~30 s on 2 cores)."""
+    from pipeline.train_loop import TrainOptions
+
+    return TrainOptions(model="designclip-tiny", model_config=tiny_model_config(), batch_size=16, steps=40,
+                        warmup_steps=5, lr=5e-4, lr_head=5e-3)
 
 
 def _print_render(rows: list[dict], data_root: str, profile: str) -> None:
@@ -148,6 +160,60 @@ def cmd_release(args: argparse.Namespace) -> int:
                           ratios=args.splits, split_by=args.split_by, shard_samples=args.shard_samples,
                           shard_bytes=int(args.shard_mib * 2**20), caption_source=args.captions)
     _print_release(result, args.data_root)
+    return 0
+
+
+def tiny_model_config() -> dict:
+    """The CPU main job's model: a small ViT/transformer CLIP (random init) that trains in seconds."""
+    import json
+
+    return json.loads(resources.files("designclip").joinpath("model_configs/designclip-tiny.json").read_text())
+
+
+def _train_options(args: argparse.Namespace):
+    import json
+
+    from pipeline.train_loop import TrainOptions
+    from pipeline.train_model import LossWeights
+
+    config, model = None, args.model
+    if args.model_config:
+        config = json.loads(Path(args.model_config).read_text())
+        model = Path(args.model_config).stem
+    weights = LossWeights(clip=args.lambda_clip, cls=args.lambda_cls, prompt=args.lambda_prompt,
+                          view=args.lambda_view, locarno=args.lambda_locarno)
+    return TrainOptions(model=model, pretrained=args.pretrained, model_config=config, objective=args.objective,
+                        weights=weights, batch_size=args.batch_size, views_per_patent=args.views_per_patent,
+                        steps=args.steps, epochs=args.epochs, lr=args.lr, lr_head=args.lr_head,
+                        weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
+                        precision=args.precision, grad_checkpointing=args.grad_checkpointing, seed=args.seed,
+                        arcface_s=args.arcface_s, arcface_m=args.arcface_m)
+
+
+def _print_train(stats: dict) -> None:
+    state = "already trained" if stats.get("skipped") else ("trained" if stats.get("finished") else "stopped at")
+    print(f"\nRun {stats['run']} {state}: step {stats['step']} of {stats['total_steps']}")
+    if stats.get("model_dir"):
+        print(f"  model:  {stats['model_dir']}  (open_clip.create_model_and_transforms('local-dir:...'))")
+    print(f"  curve:  {stats.get('loss_plot')}")
+    print(f"  log:    {stats.get('metrics')}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipeline.train_loop import LoopSettings
+
+    options = _train_options(args)
+    loop = LoopSettings(checkpoint_every=args.checkpoint_every, log_every=args.log_every, workers=args.workers)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under `accelerate launch`: one process per GPU, no Prefect
+        from tasks.train import train_run
+
+        stats = train_run(args.data_root, args.release, args.run, options, loop)
+    else:
+        from flows.train import train_flow
+
+        stats = train_flow(release=args.release, run=args.run, data_root=args.data_root, options=options, loop=loop)
+    if int(os.environ.get("RANK", "0")) == 0:
+        _print_train(stats)
     return 0
 
 
@@ -220,6 +286,39 @@ def build_parser() -> argparse.ArgumentParser:
                               "(default: metadata, the render stage's caption)")
     _shard_options(release)
     release.set_defaults(func=cmd_release)
+
+    train = sub.add_parser("train", help="train DesignCLIP (or an ArcFace retrieval model) on a release")
+    train.add_argument("--release", required=True, help="release version to train on (its train split)")
+    train.add_argument("--run", required=True, help="run name: runs/RUN (checkpoints, metrics) and models/RUN")
+    train.add_argument("--model", default="ViT-B-16", help="open_clip architecture, hf-hub:… or local-dir:…")
+    train.add_argument("--model-config", help="a custom open_clip model config (JSON file) instead of --model")
+    train.add_argument("--pretrained", help="initial weights: openai, laion2b_…, … (hub downloads need a network)")
+    train.add_argument("--objective", choices=("clip", "arcface"), default="clip")
+    for name, default, what in (("clip", 1.0, "image-caption contrastive"), ("cls", 0.5, "US class head CE"),
+                                ("prompt", 0.5, "image vs class prompt contrastive"),
+                                ("view", 0.5, "multi-view (same patent) contrastive"),
+                                ("locarno", 0.0, "Locarno class head CE")):
+        train.add_argument(f"--lambda-{name}", type=float, default=default, help=f"weight of the {what} term "
+                           f"(default {default}; 0 turns it off)")
+    train.add_argument("--batch-size", type=int, default=64, help="views per step and process (default 64)")
+    train.add_argument("--views-per-patent", type=int, default=2, help="views a patent brings to a batch (0: all)")
+    train.add_argument("--steps", type=int, help="optimizer steps (default: --epochs over the train split)")
+    train.add_argument("--epochs", type=float, default=1.0)
+    train.add_argument("--lr", type=float, default=5e-5, help="learning rate of the CLIP towers / backbone")
+    train.add_argument("--lr-head", type=float, default=1e-3, help="learning rate of the class / margin heads")
+    train.add_argument("--weight-decay", type=float, default=0.1)
+    train.add_argument("--warmup-steps", type=int, default=100)
+    train.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm (0: off)")
+    train.add_argument("--precision", choices=("auto", "bf16", "fp16", "no"), default="auto",
+                       help="autocast (auto: bf16 on GPU, fp32 on CPU)")
+    train.add_argument("--grad-checkpointing", action="store_true")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--arcface-s", type=float, default=30.0, help="ArcFace scale")
+    train.add_argument("--arcface-m", type=float, default=0.5, help="ArcFace angular margin")
+    train.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    train.add_argument("--log-every", type=int, default=10, help="steps between metric lines")
+    train.add_argument("--workers", type=int, default=2, help="DataLoader processes decoding images")
+    train.set_defaults(func=cmd_train)
 
     tables = sub.add_parser("tables", help="row counts of the tables under the data root")
     tables.set_defaults(func=cmd_tables)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import io
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pipeline.captioning import (
     CaptionResult,
     GenerationSettings,
 )
+from pipeline.loader_workers import forget_parent_exit_hooks
 
 CPU_BATCH_SIZE = 8
 MAX_AUTO_BATCH = 128
@@ -172,14 +172,6 @@ def count_output_tokens(tokens: torch.Tensor, eos_ids: set[int]) -> list[int]:
         stop = next((i for i, t in enumerate(row) if t in eos_ids), None)
         counts.append(len(row) if stop is None else stop + 1)
     return counts
-
-
-def forget_parent_exit_hooks(_worker_id: int) -> None:
-    """A forked loader worker inherits the parent's thread-exit hooks; inside a Prefect run those drain Prefect's
-    log/event service threads, which do not exist in the worker, and the failing hook made it exit with code 1."""
-    hooks = getattr(threading, "_threading_atexits", None)
-    if isinstance(hooks, list):
-        hooks.clear()
 
 
 class LlavaCaptioner:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 from PIL import Image
 
 from pipeline.sheet_image import Box
@@ -33,3 +34,14 @@ def encode_png(image: Image.Image, compress_level: int = 6) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
+
+
+def keep_ink(image: Image.Image, target: int) -> Image.Image:
+    """Shrink by the whole factor with a min-pool (darkest pixel wins) so thin drawing lines survive a big downscale."""
+    factor = int(min(image.size) / max(1, target))
+    if factor < 2:
+        return image
+    pixels = np.asarray(image)
+    h, w = (pixels.shape[0] // factor) * factor, (pixels.shape[1] // factor) * factor
+    blocks = pixels[:h, :w].reshape(h // factor, factor, w // factor, factor, *pixels.shape[2:])
+    return Image.fromarray(blocks.min(axis=(1, 3)), mode=image.mode)

@@ -129,3 +129,13 @@ def caption_stats(profile: str, caption_set: str, week: dt.date, number: int) ->
 def caption_preview(profile: str, caption_set: str, week: dt.date) -> str:
     """Views with their captions (PNG), for people to judge a caption set by eye."""
     return f"previews/{profile}/captions/{caption_set}/{week_id(week)}.png"
+
+
+def train_run_dir(run: str) -> str:
+    """A training run's working folder: run.json, checkpoints/, metrics.jsonl, loss.png, train.json (done)."""
+    return f"runs/{run}"
+
+
+def model_dir(run: str) -> str:
+    """The exported model of a finished run: a folder plain open_clip loads (`local-dir:`)."""
+    return f"models/{run}"

@@ -34,3 +34,27 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def release_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data root with real sample weeks ingested and rendered (px512) and one week only ingested."""
+    from tasks.render import render_week_shards
+    from tests.builders import ingest_sample_weeks
+    from tests.release.conftest import NOT_RENDERED, RENDERED
+
+    root = tmp_path_factory.mktemp("release")
+    data = root / "data"
+    ingest_sample_weeks(data, [*RENDERED, NOT_RENDERED], root)
+    for week in RENDERED:
+        render_week_shards(str(data), week)
+    return data
+
+
+@pytest.fixture(scope="session")
+def release_v1(release_data: Path) -> dict:
+    """The release most release and train tests read: all three splits, several train shards."""
+    from tasks.release import build_release
+    from tests.release.conftest import RATIOS, SHARD_SAMPLES
+
+    return build_release("v1", str(release_data), ratios=RATIOS, shard_samples=SHARD_SAMPLES)

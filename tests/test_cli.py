@@ -29,6 +29,10 @@ def test_demo_ingests_the_bundled_sample_and_rerun_skips(tmp_path: Path, capsys)
     mtimes = [m.stat().st_mtime for m in markers]
     assert "Rendered 262 views" in out and "Release sample-2021 released" in out
     assert "Captioned 262 of 262 views with caption set metadata-1 (0 failures, 0 of" in out
+    assert "Run sample-2021-tiny trained: step 40 of 40" in out
+    model_dir = Path(data, "models", "sample-2021-tiny")
+    assert (model_dir / "open_clip_config.json").exists()
+    assert Path(data, "runs", "sample-2021-tiny", "loss.png").exists()
     release = Path(data, "releases", "sample-2021")
     sizes = sum(sum(json.loads((release / s / "sizes.json").read_text()).values()) for s in ("train", "val", "test"))
     assert sizes == 262 and (release / "README.md").exists() and (release / "release.json").exists()
@@ -38,7 +42,7 @@ def test_demo_ingests_the_bundled_sample_and_rerun_skips(tmp_path: Path, capsys)
     assert [m.stat().st_mtime for m in markers] == mtimes
     assert [p.stat().st_mtime for p in sorted(Path(data, "shards").rglob("*.tar"))] == shard_mtimes
     again = capsys.readouterr().out
-    assert "already released (unchanged)" in again
+    assert "already released (unchanged)" in again and "Run sample-2021-tiny already trained" in again
     shards = len(list(Path(data, "shards").rglob("*.tar")))
     assert f"caption set metadata-1 (0 failures, {shards} of {shards} shards already done)" in again
     txt = {m["key"]: m["txt"] for m in _release_samples(release)}

@@ -11,8 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from storage import layout
 from storage.folder import DataFolder
 from storage.shards import WeekShardWriter, sample_members
@@ -25,28 +23,6 @@ RENDERED = [dt.date(2021, 3, 23), dt.date(2021, 4, 6), dt.date(2021, 4, 13), dt.
 NOT_RENDERED = dt.date(2021, 12, 7)  # ingested only: a release must list it as not included
 RATIOS = "60/20/20"  # gives these 12 patents all three splits
 SHARD_SAMPLES = 10
-
-
-@pytest.fixture(scope="session")
-def release_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data root with the RENDERED weeks ingested and rendered (px512) and NOT_RENDERED only ingested."""
-    from tasks.render import render_week_shards
-    from tests.builders import ingest_sample_weeks
-
-    root = tmp_path_factory.mktemp("release")
-    data = root / "data"
-    ingest_sample_weeks(data, [*RENDERED, NOT_RENDERED], root)
-    for week in RENDERED:
-        render_week_shards(str(data), week)
-    return data
-
-
-@pytest.fixture(scope="session")
-def release_v1(release_data: Path) -> dict[str, Any]:
-    """The release most tests read: all three splits, several train shards."""
-    from tasks.release import build_release
-
-    return build_release("v1", str(release_data), ratios=RATIOS, shard_samples=SHARD_SAMPLES)
 
 
 def release_root(data: Path, version: str) -> Path:

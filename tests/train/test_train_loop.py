@@ -1,0 +1,137 @@
+"""The training stage on a real release with a tiny open_clip model: learns, exports, resumes exactly, fails clearly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import open_clip
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from designclip.cli import tiny_model_config
+from pipeline.train_loop import LoopSettings, TrainOptions
+from pipeline.train_model import LossWeights
+from storage.train_runs import TrainRunError
+from tasks.train import ReleaseMissing, train_run
+
+ROOT = Path(__file__).resolve().parents[2]
+OPTIONS = TrainOptions(model="designclip-tiny", model_config=tiny_model_config(), batch_size=8, steps=12,
+                       warmup_steps=3, lr=5e-4, lr_head=5e-3)
+
+
+@pytest.fixture()
+def data(release_data: Path, release_v1: dict[str, Any], tmp_path: Path) -> str:
+    """A private data root holding only release v1 (training writes runs/ and models/ beside it)."""
+    import shutil
+
+    dst = tmp_path / "data"
+    shutil.copytree(release_data / "releases" / "v1", dst / "releases" / "v1")
+    return str(dst)
+
+
+def weights(model_dir: str | Path) -> dict[str, torch.Tensor]:
+    out = load_file(str(Path(model_dir) / "open_clip_model.safetensors"))
+    out.update({f"head.{k}": v for k, v in load_file(str(Path(model_dir) / "designclip_heads.safetensors")).items()})
+    return out
+
+
+def test_flow_trains_exports_a_plain_open_clip_folder_and_rerun_skips(data: str, prefect_harness: None) -> None:
+    from flows.train import train_flow
+
+    options = TrainOptions(**{**OPTIONS.__dict__, "steps": 30})
+    stats = train_flow(release="v1", run="tiny", data_root=data, options=options,
+                       loop=LoopSettings(checkpoint_every=10, log_every=5, workers=2))
+    assert stats["finished"] and stats["step"] == 30 and not stats["skipped"]
+    rows = [json.loads(line) for line in Path(stats["metrics"]).read_text().splitlines()]
+    assert [r["step"] for r in rows] == [5, 10, 15, 20, 25, 30]
+    assert {"loss_clip", "loss_cls", "loss_prompt", "loss_view"} <= set(rows[0])
+    assert rows[-1]["loss"] < 0.85 * rows[0]["loss"], "the total loss falls over 30 steps"
+    assert Path(stats["loss_plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    model_dir = Path(stats["model_dir"])
+    assert sorted(p.name for p in Path(data, "runs", "tiny", "checkpoints").iterdir()) == ["step-0000020",
+                                                                                            "step-0000030"]
+    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{model_dir}")
+    meta = json.loads((model_dir / "designclip.json").read_text())
+    assert meta["objective"] == "clip" and meta["extra"]["steps"] == 30 and meta["extra"]["release"]["version"] == "v1"
+    trained = load_file(str(model_dir / "open_clip_model.safetensors"))
+    state = model.state_dict()
+    assert set(trained) <= set(state) and all(torch.equal(state[k], v) for k, v in trained.items())
+    mtime = (model_dir / "designclip.json").stat().st_mtime_ns
+    again = train_flow(release="v1", run="tiny", data_root=data, options=options)
+    assert again["skipped"] and (model_dir / "designclip.json").stat().st_mtime_ns == mtime
+
+
+def test_a_stopped_run_resumes_to_the_same_weights_as_an_uninterrupted_one(data: str) -> None:
+    loop = LoopSettings(checkpoint_every=4, log_every=2, workers=2)
+    full = train_run(data, "v1", "full", OPTIONS, loop)
+    first = train_run(data, "v1", "resumed", OPTIONS, LoopSettings(checkpoint_every=4, log_every=2, workers=2,
+                                                                   stop_after=6))
+    assert first["step"] == 6 and not first["finished"] and first["model_dir"] is None
+    second = train_run(data, "v1", "resumed", OPTIONS, loop)
+    assert second["finished"] and second["step"] == 12
+    a, b = weights(full["model_dir"]), weights(second["model_dir"])
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), "resume restores step/optimizer/RNG"
+    steps = [json.loads(line)["step"] for line in Path(second["metrics"]).read_text().splitlines()]
+    assert steps == [2, 4, 6, 8, 10, 12], "rows logged after the last checkpoint are dropped, not duplicated"
+    with pytest.raises(TrainRunError, match="started with other settings \\(options\\)"):
+        train_run(data, "v1", "resumed", TrainOptions(**{**OPTIONS.__dict__, "lr": 1e-3}), loop)
+
+
+KILLED_RUN = """
+import sys
+from designclip.cli import tiny_model_config
+from pipeline.train_loop import LoopSettings, TrainOptions
+from tasks.train import train_run
+opts = TrainOptions(model="designclip-tiny", model_config=tiny_model_config(), batch_size=8, steps=12,
+                    warmup_steps=3, lr=5e-4, lr_head=5e-3)
+train_run(sys.argv[1], "v1", sys.argv[2], opts, LoopSettings(checkpoint_every=4, log_every=2, workers=0))
+"""
+
+
+def test_kill_9_mid_run_keeps_whole_checkpoints_and_resume_matches(data: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, data, "killed"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = Path(data, "runs", "killed", "checkpoints")
+    deadline = time.monotonic() + 120
+    while not (checkpoints / "step-0000004").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (checkpoints / "step-0000004" / "trainer_state.json").exists()
+    assert not Path(data, "models", "killed").exists()
+    subprocess.run([sys.executable, "-c", KILLED_RUN, data, "killed"], env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-c", KILLED_RUN, data, "straight"], env=env, check=True, capture_output=True)
+    a, b = weights(Path(data, "models", "killed")), weights(Path(data, "models", "straight"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not list(checkpoints.glob(".step-*"))
+
+
+def test_arcface_objective_trains_on_patent_ids_and_exports(data: str) -> None:
+    options = TrainOptions(model="designclip-tiny", model_config=tiny_model_config(), objective="arcface",
+                           batch_size=8, steps=30, warmup_steps=2, lr=1e-3, lr_head=5e-2, arcface_s=16.0,
+                           arcface_m=0.2,
+                           weights=LossWeights())
+    stats = train_run(data, "v1", "arc", options, LoopSettings(checkpoint_every=100, log_every=10, workers=0))
+    rows = [json.loads(line) for line in Path(stats["metrics"]).read_text().splitlines()]
+    assert set(rows[0]) >= {"loss", "loss_arcface"} and rows[-1]["loss"] < rows[0]["loss"]
+    meta = json.loads(Path(stats["model_dir"], "designclip.json").read_text())
+    assert meta["objective"] == "arcface" and stats["patents"] == 7
+    open_clip.create_model_and_transforms(f"local-dir:{stats['model_dir']}")
+
+
+def test_missing_release_and_remote_roots_say_what_to_do(data: str) -> None:
+    with pytest.raises(ReleaseMissing, match="run `designclip release --version v9` first"):
+        train_run(data, "v9", "x", OPTIONS)
+    with pytest.raises(TrainRunError, match="needs a local data root"):
+        from storage.train_runs import TrainRun
+
+        TrainRun("memory://bucket/data", "x")
