@@ -135,3 +135,29 @@ def test_missing_release_and_remote_roots_say_what_to_do(data: str) -> None:
         from storage.train_runs import TrainRun
 
         TrainRun("memory://bucket/data", "x")
+
+
+DDP_LAUNCH = """
+import sys
+from designclip.cli import main
+raise SystemExit(main(["--data-root", sys.argv[1], "train", "--release", "v1", "--run", "ddp", "--model-config",
+                       sys.argv[2], "--batch-size", "4", "--steps", "4", "--checkpoint-every", "2", "--log-every", "2",
+                       "--workers", "0", "--warmup-steps", "1"]))
+"""
+
+
+def test_two_processes_train_with_ddp_and_checkpoint_both_rng_states(data: str, tmp_path: Path) -> None:
+    """The multi-GPU path (`accelerate launch … designclip.cli train`) as two real CPU processes over gloo."""
+    script = tmp_path / "launch.py"
+    script.write_text(DDP_LAUNCH)
+    config = ROOT / "designclip" / "model_configs" / "designclip-tiny.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script), data,
+                          str(config)], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count("Run ddp trained: step 4 of 4") == 1, "only rank 0 reports"
+    checkpoint = Path(data, "runs", "ddp", "checkpoints", "step-0000004")
+    assert {"random_states_0.pkl", "random_states_1.pkl", "model.safetensors"} <= {p.name for p in checkpoint.iterdir()}
+    rows = [json.loads(line) for line in Path(data, "runs", "ddp", "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4] and rows[-1]["epoch"] == 1.0, "4 steps x 4 views x 2 processes = 32"
+    open_clip.create_model_and_transforms(f"local-dir:{Path(data, 'models', 'ddp')}")
