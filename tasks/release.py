@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from pipeline.release import (
     SourceSample,
     SplitRule,
     Tally,
+    caption_fields,
     check_version,
     classes_document,
     dataset_card,
@@ -238,11 +238,12 @@ def _write_shards(folder: DataFolder, out: ReleaseFolder, options: ReleaseOption
                 if keep:
                     first_patent[pid] = keep[0].source
                     split = rule(pid, grant_year(keep[0].meta, keep[0].week))
-                    members = [release_members(s, split, caption_set, caption_of(s)) for s in keep]
+                    captions = [caption_of(s) for s in keep]
+                    members = [release_members(s, split, caption_set, c) for s, c in zip(keep, captions, strict=True)]
                     placed = writers[split].add_patent(pid, members)
-                    for s, m, (shard, index, offset) in zip(keep, members, placed, strict=True):
+                    for s, c, m, (shard, index, offset) in zip(keep, captions, members, placed, strict=True):
                         row = manifest_row(s, s.meta, split, shard, index, offset, m)
-                        row["caption_source"] = _caption_source(m)
+                        row["caption_source"] = caption_fields(caption_set, c).get("caption_source", METADATA_CAPTIONS)
                         manifest.add(row)
                         tally.add(row)
                 progress(done)
@@ -255,12 +256,6 @@ def _write_shards(folder: DataFolder, out: ReleaseFolder, options: ReleaseOption
         log.warning("release %s: %d duplicate samples dropped (kept the first; listed in stats.json)", out.version,
                     len(duplicates))
     return shards, duplicates
-
-
-def _caption_source(members: list[tuple[str, bytes]]) -> str:
-    """Where the released `.txt` came from, as its json says (the metadata caption when it says nothing)."""
-    body = next(d for n, d in members if n.endswith(".json"))
-    return str(json.loads(body).get("caption_source") or METADATA_CAPTIONS)
 
 
 @task(name="release", task_run_name="release-{version}")
