@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
-import tarfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -15,10 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.captioning import BACKENDS, CaptionRequest, CaptionResult
-from pipeline.release import group_members
 from storage import layout
 from storage.folder import DataFolder
-from storage.shards import read_index
+from storage.release import iter_shard_samples, shard_number
 from storage.tables import finished_weeks, read_marker
 
 CAPTIONS = pa.schema(
@@ -55,13 +52,6 @@ class ShardRef:
         return f"{layout.week_id(self.week)}/{self.number:05d}"
 
 
-def shard_number(rel: str) -> int:
-    m = re.search(r"(\d{5})\.tar$", rel)
-    if not m:
-        raise CaptionStorageError(f"{rel}: not a shard name")
-    return int(m.group(1))
-
-
 def rendered_shards(folder: DataFolder, profile: str, start: dt.date = dt.date.min,
                     end: dt.date = dt.date.max) -> list[ShardRef]:
     """The shards of every finished render week in [start, end], in week and shard order."""
@@ -76,20 +66,15 @@ def rendered_shards(folder: DataFolder, profile: str, start: dt.date = dt.date.m
 
 def read_shard_requests(folder: DataFolder, profile: str, ref: ShardRef) -> list[CaptionRequest]:
     """Every sample of a rendered shard as a caption request (PNG bytes + its json), checked against the index."""
-    expected = read_index(folder, layout.shard_index(profile, ref.week, ref.number)).column("key").to_pylist()
     out = []
-    with folder.open(ref.tar) as f, tarfile.open(fileobj=f, mode="r|") as tar:
-        members = ((m.name, tar.extractfile(m).read()) for m in tar if m.isfile())  # type: ignore[union-attr]
-        for key, group in group_members(members):
-            parts = {name.partition(".")[2]: data for name, data in group}
-            try:
-                meta = json.loads(parts.get("json", b"{}"))
-            except ValueError as exc:
-                raise CaptionStorageError(f"{ref.tar}: sample {key} has unreadable json ({exc}); "
-                                          f"re-render week {ref.week}") from exc
-            out.append(CaptionRequest(key, parts.get("png", b""), meta))
-    if [r.key for r in out] != expected:
-        raise CaptionStorageError(f"{ref.tar}: its samples disagree with its index; re-render week {ref.week}")
+    for sample in iter_shard_samples(folder, profile, ref.week, ref.tar):
+        try:
+            meta = sample.meta
+        except ValueError as exc:
+            raise CaptionStorageError(f"{ref.tar}: sample {sample.key} has unreadable json ({exc}); "
+                                      f"re-render week {ref.week}") from exc
+        png = next((d for n, d in sample.members if n.endswith(".png")), b"")
+        out.append(CaptionRequest(sample.key, png, meta))
     return out
 
 

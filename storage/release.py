@@ -101,31 +101,36 @@ def unrendered_weeks(folder: DataFolder, profile: str, years: set[int] | None = 
     return [w for w in finished_weeks(folder, "ingest") if w not in rendered and (not years or w.year in years)]
 
 
-def _shard_number(rel: str) -> int:
+def shard_number(rel: str) -> int:
+    """`shards/px512/I20210105/00003.tar` -> 3."""
     m = re.search(r"(\d{5})\.tar$", rel)
     if not m:
         raise ReleaseInputError(f"{rel}: not a shard name")
     return int(m.group(1))
 
 
+def iter_shard_samples(folder: DataFolder, profile: str, week: dt.date, rel: str) -> Iterator[SourceSample]:
+    """One rendered shard's samples in order, each checked against the shard's Parquet index."""
+    day = week.isoformat()
+    expected = read_index(folder, layout.shard_index(profile, week, shard_number(rel))).column("key").to_pylist()
+    got = 0
+    with folder.open(rel) as f, tarfile.open(fileobj=f, mode="r|") as tar:
+        members = ((m.name, _read(tar, m, rel)) for m in tar if m.isfile())
+        for position, (key, group) in enumerate(group_members(members)):
+            if position >= len(expected) or expected[position] != key:
+                raise ReleaseInputError(f"{rel}: sample {position} is {key!r} but its index says "
+                                        f"{expected[position] if position < len(expected) else 'nothing'}; "
+                                        f"re-render week {day}")
+            got += 1
+            yield SourceSample(key, group, rel, position, day)
+    if got != len(expected):
+        raise ReleaseInputError(f"{rel}: {got} samples but its index lists {len(expected)}; re-render week {day}")
+
+
 def iter_source_samples(folder: DataFolder, profile: str, item: ReleaseInput) -> Iterator[SourceSample]:
-    """The week's samples in shard order, each checked against the shard's Parquet index."""
-    week = item.week.isoformat()
+    """The week's samples in shard order, each checked against its shard's Parquet index."""
     for rel in item.shards:
-        index = read_index(folder, layout.shard_index(profile, item.week, _shard_number(rel)))
-        expected = index.column("key").to_pylist()
-        got = 0
-        with folder.open(rel) as f, tarfile.open(fileobj=f, mode="r|") as tar:
-            members = ((m.name, _read(tar, m, rel)) for m in tar if m.isfile())
-            for position, (key, group) in enumerate(group_members(members)):
-                if position >= len(expected) or expected[position] != key:
-                    raise ReleaseInputError(f"{rel}: sample {position} is {key!r} but its index says "
-                                            f"{expected[position] if position < len(expected) else 'nothing'}; "
-                                            f"re-render week {week}")
-                got += 1
-                yield SourceSample(key, group, rel, position, week)
-        if got != len(expected):
-            raise ReleaseInputError(f"{rel}: {got} samples but its index lists {len(expected)}; re-render week {week}")
+        yield from iter_shard_samples(folder, profile, item.week, rel)
 
 
 def _read(tar: tarfile.TarFile, member: tarfile.TarInfo, rel: str) -> bytes:

@@ -36,7 +36,6 @@ from storage.captions import (
     captions_fingerprint,
     read_shard_captions,
     resolve_caption_set,
-    shard_number,
 )
 from storage.folder import DataFolder
 from storage.release import (
@@ -45,6 +44,7 @@ from storage.release import (
     ReleaseInput,
     iter_source_samples,
     release_inputs,
+    shard_number,
     unrendered_weeks,
 )
 from tasks.progress import CountProgress
