@@ -181,7 +181,7 @@ def _member_key(name: str) -> tuple[str, str]:
     return (f"{head}/{key}" if head else key), ext
 
 
-def _tar_samples(url: str) -> Iterator[tuple[str, dict[str, bytes]]]:
+def tar_samples(url: str) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(key, {ext: bytes}) per sample of one shard, streamed (no seeking, works on remote URLs)."""
     key: str | None = None
     members: dict[str, bytes] = {}
@@ -275,7 +275,7 @@ class PatentBatches(IterableDataset):
     def _raw_samples(self, shards: Iterable[str]) -> Iterator[RawSample]:
         """The usable samples of `shards` in order."""
         for url in shards:
-            for key, members in _tar_samples(url):
+            for key, members in tar_samples(url):
                 sample = self._parse(key, members, url)
                 if sample is not None:
                     yield sample

@@ -139,3 +139,53 @@ def train_run_dir(run: str) -> str:
 def model_dir(run: str) -> str:
     """The exported model of a finished run: a folder plain open_clip loads (`local-dir:`)."""
     return f"models/{run}"
+
+
+def embed_dir(release: str, model_tag: str) -> str:
+    """Embeddings of one release by one model: encoder.json + per split, per release shard .npy/.parquet/.stats.json."""
+    return f"embeddings/{release}/{model_tag}"
+
+
+def embed_record(release: str, model_tag: str) -> str:
+    """encoder.json: which model (and weights hash) made these vectors; a tag reused for another model is refused."""
+    return f"{embed_dir(release, model_tag)}/encoder.json"
+
+
+def embed_file(release: str, model_tag: str, split: str, number: int, kind: str) -> str:
+    """`.../test/00000.image.npy` or `.text.npy`: L2-normalised rows, aligned with the shard's embed_meta rows."""
+    return f"{embed_dir(release, model_tag)}/{split}/{number:05d}.{kind}.npy"
+
+
+def embed_meta(release: str, model_tag: str, split: str, number: int) -> str:
+    """Parquet, one row per sample of release shard `split/number` (key, patent, fig, view, classes, ok/error)."""
+    return f"{embed_dir(release, model_tag)}/{split}/{number:05d}.parquet"
+
+
+def embed_stats(release: str, model_tag: str, split: str, number: int) -> str:
+    """Per-shard embedding stats JSON, written last: its presence means the shard's vectors are done."""
+    return f"{embed_dir(release, model_tag)}/{split}/{number:05d}.stats.json"
+
+
+def index_dir(release: str, model_tag: str, name: str) -> str:
+    """A FAISS index over one kind of vectors (`image`, `text`): index.faiss, ids.parquet, card.json/.md (last)."""
+    return f"indexes/{release}/{model_tag}/{name}"
+
+
+def report_dir(release: str, model_tag: str) -> str:
+    """One model's evaluation on a release: report.json (written last), report.md, plots, DIRA result.npy."""
+    return f"reports/{release}/{model_tag}"
+
+
+def comparison_report(release: str, name: str) -> str:
+    """Markdown table of several models' reports side by side (ours beside a baseline)."""
+    return f"reports/{release}/compare-{name}.md"
+
+
+def report_file(release: str, model_tag: str, name: str) -> str:
+    """A file of one model's report folder by name (report.md, recall.png, dira_result.npy, ...)."""
+    return f"{report_dir(release, model_tag)}/{name}"
+
+
+def comparison_plot(release: str, name: str) -> str:
+    """Recall curves of the compared models in one picture, beside the comparison Markdown."""
+    return f"reports/{release}/compare-{name}.png"

@@ -45,7 +45,7 @@ class _Progress:
         self.artifact_id = None
         if _in_prefect_run():
             try:
-                self.artifact_id = create_progress_artifact(0.0, key=_artifact_key(key), description=description)
+                self.artifact_id = create_progress_artifact(0.0, key=artifact_key(key), description=description)
             except Exception:  # noqa: BLE001 - a UI hiccup must never fail the work
                 self.artifact_id = None
 
@@ -65,8 +65,10 @@ class _Progress:
                 self.artifact_id = None
 
 
-def _artifact_key(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text.lower())
+def artifact_key(*parts: str) -> str:
+    """Lowercase ASCII letters, digits and single dashes only: what Prefect accepts as an artifact key."""
+    raw = "-".join(parts).lower()
+    return "-".join(filter(None, "".join(c if c.isascii() and c.isalnum() else "-" for c in raw).split("-")))
 
 
 class ByteProgress(_Progress):

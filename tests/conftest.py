@@ -58,3 +58,29 @@ def release_v1(release_data: Path) -> dict:
     from tests.release.conftest import RATIOS, SHARD_SAMPLES
 
     return build_release("v1", str(release_data), ratios=RATIOS, shard_samples=SHARD_SAMPLES)
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained designclip-tiny DesignClip exported like a finished run (seeded, offline, about a second)."""
+    import torch
+
+    from designclip.cli import tiny_model_config
+    from pipeline.train_export import export_model
+    from pipeline.train_model import build_design_clip
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model, _, _, _ = build_design_clip("designclip-tiny", model_config=tiny_model_config())
+    out = tmp_path_factory.mktemp("models") / "tiny-untrained"
+    return export_model(model, out, "designclip-tiny", {"run": "tiny-untrained"})
+
+
+@pytest.fixture(scope="session")
+def embedded_v1(release_data: Path, release_v1: dict, tiny_export: Path) -> dict:
+    """Release v1 (all splits) embedded by the tiny export: what the index, search and evaluate tests read."""
+    from pipeline.embed import EncoderSpec
+    from tasks.embed import embed_release
+
+    summary = embed_release(str(release_data), "v1", EncoderSpec(str(tiny_export)))
+    return {"data_root": str(release_data), "release": "v1", "tag": summary["model_tag"], "model": str(tiny_export)}

@@ -1,0 +1,122 @@
+"""The evaluate flow: ours and baselines on one release -> a report folder per model + a side-by-side comparison."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
+
+from pipeline.embed import EncoderSpec, model_tag
+from pipeline.eval_report import comparison_markdown, model_label, pct, recall_png
+from pipeline.evaluate import PROBE_TRAIN_MAX
+from storage.folder import DataFolder
+from storage.reports import read_report_file, write_comparison
+from tasks.evaluate import evaluate_task
+from tasks.progress import artifact_key
+
+IMAGE_ARTIFACT_MAX_BYTES = 512 * 1024  # plots above this are linked by path only (artifacts live in Prefect's DB)
+
+
+def comparison_name(tags: list[str]) -> str:
+    """`ours-vs-baseline` (hashed when that gets too long for a file name)."""
+    name = "-vs-".join(tags)
+    if len(name) <= 120:
+        return name
+    return f"{tags[0][:60]}-vs-{len(tags) - 1}-baselines-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+
+
+def headline(report: dict[str, Any]) -> dict[str, Any]:
+    """One comparison-table row: the numbers the paper's tables lead with (percent strings)."""
+    def get(*path: str) -> Any:
+        node: Any = report
+        for p in path:
+            node = node.get(p) if isinstance(node, dict) else None
+        return node
+
+    return {
+        "model": model_label(report),
+        "T->I R@1": pct(get("retrieval", "all", "text_to_image", "1")),
+        "T->I R@10": pct(get("retrieval", "all", "text_to_image", "10")),
+        "I->T R@1": pct(get("retrieval", "all", "image_to_text", "1")),
+        "I->T R@10": pct(get("retrieval", "all", "image_to_text", "10")),
+        "US zero-shot": pct(get("classification", "us", "zero_shot", "accuracy")),
+        "US linear probe": pct(get("classification", "us", "linear_probe", "accuracy")),
+        "Locarno zero-shot": pct(get("classification", "locarno", "zero_shot", "accuracy")),
+        "Locarno linear probe": pct(get("classification", "locarno", "linear_probe", "accuracy")),
+        "DeepPatent mAP": pct(get("deeppatent", "views_per_query", "1", "mAP")),
+        "DeepPatent top-10": pct(get("deeppatent", "views_per_query", "1", "top_k", "10")),
+    }
+
+
+def _image_artifact(png: bytes, key: str, description: str) -> None:
+    """The plot itself in the Prefect UI (as a data: URL; a local file path would not display there)."""
+    if len(png) <= IMAGE_ARTIFACT_MAX_BYTES:
+        url = "data:image/png;base64," + base64.b64encode(png).decode()
+        create_image_artifact(url, key=key, description=description)
+
+
+def _report_artifacts(folder: DataFolder, release: str, result: dict[str, Any]) -> None:
+    """The report's Markdown (with its file paths) and its plots as Prefect artifacts."""
+    tag = result["model_tag"]
+    files = result.get("files") or {}
+    markdown = (read_report_file(folder, release, tag, "report.md") or b"").decode()
+    paths = "\n".join(f"- `{name}`: `{path}`" for name, path in sorted(files.items()))
+    create_markdown_artifact(f"{markdown}\n\n## Files\n\n{paths}\n", key=artifact_key("evaluate", release, tag),
+                             description=f"Evaluation of {tag} on release {release}")
+    for name in ("recall.png", "confusion_us.png", "confusion_locarno.png"):
+        png = read_report_file(folder, release, tag, name) if name in files else None
+        if png:
+            _image_artifact(png, artifact_key("evaluate", release, tag, name.removesuffix(".png")),
+                            f"{name} of {tag} on {release}")
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate_flow(release: str, models: list[str], data_root: str = "./data",
+                  pretrained: list[str | None] | None = None, deeppatent_lists: dict[str, str] | None = None,
+                  seed: int = 0, pairs_5k: int = 5000, batch_size: int = 64, device: str | None = None,
+                  force: bool = False, probe_train_max: int = PROBE_TRAIN_MAX) -> dict[str, Any]:
+    """Evaluate each model (first = ours, the rest baselines; missing vectors are embedded first) and compare them.
+
+    `pretrained[i]` is the open_clip pretrained tag of `models[i]` (None for folders, runs and random init).
+    `deeppatent_lists` = {query_list, db_list, image_root} also scores the real DeepPatent test lists.
+    """
+    log = get_run_logger()
+    if not models:
+        raise ValueError("give at least one model to evaluate")
+    pretrained = list(pretrained) if pretrained is not None else [None] * len(models)
+    if len(pretrained) != len(models):
+        raise ValueError(f"{len(pretrained)} pretrained tags for {len(models)} models: give one per model "
+                         "(None/'' where it has none)")
+    specs = [EncoderSpec(m, p or None) for m, p in zip(models, pretrained, strict=True)]
+    tags = [model_tag(s) for s in specs]
+    if len(set(tags)) != len(tags):
+        raise ValueError(f"the models give the same tag twice ({', '.join(tags)}): each model once")
+    folder = DataFolder(data_root)
+    results = []
+    for i, spec in enumerate(specs):
+        result = evaluate_task(data_root, release, spec, seed, pairs_5k, deeppatent_lists, batch_size, device,
+                               tag=tags[i], force=force, probe_train_max=probe_train_max)
+        result["report"]["model"]["role"] = "ours" if i == 0 else "baseline"
+        _report_artifacts(folder, release, result)
+        log.info("%s: %s (%s)", result["model_tag"], "already evaluated" if result["skipped"] else "evaluated",
+                 result["report_dir"])
+        results.append(result)
+    reports = [r["report"] for r in results]
+    comparison = None
+    if len(reports) > 1:
+        name = comparison_name(tags)
+        markdown = comparison_markdown(reports)
+        png = recall_png(reports, f"release {release}: {' vs '.join(tags)}")
+        comparison = write_comparison(folder, release, name, markdown, png)
+        create_markdown_artifact(f"{markdown}\n\nFiles: `{comparison['markdown']}`, `{comparison['plot']}`\n",
+                                 key=artifact_key("evaluate", release, "compare"),
+                                 description=f"Models compared on release {release}")
+        _image_artifact(png, artifact_key("evaluate", release, "compare-recall"), f"Recall curves on {release}")
+    create_table_artifact([headline(r) for r in reports], key=artifact_key("evaluate", release, "table"),
+                          description=f"Evaluation on release {release} (percent; first row = ours)")
+    return {"release": release, "models": [
+        {"model_tag": r["model_tag"], "report_dir": r["report_dir"], "skipped": r["skipped"],
+         **headline(r["report"])} for r in results], "comparison": comparison, "reports": reports}

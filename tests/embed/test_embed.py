@@ -1,0 +1,255 @@
+"""The embed stage on the real release v1: files per shard, alignment, bad drawings, resume, tags, float16."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.embed import EncoderSpec
+from storage import embeddings, layout
+from storage.embeddings import EmbeddingsConflict, EmbeddingsMissing, load_split_vectors
+from storage.folder import DataFolder
+from tasks.embed import embed_release
+from tests.embed.conftest import rewrite_tar
+from tests.release.conftest import read_samples
+
+SPLITS = ("train", "val", "test")
+
+
+def manifest_rows(data: Path, split: str) -> list[dict]:
+    rows = pq.read_table(data / "releases/v1/manifest.parquet").to_pylist()
+    return sorted((r for r in rows if r["split"] == split), key=lambda r: (r["shard"], r["shard_index"]))
+
+
+def shard_files(data: Path, tag: str) -> set[str]:
+    root = data / layout.embed_dir("v1", tag)
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def test_vectors_and_metadata_align_with_the_release(embedded_v1: dict, release_v1: dict) -> None:
+    data, tag = Path(embedded_v1["data_root"]), embedded_v1["tag"]
+    folder = DataFolder(data)
+    assert tag == "tiny-untrained"
+    assert embeddings.embedded_splits(folder, "v1", tag) == list(SPLITS)
+    record = embeddings.read_encoder_record(folder, "v1", tag)
+    assert record["dim"] == 64 and record["spec"]["model"] == embedded_v1["model"]
+    for split in SPLITS:
+        vectors = load_split_vectors(folder, "v1", tag, split)
+        manifest = manifest_rows(data, split)
+        n = release_v1["splits"][split]["samples"]
+        assert len(vectors) == len(manifest) == n
+        assert vectors.image.shape == vectors.text.shape == (n, 64)
+        assert vectors.image.dtype == vectors.text.dtype == np.float32
+        meta = vectors.meta.to_pylist()
+        assert [m["row"] for m in meta] == list(range(n))
+        for m, r in zip(meta, manifest, strict=True):
+            assert {k: m[k] for k in ("key", "split", "shard", "shard_index", "patent_id", "fig", "view", "cls",
+                                      "uspc_class", "locarno_class")} == \
+                {k: r[k] for k in ("key", "split", "shard", "shard_index", "patent_id", "fig", "view", "cls",
+                                   "uspc_class", "locarno_class")}
+            assert m["image_ok"] and m["text_ok"] and m["error"] is None and m["title"] and m["caption"]
+        assert vectors.image_ok.all()
+        parts = list(embeddings.iter_split_vectors(folder, "v1", tag, split))
+        assert [s.name for s, _ in parts] == sorted({m["shard"] for m in meta})
+        np.testing.assert_array_equal(np.concatenate([p.image for _, p in parts]), vectors.image)
+        np.testing.assert_array_equal(np.concatenate([p.text for _, p in parts]), vectors.text)
+        np.testing.assert_allclose(np.linalg.norm(vectors.image, axis=1), 1.0, atol=1e-5)
+        np.testing.assert_allclose(np.linalg.norm(vectors.text, axis=1), 1.0, atol=1e-5)
+    stats = json.loads((data / layout.embed_stats("v1", tag, "test", 0)).read_text())
+    assert stats["samples"] == stats["image_ok"] == release_v1["splits"]["test"]["samples"] // 2
+    assert stats["failures"] == {} and stats["dim"] == 64 and stats["dtype"] == "float32"
+    assert stats["encoder"] == tag and stats["seconds"] > 0 and stats["samples_per_s"] > 0
+    assert stats["weights_sha256"] == record["weights_sha256"]
+    assert shard_files(data, tag) == {"encoder.json"} | {
+        f"{split}/{n:05d}.{ext}" for split in SPLITS for n in range(release_v1["splits"][split]["shards"])
+        for ext in ("image.npy", "text.npy", "parquet", "stats.json")}
+
+
+def test_stored_vectors_are_the_models_own(embedded_v1: dict, tiny_export: Path) -> None:
+    """An independent path (load_exported + the export's transform + tokenizer) gives the stored rows."""
+    import torch
+
+    from pipeline.train_data import decode_image
+    from pipeline.train_export import exported_eval_transform, load_exported
+
+    data = Path(embedded_v1["data_root"])
+    model = load_exported(tiny_export)
+    transform = exported_eval_transform(model)
+    samples = read_samples(data / "releases/v1/val/00000.tar")
+    with torch.no_grad():
+        image = model.encode_image(torch.stack([transform(decode_image(m["png"])) for _, m in samples])).numpy()
+        text = model.encode_text(model.tokenizer([m["txt"].decode() for _, m in samples])).numpy()
+    stored = load_split_vectors(DataFolder(data), "v1", embedded_v1["tag"], "val")
+    n = len(samples)
+    assert stored.keys[:n] == [k for k, _ in samples]
+    np.testing.assert_allclose(stored.image[:n], image, atol=1e-5)
+    np.testing.assert_allclose(stored.text[:n], text, atol=1e-5)
+    assert stored.meta.column("caption").to_pylist()[:n] == [m["txt"].decode() for _, m in samples]
+
+
+def test_an_unreadable_drawing_is_a_recorded_zero_row(embedded_v1: dict, release_copy: Path, tiny_export: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    shard = release_copy / "releases/v1/test/00000.tar"
+    bad = read_samples(shard)[2][0]
+    rewrite_tar(shard, lambda name, data: data[:100] if name == f"{bad}.png" else data)
+    with caplog.at_level(logging.WARNING, logger="designclip.embed"):
+        summary = embed_release(str(release_copy), "v1", EncoderSpec(str(tiny_export)), splits=("test",))
+    assert (summary["shards"], summary["samples"], summary["image_ok"], summary["failures"]) == (2, 14, 13, 1)
+    assert summary["failures_by_reason"] == {"image_unreadable": 1}
+    assert summary["failed_keys"] == {"image_unreadable": [bad]}
+    assert any(bad in r.getMessage() and "image_unreadable" in r.getMessage() for r in caplog.records)
+
+    folder = DataFolder(release_copy)
+    got = load_split_vectors(folder, "v1", "tiny-untrained", "test")
+    clean = load_split_vectors(DataFolder(embedded_v1["data_root"]), "v1", embedded_v1["tag"], "test")
+    assert got.keys == clean.keys
+    row = got.keys.index(bad)
+    meta = got.meta.to_pylist()[row]
+    assert meta["image_ok"] is False and meta["error"].startswith("image_unreadable: ") and meta["text_ok"]
+    assert not got.image[row].any()
+    assert got.image_ok.tolist() == [k != bad for k in got.keys]
+    np.testing.assert_allclose(got.text, clean.text, atol=1e-6)  # the caption is still embedded
+    others = got.image_ok
+    np.testing.assert_allclose(got.image[others], clean.image[others], atol=1e-6)
+    stats = embeddings.read_shard_stats(folder, "v1", "tiny-untrained", "test", 0)
+    assert stats["failures"] == {"image_unreadable": [bad]} and stats["image_ok"] == stats["samples"] - 1
+
+
+def test_a_crash_mid_shard_leaves_it_unfinished_and_a_rerun_completes_it(embedded_v1: dict, release_copy: Path,
+                                                                           tiny_export: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, tag, spec = DataFolder(release_copy), "tiny-untrained", EncoderSpec(str(tiny_export))
+    real = embeddings._write_npy
+
+    def crash_on_second_text(folder_: DataFolder, rel: str, array: np.ndarray) -> None:
+        if rel.endswith("val/00001.text.npy"):
+            raise OSError("disk full")
+        real(folder_, rel, array)
+
+    monkeypatch.setattr(embeddings, "_write_npy", crash_on_second_text)
+    with pytest.raises(OSError, match="disk full"):
+        embed_release(str(release_copy), "v1", spec, splits=("val",))
+    monkeypatch.undo()
+    val = release_copy / layout.embed_dir("v1", tag) / "val"
+    assert sorted(p.name for p in val.iterdir()) == [  # no temporaries, no stats for the crashed shard
+        "00000.image.npy", "00000.parquet", "00000.stats.json", "00000.text.npy", "00001.image.npy"]
+    assert embeddings.shard_embeddings_done(folder, "v1", tag, "val", 0)
+    assert not embeddings.shard_embeddings_done(folder, "v1", tag, "val", 1)
+    with pytest.raises(EmbeddingsMissing, match=r"1 of 2 shards not embedded \(val/00001.tar\).*"
+                                                rf"`designclip embed --release v1 --model {tiny_export}`"):
+        load_split_vectors(folder, "v1", tag, "val")
+    assert embeddings.embedded_splits(folder, "v1", tag) == []
+
+    again = embed_release(str(release_copy), "v1", spec, splits=("val",))
+    assert [r["status"] for r in again["rows"]] == ["skipped (done)", "done"]
+    assert (again["skipped"], again["embedded_shards"], again["samples"], again["embedded_samples"]) == (1, 1, 12, 2)
+    assert embeddings.embedded_splits(folder, "v1", tag) == ["val"]
+    got = load_split_vectors(folder, "v1", tag, "val")
+    clean = load_split_vectors(DataFolder(embedded_v1["data_root"]), "v1", embedded_v1["tag"], "val")
+    assert got.keys == clean.keys and got.meta.column("row").to_pylist() == list(range(12))
+    np.testing.assert_allclose(got.image, clean.image, atol=1e-6)
+    np.testing.assert_allclose(got.text, clean.text, atol=1e-6)
+    third = embed_release(str(release_copy), "v1", spec, splits=("val",))
+    assert third["skipped"] == 2 and third["embedded_shards"] == 0 and third["samples"] == 12
+
+
+def test_a_tag_reused_for_other_weights_is_refused(release_copy: Path, tiny_export: Path, tmp_path: Path) -> None:
+    import torch
+
+    from designclip.cli import tiny_model_config
+    from pipeline.train_export import export_model
+    from pipeline.train_model import build_design_clip
+
+    torch.manual_seed(1)
+    model, _, _, _ = build_design_clip("designclip-tiny", model_config=tiny_model_config())
+    other = export_model(model, tmp_path / "elsewhere" / "tiny-untrained", "designclip-tiny")
+    folder = DataFolder(release_copy)
+    embed_release(str(release_copy), "v1", EncoderSpec(str(tiny_export)), splits=("test",))
+    record = embeddings.read_encoder_record(folder, "v1", "tiny-untrained")
+    with pytest.raises(EmbeddingsConflict, match="already holds vectors of another model.*stale"):
+        embed_release(str(release_copy), "v1", EncoderSpec(str(other)), splits=("test",))
+    assert embeddings.read_encoder_record(folder, "v1", "tiny-untrained") == record
+    # the same weights by their run name are the same model: accepted, nothing redone
+    (release_copy / "models").mkdir()
+    (release_copy / "models" / "tiny-untrained").symlink_to(tiny_export, target_is_directory=True)
+    same = embed_release(str(release_copy), "v1", EncoderSpec("tiny-untrained"), splits=("test",))
+    assert same["model_tag"] == "tiny-untrained" and same["skipped"] == 2
+    # the other weights under a tag of their own
+    own = embed_release(str(release_copy), "v1", EncoderSpec(str(other)), splits=("test",), tag="tiny-seed1")
+    assert own["model_tag"] == "tiny-seed1" and own["embedded_shards"] == 2
+    a = load_split_vectors(folder, "v1", "tiny-untrained", "test")
+    b = load_split_vectors(folder, "v1", "tiny-seed1", "test")
+    assert a.keys == b.keys and not np.allclose(a.image, b.image)
+
+
+def test_float16_storage_loads_as_float32(embedded_v1: dict, release_copy: Path, tiny_export: Path) -> None:
+    summary = embed_release(str(release_copy), "v1", EncoderSpec(str(tiny_export)), splits=("test", "val"),
+                            batch_size=3, fp16=True)
+    assert summary["dtypes"] == ["float16"] and summary["samples"] == 26
+    folder, tag = DataFolder(release_copy), "tiny-untrained"
+    raw = np.load(release_copy / layout.embed_file("v1", tag, "test", 0, "image"))
+    assert raw.dtype == np.float16 and raw.shape == (7, 64)
+    assert embeddings.read_shard_stats(folder, "v1", tag, "test", 0)["dtype"] == "float16"
+    assert embeddings.read_shard_stats(folder, "v1", tag, "test", 0)["batch_size"] == 3
+    for split in ("test", "val"):
+        got = load_split_vectors(folder, "v1", tag, split)
+        clean = load_split_vectors(DataFolder(embedded_v1["data_root"]), "v1", embedded_v1["tag"], split)
+        assert got.image.dtype == got.text.dtype == np.float32
+        np.testing.assert_allclose(got.image, clean.image, atol=2e-3)  # batches of 3 vs 64, then float16
+        np.testing.assert_allclose(got.text, clean.text, atol=2e-3)
+
+
+def test_missing_and_stale_embeddings_say_what_to_run(release_copy: Path, tiny_export: Path) -> None:
+    folder, tag = DataFolder(release_copy), "tiny-untrained"
+    with pytest.raises(EmbeddingsMissing, match=r"no embeddings by 'tiny-untrained'.*designclip embed --release v1"):
+        load_split_vectors(folder, "v1", tag, "test")
+    embed_release(str(release_copy), "v1", EncoderSpec(str(tiny_export)), splits=("test",))
+    assert embeddings.embedded_splits(folder, "v1", tag) == ["test"]
+    with pytest.raises(EmbeddingsMissing, match=r"2 of 2 shards not embedded \(val/00000.tar, val/00001.tar\)"):
+        load_split_vectors(folder, "v1", tag, "val")
+    with pytest.raises(EmbeddingsMissing, match="no split 'holdout'"):
+        load_split_vectors(folder, "v1", tag, "holdout")
+
+    # the release rebuilt from other inputs: the old vectors are stale, and embedding again redoes them
+    marker = release_copy / layout.release_marker("v1")
+    data = json.loads(marker.read_text())
+    data["fingerprint"]["rebuilt"] = True
+    marker.write_text(json.dumps(data))
+    with pytest.raises(EmbeddingsMissing, match=r"2 embedded from an older build of the release"):
+        load_split_vectors(folder, "v1", tag, "test")
+    assert embeddings.embedded_splits(folder, "v1", tag) == []
+    again = embed_release(str(release_copy), "v1", EncoderSpec(str(tiny_export)), splits=("test",))
+    assert again["embedded_shards"] == 2 and again["skipped"] == 0
+    assert len(load_split_vectors(folder, "v1", tag, "test")) == 14
+
+    # a damaged shard file (rows that no longer match the release) is named, never half-read
+    np.save(release_copy / layout.embed_file("v1", tag, "test", 1, "image"), np.zeros((3, 64), np.float32))
+    with pytest.raises(EmbeddingsMissing, match=r"test/00001.tar embeddings by tiny-untrained do not match"):
+        load_split_vectors(folder, "v1", tag, "test")
+
+
+def test_an_unfinished_release_is_refused(release_copy: Path, tiny_export: Path) -> None:
+    from storage.embeddings import ReleaseNotReady
+
+    (release_copy / layout.release_marker("v1")).unlink()
+    with pytest.raises(ReleaseNotReady, match="run `designclip release --version v1` first"):
+        embed_release(str(release_copy), "v1", EncoderSpec(str(tiny_export)))
+
+
+def test_an_image_only_model_writes_no_text_vectors(release_copy: Path, tmp_path: Path) -> None:
+    from designclip.cli import tiny_model_config
+    from pipeline.train_export import export_model
+    from pipeline.train_model import build_arcface
+
+    model, _, _ = build_arcface("designclip-tiny", 4, model_config=tiny_model_config(), embed_dim=32)
+    arc = export_model(model.eval(), tmp_path / "arc", "designclip-tiny")
+    summary = embed_release(str(release_copy), "v1", EncoderSpec(str(arc)), splits=("test",))
+    assert summary["dim"] == 32 and summary["samples"] == 14
+    got = load_split_vectors(DataFolder(release_copy), "v1", "arc", "test")
+    assert got.text is None and got.image.shape == (14, 32)
+    assert not list((release_copy / layout.embed_dir("v1", "arc")).rglob("*.text.npy"))
