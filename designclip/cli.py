@@ -83,7 +83,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                 caption_source=captions["caption_set"]), args.data_root)
     _print_train(train_flow(release="sample-2021", run="sample-2021-tiny", data_root=args.data_root,
                             options=demo_train_options(), loop=LoopSettings(checkpoint_every=20, log_every=5)))
+    demo_search_stages(args.data_root, release="sample-2021", model="sample-2021-tiny")
     return 0
+
+
+def demo_search_stages(data_root: str, release: str, model: str) -> None:
+    """embed -> index -> evaluate (beside the untrained tiny CLIP as baseline) -> one example search + sheet."""
+    from designclip.cli_search import print_embed, print_evaluation, print_hits, print_index
+    from flows.embed import embed_flow
+    from flows.evaluate import evaluate_flow
+    from flows.index import index_flow
+    from pipeline.search import open_searcher
+    from storage.folder import DataFolder
+
+    print_embed(embed_flow(release=release, model=model, data_root=data_root), data_root)
+    print_index(index_flow(release=release, model=model, data_root=data_root))
+    print_evaluation(evaluate_flow(release=release, models=[model, "designclip-tiny"], data_root=data_root))
+    searcher = open_searcher(data_root, release, model)
+    query = "a shoe with laces"
+    hits = searcher.search_text(query, k=8)
+    print_hits(hits, repr(query))
+    out = DataFolder(data_root).path("search-example.png")
+    Path(out).write_bytes(searcher.hits_sheet(hits, f"{query!r} on {release} ({model})"))
+    print(f"  contact sheet: {out}")
+    print(f"\nSearch page: designclip serve --release {release} --model {model}  (then open http://127.0.0.1:8765/)")
 
 
 def demo_train_options():
@@ -319,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--log-every", type=int, default=10, help="steps between metric lines")
     train.add_argument("--workers", type=int, default=2, help="DataLoader processes decoding images")
     train.set_defaults(func=cmd_train)
+
+    from designclip.cli_search import add_commands
+
+    add_commands(sub)
 
     tables = sub.add_parser("tables", help="row counts of the tables under the data root")
     tables.set_defaults(func=cmd_tables)

@@ -41,12 +41,16 @@ _QUERY_BLOCK = 1024  # query rows scored at once in deeppatent_eval
 class QueryDbSplit:
     query_rows: np.ndarray  # int64 row numbers (into the input) of the queries, ascending
     db_rows: np.ndarray  # int64 row numbers of the database, ascending
-    relevant: np.ndarray  # bool (queries, database): same patent
-    query_patents: np.ndarray | None = None  # int64 patent code per query (equal code = same patent)
-    db_patents: np.ndarray | None = None  # int64 patent code per database row
+    query_patents: np.ndarray  # int64 patent code per query (equal code = same patent)
+    db_patents: np.ndarray  # int64 patent code per database row
     patents: int = 0  # distinct patents in the input
     query_patent_count: int = 0  # patents that gave queries (>= 2 views)
     distractor_patents: int = 0  # single-view patents, database only
+
+    @property
+    def relevant(self) -> np.ndarray:
+        """bool (queries, database): same patent. Built on demand: at 100k test views it is gigabytes."""
+        return self.query_patents[:, None] == self.db_patents[None, :]
 
 
 def deeppatent_split(patent_ids: Sequence[str], views_per_query: int = 1, seed: int = 0) -> QueryDbSplit:
@@ -73,7 +77,6 @@ def deeppatent_split(patent_ids: Sequence[str], views_per_query: int = 1, seed: 
     return QueryDbSplit(
         query_rows=query_rows,
         db_rows=db_rows,
-        relevant=query_codes[:, None] == db_codes[None, :],
         query_patents=query_codes,
         db_patents=db_codes,
         patents=int(names.size),

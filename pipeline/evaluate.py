@@ -30,7 +30,7 @@ from pipeline.classes import locarno_class_titles, us_design_class_titles
 from pipeline.eval_classify import linear_probe, zero_shot
 from pipeline.eval_deeppatent import (
     DEEPPATENT_KS,
-    deeppatent_eval,
+    deeppatent_eval_by_patent,
     deeppatent_split,
     dira_top10,
     read_deeppatent_lists,
@@ -293,7 +293,7 @@ def evaluate_deeppatent_split(test: Any, seed: int = 0) -> tuple[dict[str, Any],
                                                 "skipped": "no test patent has two readable views"}
             continue
         qx, dx = x[split.query_rows], x[split.db_rows]
-        result = deeppatent_eval(qx, dx, split.relevant)
+        result = deeppatent_eval_by_patent(qx, dx, split.query_patents, split.db_patents)
         result.pop("per_query_ap")
         result["skipped_queries"] = result.pop("skipped")  # "skipped" is the reason word of an unmeasured section
         out["views_per_query"][str(vpq)] = {**result, **counts}
@@ -404,24 +404,12 @@ def evaluate_deeppatent_lists(encoder: Any, query_list: str | Path, db_list: str
     dx, bad_d = _encode_files(encoder, db_files, batch_size, step(len(query_files)))
     if bad_q or bad_d:
         raise EvaluationError(_problem_message([*bad_q, *bad_d], f"images (of {total})"))
-    names, codes = np.unique(np.asarray([*query_patents, *db_patents], dtype=str), return_inverse=True)
-    q_codes, d_codes = codes[: len(query_files)], codes[len(query_files):]
-    aps, top_k_hits, evaluated = [], {k: 0.0 for k in DEEPPATENT_KS}, 0
-    for block in _blocks(qx.shape[0], dx.shape[0]):
-        result = deeppatent_eval(qx[block], dx, q_codes[block, None] == d_codes[None, :])
-        aps.append(result["per_query_ap"])
-        for k in DEEPPATENT_KS:
-            if result["evaluated"]:
-                top_k_hits[k] += result["top_k"][k] * result["evaluated"]
-        evaluated += result["evaluated"]
-    ap = np.concatenate(aps) if aps else np.zeros(0)
+    result = deeppatent_eval_by_patent(qx, dx, query_patents, db_patents)
     metrics = {
         "protocol": "DeepPatent test lists: relevant = database images of the query's patent (id from file name)",
         "query_list": str(query_list), "db_list": str(db_list), "image_root": str(image_root),
-        "mAP": float(np.nanmean(ap)) if evaluated else None,
-        "top_k": {str(k): (top_k_hits[k] / evaluated if evaluated else None) for k in DEEPPATENT_KS},
-        "k_used": {str(k): min(k, dx.shape[0]) for k in DEEPPATENT_KS},
-        "queries": int(qx.shape[0]), "evaluated": int(evaluated), "skipped_queries": int(qx.shape[0] - evaluated),
-        "database": int(dx.shape[0]), "patents": int(names.size),
+        "mAP": result["mAP"], "top_k": result["top_k"], "k_used": result["k_used"],
+        "queries": result["queries"], "evaluated": result["evaluated"], "skipped_queries": result["skipped"],
+        "database": result["database"], "patents": len(set(query_patents) | set(db_patents)),
     }
     return _clean(metrics), dira_top10(top_indices(qx, dx, 10))
