@@ -1,0 +1,59 @@
+"""The index flow: a release's embeddings by one model -> FAISS indexes (image, text) with cards, after embed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from storage.embeddings import read_encoder_record
+from storage.folder import DataFolder
+from storage.indexes import card_markdown
+from tasks.index import KINDS, index_task
+from tasks.progress import artifact_key
+
+
+def resolve_model_tag(data_root: str, release: str, model: str, pretrained: str | None = None) -> str:
+    """`model` as given when it already names embeddings of the release, else the tag its spec gets."""
+    if not pretrained and read_encoder_record(DataFolder(data_root), release, model) is not None:
+        return model
+    from pipeline.embed import EncoderSpec, model_tag
+
+    return model_tag(EncoderSpec(model, pretrained))
+
+
+@flow(name="index", log_prints=True)
+def index_flow(
+    release: str,
+    model: str,
+    pretrained: str | None = None,
+    data_root: str = "./data",
+    kinds: tuple[str, ...] = ("image", "text"),
+    splits: tuple[str, ...] = ("train", "val", "test"),
+    memory_budget_gb: float = 8.0,
+    target_recall: float = 0.95,
+    latency_ms: float = 10.0,
+) -> dict[str, Any]:
+    """Build (or keep, when unchanged) one index per kind of vectors; an image-only model gets no text index.
+
+    memory_budget_gb: GiB of RAM the index may take (decides Flat / HNSW / IVF-PQ); latency_ms: per-query target.
+    """
+    log = get_run_logger()
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise ValueError(f"index kinds {unknown}: use {', '.join(KINDS)}")
+    tag = resolve_model_tag(data_root, release, model, pretrained)
+    record = read_encoder_record(DataFolder(data_root), release, tag) or {}
+    summary: dict[str, Any] = {"release": release, "model_tag": tag, "indexes": {}, "not_built": {}}
+    for kind in kinds:
+        if kind == "text" and record.get("has_text") is False:
+            summary["not_built"][kind] = f"{tag} is an image-only model (no text vectors)"
+            log.warning("no text index: %s", summary["not_built"][kind])
+            continue
+        card = index_task(data_root, release, tag, kind, tuple(splits), memory_budget_gb, target_recall, latency_ms)
+        summary["indexes"][kind] = card
+        state = "unchanged (kept)" if card.get("skipped") else "built"
+        create_markdown_artifact(f"Index {state}: `{card['path']}`\n\n" + card_markdown(card),
+                                 key=artifact_key("index", release, tag, kind), description=f"{kind} index card")
+    return summary
