@@ -219,6 +219,14 @@ def _resolve_device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _export_init(extra: dict) -> str:
+    """What the export's weights are: a run's steps on a release, or an export that never trained."""
+    steps = extra.get("steps")
+    if steps:
+        return f"trained ({steps} steps of run {extra.get('run')} on {extra.get('release', {}).get('version', '?')})"
+    return "exported without training steps"
+
+
 def _spec_info(spec: EncoderSpec) -> dict[str, Any]:
     return {"spec": {"model": spec.model, "pretrained": spec.pretrained}}
 
@@ -242,7 +250,7 @@ def _load_export(folder: Path, spec: EncoderSpec, tag: str, device: str, precisi
     files = [folder / WEIGHTS_FILE, folder / HEADS_FILE]
     clip_like = meta["objective"] == "clip"
     info = {**_spec_info(spec), "kind": f"designclip-{meta['objective']}", "source": source, "path": str(folder),
-            "model_name": meta.get("model"), "init": "trained",
+            "model_name": meta.get("model"), "init": _export_init(meta.get("extra", {})),
             "weights_sha256": _sha256_files(files), "weights_files": [p.name for p in files],
             "export": {k: meta.get("extra", {}).get(k) for k in ("run", "release", "steps")}}
     return ClipEncoder(model, exported_eval_transform(model), getattr(model, "tokenizer", None) if clip_like else None,
