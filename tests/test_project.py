@@ -25,7 +25,9 @@ def test_readme_has_two_quickstart_commands_and_ci_runs_the_test_one() -> None:
 
 def test_compose_file_parses_with_its_services() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    assert {"postgres", "prefect-server", "pipeline"} <= set(compose["services"])
+    assert {"postgres", "prefect-server", "pipeline", "search"} <= set(compose["services"])
+    search = compose["services"]["search"]
+    assert search["command"][:3] == ["serve", "--host", "0.0.0.0"] and "8765:8765" in search["ports"]
     server = compose["services"]["prefect-server"]
     assert "prefect server start" in server["command"]
     assert server["environment"]["PREFECT_API_DATABASE_CONNECTION_URL"].startswith("postgresql+asyncpg://")
