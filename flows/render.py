@@ -14,6 +14,7 @@ from pipeline.render import RenderOptions
 from storage.folder import DataFolder
 from storage.tables import finished_weeks
 from tasks.render import render_week, shutdown_pools
+from tasks.runners import task_runner
 
 
 class RenderFailed(RuntimeError):
@@ -34,28 +35,9 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-@flow(name="render", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
-def render_flow(
-    start: dt.date,
-    end: dt.date,
-    data_root: str = "./data",
-    size: int = 512,
-    margin: float = 0.03,
-    workers: int | None = None,
-    shard_samples: int = 1000,
-    shard_bytes: int = 256 * 2**20,
-) -> list[dict[str, Any]]:
-    """Render every ingested week granted in [start, end]; finished weeks and shards are skipped."""
-    log = get_run_logger()
-    if start > end:
-        raise ValueError(f"--start {start} is after --end {end}")
-    weeks = [w for w in finished_weeks(DataFolder(data_root), "ingest") if start <= w <= end]
-    if not weeks:
-        raise RenderFailed(f"no ingested weeks between {start} and {end} under {data_root}: "
-                           f"run `designclip ingest --start {start} --end {end}` first")
-    options = RenderOptions(size=size, margin=margin)
-    workers = workers or default_workers()
-    log.info("rendering %d weeks at %d px with %d worker process(es)", len(weeks), size, workers)
+def _fan_out(data_root: str, weeks: list[dt.date], options: RenderOptions, workers: int, shard_samples: int,
+             shard_bytes: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """One render task per week on the current flow's task runner; a row per week and the failures."""
     futures = {w: render_week.submit(data_root, w, options, workers, shard_samples, shard_bytes) for w in weeks}
     rows, failed = [], []
     try:
@@ -73,6 +55,52 @@ def render_flow(
             rows.append(row)
     finally:
         shutdown_pools()
+    return rows, failed
+
+
+@flow(name="render-weeks", log_prints=True)
+def render_weeks_flow(data_root: str, weeks: list[dt.date], size: int, margin: float, workers: int,
+                      shard_samples: int, shard_bytes: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """The per-week fan-out as a subflow, so it can run on another task runner (a Dask cluster)."""
+    return _fan_out(data_root, weeks, RenderOptions(size=size, margin=margin), workers, shard_samples, shard_bytes)
+
+
+@flow(name="render", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
+def render_flow(
+    start: dt.date,
+    end: dt.date,
+    data_root: str = "./data",
+    size: int = 512,
+    margin: float = 0.03,
+    workers: int | None = None,
+    shard_samples: int = 1000,
+    shard_bytes: int = 256 * 2**20,
+    runner: str = "local",
+    dask_address: str | None = None,
+    dask_workers: int | None = None,
+) -> list[dict[str, Any]]:
+    """Render every ingested week granted in [start, end]; finished weeks and shards are skipped."""
+    log = get_run_logger()
+    if start > end:
+        raise ValueError(f"--start {start} is after --end {end}")
+    runs_on = None if runner == "local" and not dask_address else task_runner(runner, dask_address, dask_workers)
+    weeks = [w for w in finished_weeks(DataFolder(data_root), "ingest") if start <= w <= end]
+    if not weeks:
+        raise RenderFailed(f"no ingested weeks between {start} and {end} under {data_root}: "
+                           f"run `designclip ingest --start {start} --end {end}` first")
+    options = RenderOptions(size=size, margin=margin)
+    if runs_on is None:
+        workers = workers or default_workers()
+        log.info("rendering %d weeks at %d px with %d worker process(es)", len(weeks), size, workers)
+        rows, failed = _fan_out(data_root, weeks, options, workers, shard_samples, shard_bytes)
+    else:
+        # Dask worker processes are daemons (no child processes): one render process per week task by default;
+        # the cluster's workers are the parallelism.
+        workers = workers or 1
+        log.info("rendering %d weeks at %d px on %s (%s), %d render process(es) per week", len(weeks), size,
+                 runner, dask_address or f"a local cluster of {dask_workers or 'one worker per CPU'}", workers)
+        rows, failed = render_weeks_flow.with_options(task_runner=runs_on)(
+            data_root, weeks, size, margin, workers, shard_samples, shard_bytes)
     create_markdown_artifact(_summary_markdown(rows), key="render-summary", description="Render by week")
     if failed:
         raise RenderFailed(f"{len(failed)} of {len(weeks)} weeks failed (rerun to resume them):\n" + "\n".join(failed))

@@ -106,6 +106,7 @@ def _classify(name: str, skipped: SkippedMembers) -> MemberRejected | None | boo
 
 def iter_weekly_tar(fileobj: BinaryIO, skipped: SkippedMembers) -> Iterator[PatentBundle | MemberRejected]:
     """Stream a weekly tar (`r|*`): memory holds one per-patent ZIP at a time."""
+    start = fileobj.tell() if fileobj.seekable() else None
     try:
         with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
             for info in tar:
@@ -117,8 +118,20 @@ def iter_weekly_tar(fileobj: BinaryIO, skipped: SkippedMembers) -> Iterator[Pate
                     yield read_patent_zip(info.name, f.read() if f else b"")
                 elif verdict is not None:
                     yield verdict
+            _check_tar_end(fileobj, start, tar)
     except (tarfile.TarError, EOFError, OSError, zipfile.BadZipFile) as exc:
         raise ArchiveError(f"the weekly tar is unreadable: {exc}") from exc
+
+
+def _check_tar_end(fileobj: BinaryIO, start: int | None, tar: tarfile.TarFile) -> None:
+    """tarfile stops silently at a garbled header after the first: demand the zero-block end (or the file's end)."""
+    if start is None or getattr(tar.fileobj, "comptype", "tar") != "tar":
+        return  # a pipe or a compressed stream: the position of the stop cannot be re-read
+    fileobj.seek(start + tar.offset)
+    block = fileobj.read(tarfile.BLOCKSIZE)
+    if block.count(0) != len(block):
+        raise ArchiveError(f"the weekly tar is unreadable: a damaged header at byte {tar.offset} ends it early, "
+                           "so the patents after it would be lost")
 
 
 def iter_weekly_zip(path: str, skipped: SkippedMembers) -> Iterator[PatentBundle | MemberRejected]:

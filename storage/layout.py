@@ -189,3 +189,23 @@ def report_file(release: str, model_tag: str, name: str) -> str:
 def comparison_plot(release: str, name: str) -> str:
     """Recall curves of the compared models in one picture, beside the comparison Markdown."""
     return f"reports/{release}/compare-{name}.png"
+
+
+def failure_record(stage: str, week: dt.date) -> str:
+    """A unit's last failure (bad archive): written when it fails, removed when it finishes."""
+    return f"_failures/{stage}/{week_id(week)}.json"
+
+
+def caption_profile_dir(profile: str) -> str:
+    """Every caption set of one render profile."""
+    return f"captions/{profile}"
+
+
+def index_model_dir(release: str, model_tag: str) -> str:
+    """All indexes (image, text) of one model on a release."""
+    return f"indexes/{release}/{model_tag}"
+
+
+def release_derived_dirs(release: str) -> tuple[str, ...]:
+    """What is made from a release by any model: vectors, indexes, reports (gone when the release is rebuilt)."""
+    return (f"embeddings/{release}", f"indexes/{release}", f"reports/{release}")

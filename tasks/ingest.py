@@ -88,9 +88,13 @@ def download_week(archive: WeeklyArchive, data_root: str, options: DownloadOptio
     """Fetch one weekly archive into `raw/` (resumable, verified); a finished archive is never fetched again."""
     log = get_run_logger()
     folder = DataFolder(data_root)
-    with _download_slots(max_concurrent):
-        result = download_archive(archive, folder, options=options or DownloadOptions(),
-                                  on_progress=ByteProgress(archive.name, log))
+    try:
+        with _download_slots(max_concurrent):
+            result = download_archive(archive, folder, options=options or DownloadOptions(),
+                                      on_progress=ByteProgress(archive.name, log))
+    except Exception as exc:
+        record_failure(folder, archive, f"download: {exc}")  # `designclip status` shows it; removed on success
+        raise
     log.info("%s: %s (%d bytes, sha256 %s)", archive.name, "already downloaded" if result.skipped else "downloaded",
              result.size, result.sha256[:12])
     return asdict(result)
@@ -120,11 +124,19 @@ def _local_archive(folder: DataFolder, rel: str) -> Iterator[str]:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
+def record_failure(folder: DataFolder, archive: WeeklyArchive, error: str) -> None:
+    """The week's last failure, for `designclip status`; the week's next success removes it."""
+    folder.write_json(layout.failure_record(STAGE, archive.week),
+                      {"week": archive.week.isoformat(), "archive": archive.name, "error": error,
+                       "at": dt.datetime.now(dt.UTC).isoformat()})
+
+
 def ingest_week_archive(archive: WeeklyArchive, data_root: str, archive_path: str | None = None) -> dict[str, Any]:
     """Parse one downloaded archive into the week's tables, then write its marker; skip a finished week."""
     folder = DataFolder(data_root)
     marker = read_marker(folder, STAGE, archive.week)
     if marker and marker.get("source_archive") == archive.name and marker.get("parser_version") == PARSER_VERSION:
+        folder.remove(layout.failure_record(STAGE, archive.week))  # a retried download's record is stale now
         return {**marker, "skipped": True}
     raw_rel = layout.raw_archive(archive.week, archive.name)
     source = contextlib.nullcontext(archive_path) if archive_path else _local_archive(folder, raw_rel)
@@ -137,16 +149,14 @@ def ingest_week_archive(archive: WeeklyArchive, data_root: str, archive_path: st
             folder.remove(layout.raw_manifest(archive.week, archive.name))
             if folder.exists(raw_rel):
                 folder.rename(raw_rel, raw_rel + ".corrupt")
-        folder.write_json(f"_failures/{STAGE}/{layout.week_id(archive.week)}.json",
-                          {"week": archive.week.isoformat(), "archive": archive.name, "error": str(exc),
-                           "at": dt.datetime.now(dt.UTC).isoformat()})
+        record_failure(folder, archive, str(exc))
         raise ArchiveError(
             f"week {archive.week}: {archive.name} is unreadable ({exc}); it was moved aside as "
             f"{raw_rel}.corrupt and will be downloaded again on the next run"
         ) from exc
     result = stats.to_dict() | {"finished_at": dt.datetime.now(dt.UTC).isoformat()}
     write_marker(folder, STAGE, archive.week, result)
-    folder.remove(f"_failures/{STAGE}/{layout.week_id(archive.week)}.json")
+    folder.remove(layout.failure_record(STAGE, archive.week))
     return {**result, "skipped": False}
 
 

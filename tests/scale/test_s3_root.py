@@ -1,0 +1,84 @@
+"""The data root on S3 through fsspec: ingest + render into a local S3-compatible server on 127.0.0.1 (moto)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+
+from storage import layout
+from storage.folder import DataFolder
+from tests.scale.conftest import PROFILE, SHARD_SAMPLES, SIZE, rendered_digests
+
+pytest.importorskip("s3fs")
+moto_server = pytest.importorskip("moto.server")
+boto3 = pytest.importorskip("boto3")
+
+WEEKS = [dt.date(2021, 5, 4), dt.date(2021, 8, 31)]
+BUCKET = "designclip-test"
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch):
+    """A moto S3 server on 127.0.0.1 (random port) with a bucket, configured the way users do: env only."""
+    import s3fs
+
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
+                        "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    s3fs.S3FileSystem.clear_instance_cache()  # instances are cached by arguments, not by environment
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+    try:
+        yield endpoint
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+        server.stop()
+
+
+def test_ingest_and_render_on_s3_equal_a_local_run(s3_endpoint, tmp_path, prefect_harness):
+    import s3fs
+
+    from designclip.cli import main
+    from pipeline.mirror import build_weekly_tar, group_by_week
+    from pipeline.render import RenderOptions
+    from tasks.render import render_week_shards
+    from tests.builders import ingest_sample_weeks
+    from tests.conftest import SAMPLE
+
+    by_week = group_by_week(SAMPLE)
+    tars = [str(build_weekly_tar(w, by_week[w], tmp_path / f"I{w:%Y%m%d}.tar")) for w in WEEKS]
+    root = f"s3://{BUCKET}/data"
+    assert main(["--data-root", root, "ingest", "--archive", *tars]) == 0
+    assert main(["--data-root", root, "render", "--start", "2021-01-01", "--end", "2021-12-31", "--size", str(SIZE),
+                 "--workers", "1", "--shard-samples", str(SHARD_SAMPLES)]) == 0
+
+    local = tmp_path / "local"
+    ingest_sample_weeks(local, WEEKS, tmp_path / "local-tars")
+    for week in WEEKS:
+        render_week_shards(str(local), week, RenderOptions(size=SIZE), max_samples=SHARD_SAMPLES)
+
+    s3fs.S3FileSystem.clear_instance_cache()  # read back through a fresh client, no cached listings
+    remote, here = DataFolder(root), DataFolder(str(local))
+    assert here.is_local and not remote.is_local
+    keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]}
+    for week in WEEKS:
+        for marker in (layout.stats_marker("ingest", week), layout.stats_marker(layout.render_stage(PROFILE), week),
+                       layout.preview_file(PROFILE, week), layout.images_file(week)):
+            assert f"data/{marker}" in keys
+        assert remote.read_json(layout.stats_marker(layout.render_stage(PROFILE), week))["samples"] > 0
+    assert not [k for k in keys if k.endswith(".tmp")]  # every temporary was renamed into place or removed
+    digests = rendered_digests(remote, WEEKS)
+    assert len(digests) >= 2 * len(WEEKS) and digests == rendered_digests(here, WEEKS)
+    for week in WEEKS:  # the ingested tables and the sheet images too
+        tables = [layout.table_file(t, week) for t in layout.TABLE_NAMES if here.exists(layout.table_file(t, week))]
+        for rel in [*tables, layout.images_file(week)]:
+            assert hashlib.sha256(remote.read_bytes(rel)).digest() == hashlib.sha256(here.read_bytes(rel)).digest(), rel
