@@ -150,10 +150,9 @@ def ingest_week_archive(archive: WeeklyArchive, data_root: str, archive_path: st
             if folder.exists(raw_rel):
                 folder.rename(raw_rel, raw_rel + ".corrupt")
         record_failure(folder, archive, str(exc))
-        raise ArchiveError(
-            f"week {archive.week}: {archive.name} is unreadable ({exc}); it was moved aside as "
-            f"{raw_rel}.corrupt and will be downloaded again on the next run"
-        ) from exc
+        then = (f"it was moved aside as {raw_rel}.corrupt and will be downloaded again on the next run"
+                if not archive_path else f"replace {archive_path} with a good copy and ingest it again")
+        raise ArchiveError(f"week {archive.week}: {archive.name} is unreadable ({exc}); {then}") from exc
     result = stats.to_dict() | {"finished_at": dt.datetime.now(dt.UTC).isoformat()}
     write_marker(folder, STAGE, archive.week, result)
     folder.remove(layout.failure_record(STAGE, archive.week))
