@@ -60,45 +60,34 @@ def cmd_sample_mirror(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The main job on the bundled sample: a local BDSS mirror of the sample weeks -> ingest -> render -> release."""
-    from flows.caption import caption_flow
-    from flows.ingest import ingest_flow
-    from flows.release import release_flow
-    from flows.render import render_flow
-    from flows.train import train_flow
+    """The main job: the whole DAG (`designclip run`) on the bundled sample from a local BDSS mirror, CPU-sized."""
+    from designclip.cli_run import print_pipeline
+    from flows.pipeline import PipelineFailed, pipeline_flow
     from pipeline.mirror import build_bdss_mirror
-    from pipeline.train_loop import LoopSettings
+    from pipeline.run_profile import default_profile
 
     start, end = dt.date(2021, 1, 1), dt.date(2021, 12, 31)
     with tempfile.TemporaryDirectory(prefix="designclip-mirror-") as tmp:
         built = build_bdss_mirror(sample_patents_dir(), Path(tmp))
         print(f"Bundled sample: {len(built)} weekly archives (30 design patents granted in 2021)")
-        ingest_flow(start=start, end=end, data_root=args.data_root, source="bdss", base_url=Path(tmp).as_uri())
-    _print_tables(args.data_root)
-    rows = render_flow(start=start, end=end, data_root=args.data_root)
-    _print_render(rows, args.data_root, "px512")
-    captions = caption_flow(start=start, end=end, data_root=args.data_root)
-    _print_captions(captions, args.data_root, "px512")
-    _print_release(release_flow(version="sample-2021", data_root=args.data_root,
-                                caption_source=captions["caption_set"]), args.data_root)
-    _print_train(train_flow(release="sample-2021", run="sample-2021-tiny", data_root=args.data_root,
-                            options=demo_train_options(), loop=LoopSettings(checkpoint_every=20, log_every=5)))
-    demo_search_stages(args.data_root, release="sample-2021", model="sample-2021-tiny")
+        try:
+            summary = pipeline_flow(start=start, end=end, data_root=args.data_root, base_url=Path(tmp).as_uri(),
+                                    release="sample-2021", run="sample-2021-tiny", profile=default_profile(gpu=False))
+        except PipelineFailed as exc:
+            print_pipeline(exc.summary)
+            print(f"\n{exc}", file=sys.stderr)
+            return 1
+    print_pipeline(summary)
+    demo_search(args.data_root, release="sample-2021", model="sample-2021-tiny")
     return 0
 
 
-def demo_search_stages(data_root: str, release: str, model: str) -> None:
-    """embed -> index -> evaluate (beside the untrained tiny CLIP as baseline) -> one example search + sheet."""
-    from designclip.cli_search import print_embed, print_evaluation, print_hits, print_index
-    from flows.embed import embed_flow
-    from flows.evaluate import evaluate_flow
-    from flows.index import index_flow
+def demo_search(data_root: str, release: str, model: str) -> None:
+    """One example text search on the trained tiny model, with a contact sheet of the hits."""
+    from designclip.cli_search import print_hits
     from pipeline.search import open_searcher
     from storage.folder import DataFolder
 
-    print_embed(embed_flow(release=release, model=model, data_root=data_root), data_root)
-    print_index(index_flow(release=release, model=model, data_root=data_root))
-    print_evaluation(evaluate_flow(release=release, models=[model, "designclip-tiny"], data_root=data_root))
     searcher = open_searcher(data_root, release, model)
     query = "a shoe with laces"
     hits = searcher.search_text(query, k=8)
@@ -107,14 +96,7 @@ def demo_search_stages(data_root: str, release: str, model: str) -> None:
     Path(out).write_bytes(searcher.hits_sheet(hits, f"{query!r} on {release} ({model})"))
     print(f"  contact sheet: {out}")
     print(f"\nSearch page: designclip serve --release {release} --model {model}  (then open http://127.0.0.1:8765/)")
-
-
-def demo_train_options():
-    """The main job's training: the tiny CLIP config, every DesignCLIP loss term on, 40 steps (~30 s on 2 cores)."""
-    from pipeline.train_loop import TrainOptions
-
-    return TrainOptions(model="designclip-tiny", model_config=tiny_model_config(), batch_size=16, steps=40,
-                        warmup_steps=5, lr=5e-4, lr_head=5e-3)
+    print(f"Where everything stands: designclip --data-root {data_root} status")
 
 
 def _print_render(rows: list[dict], data_root: str, profile: str) -> None:
@@ -135,7 +117,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     rows = render_flow(start=args.start, end=args.end, data_root=args.data_root, size=args.size,
                        margin=args.margin, workers=args.workers, shard_samples=args.shard_samples,
-                       shard_bytes=int(args.shard_mib * 2**20))
+                       shard_bytes=int(args.shard_mib * 2**20), runner=args.runner, dask_address=args.dask_address,
+                       dask_workers=args.dask_workers)
     _print_render(rows, args.data_root, f"px{args.size}")
     return 0
 
@@ -280,6 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--size", type=int, default=512, help="square view size in pixels (default 512)")
     render.add_argument("--margin", type=float, default=0.03, help="crop margin, share of the view's side")
     render.add_argument("--workers", type=int, help="render processes (default: one per CPU)")
+    render.add_argument("--runner", choices=("local", "dask"), default="local",
+                        help="where the weeks render: this machine (default) or a Dask cluster")
+    render.add_argument("--dask-address", help="scheduler of an existing Dask cluster, e.g. tcp://host:8786 "
+                        "(default with --runner dask: a local cluster)")
+    render.add_argument("--dask-workers", type=int, help="worker processes of the local Dask cluster")
     _shard_options(render)
     render.set_defaults(func=cmd_render)
 
@@ -343,9 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--workers", type=int, default=2, help="DataLoader processes decoding images")
     train.set_defaults(func=cmd_train)
 
-    from designclip.cli_search import add_commands
+    from designclip import cli_run, cli_schedule, cli_search, cli_status
 
-    add_commands(sub)
+    cli_run.add_commands(sub)
+    cli_search.add_commands(sub)
+    cli_status.add_commands(sub)
+    cli_schedule.add_commands(sub)
 
     tables = sub.add_parser("tables", help="row counts of the tables under the data root")
     tables.set_defaults(func=cmd_tables)

@@ -12,6 +12,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from pathlib import Path  # noqa: E402
 
+# Import Prefect now, while sys.stderr is pytest's session-long capture: Prefect binds its console log handler to
+# the sys.stderr of its first import, and a first import inside a `capsys` test would bind it to a stream that
+# test closes, breaking every later flow's logging.
+import prefect.main  # noqa: E402, F401
 import pytest  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "designclip" / "sample" / "patents"
