@@ -199,6 +199,13 @@ def test_dataset_stages_of_the_real_release(embedded_v1: dict, tmp_path: Path) -
     shutil.copytree(embedded_v1["data_root"], data, ignore=shutil.ignore_patterns("indexes", "reports", "runs",
                                                                                   "models"))
     tag = embedded_v1["tag"]
+    # The session's shared root also holds what other tests made there (other releases, a baseline's vectors):
+    # keep only release v1 and the tiny export's vectors, so the table below is known exactly.
+    made_elsewhere = [*(data / "releases").iterdir(), *(data / "embeddings").iterdir(),
+                      *(data / "embeddings/v1").iterdir()]
+    for extra in made_elsewhere:
+        if extra.name not in ("v1", tag) and extra.exists():
+            shutil.rmtree(extra)
     card = build_release_index(str(data), "v1", tag, "image")
     options = TrainOptions(model="designclip-tiny", model_config=tiny_model_config(), batch_size=8, steps=4,
                            warmup_steps=1)
