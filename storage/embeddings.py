@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ import pyarrow.parquet as pq
 
 from storage import layout
 from storage.folder import DataFolder
+from storage.release import release_digest
 
 SPLITS = ("train", "val", "test")
 DTYPES = ("float32", "float16")
@@ -103,8 +103,7 @@ def release_fingerprint(folder: DataFolder, release: str) -> str:
     if not folder.exists(rel):
         raise ReleaseNotReady(f"release {release!r} is not finished under {folder.url}: run "
                               f"`designclip release --version {release}` first")
-    marker = folder.read_json(rel)
-    return hashlib.sha256(json.dumps(marker.get("fingerprint"), sort_keys=True).encode()).hexdigest()
+    return release_digest(folder.read_json(rel))
 
 
 def release_shards(folder: DataFolder, release: str, splits: Iterable[str] = SPLITS) -> list[ReleaseShard]:
@@ -309,4 +308,21 @@ def embedded_splits(folder: DataFolder, release: str, tag: str) -> list[str]:
         shards = release_shards(folder, release, [split])
         if all(shard_embeddings_done(folder, release, tag, s.split, s.number, fingerprint) for s in shards):
             out.append(split)
+    return out
+
+
+def embeddings_fingerprint(folder: DataFolder, release: str, tag: str, splits: Iterable[str]) -> dict[str, Any]:
+    """What the vectors are: encoder.json's hash and, per split, every shard stats marker (name + bytes).
+
+    Re-embedded or new shards change it, so what was built from the vectors (indexes, reports) knows to redo.
+    """
+    record = layout.embed_record(release, tag)
+    out: dict[str, Any] = {"encoder": hashlib.sha256(folder.read_bytes(record)).hexdigest()
+                           if folder.exists(record) else None}
+    for split in splits:
+        digest = hashlib.sha256()
+        names = folder.list(f"{layout.embed_dir(release, tag)}/{split}", ".stats.json")
+        for rel in names:
+            digest.update(rel.rsplit("/", 1)[-1].encode() + b"\0" + folder.read_bytes(rel) + b"\0")
+        out[split] = {"shards": len(names), "stats_sha256": digest.hexdigest()}
     return out

@@ -346,3 +346,8 @@ class ReleaseFolder:
 
 def read_release_marker(folder: DataFolder, version: str) -> dict[str, Any] | None:
     return ReleaseFolder(folder, version).marker()
+
+
+def release_digest(marker: dict[str, Any]) -> str:
+    """sha256 of a release marker's input fingerprint: what runs and vectors record as "made from this release"."""
+    return hashlib.sha256(json.dumps(marker["fingerprint"], sort_keys=True).encode()).hexdigest()

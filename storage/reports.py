@@ -30,19 +30,6 @@ def fingerprint(inputs: dict[str, Any]) -> str:
     return _sha256(json.dumps(inputs, sort_keys=True, default=str).encode())
 
 
-def embeddings_fingerprint(folder: DataFolder, release: str, tag: str, splits: list[str]) -> dict[str, Any]:
-    """Hashes of what the vectors are: encoder.json and, per split, every shard's stats marker (name + bytes)."""
-    record = layout.embed_record(release, tag)
-    out: dict[str, Any] = {"encoder": _sha256(folder.read_bytes(record)) if folder.exists(record) else None}
-    for split in splits:
-        digest = hashlib.sha256()
-        names = folder.list(f"{layout.embed_dir(release, tag)}/{split}", ".stats.json")
-        for rel in names:
-            digest.update(rel.rsplit("/", 1)[-1].encode() + b"\0" + folder.read_bytes(rel) + b"\0")
-        out[split] = {"shards": len(names), "stats_sha256": digest.hexdigest()}
-    return out
-
-
 def report_dir(folder: DataFolder, release: str, tag: str) -> str:
     """Full path of the model's report folder."""
     return folder.path(layout.report_dir(release, tag))

@@ -20,12 +20,13 @@ from storage.embeddings import (
     EmbeddingsConflict,
     EmbeddingsMissing,
     embedded_splits,
+    embeddings_fingerprint,
     load_split_vectors,
     read_encoder_record,
     release_fingerprint,
 )
 from storage.folder import DataFolder
-from storage.reports import embeddings_fingerprint, fingerprint, finished_report, write_report
+from storage.reports import fingerprint, finished_report, write_report
 from tasks.progress import CountProgress
 
 Logger = logging.Logger | logging.LoggerAdapter

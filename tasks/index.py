@@ -28,6 +28,7 @@ from storage import layout
 from storage.embeddings import (
     EmbeddingsMissing,
     embed_command,
+    embeddings_fingerprint,
     iter_split_vectors,
     read_encoder_record,
     release_shards,
@@ -52,17 +53,6 @@ class IndexInputs:
     rows_total: int
     left_out: int
     left_out_reason: str
-
-
-def embeddings_fingerprint(folder: DataFolder, release: str, tag: str, splits: tuple[str, ...]) -> str:
-    """sha256 of encoder.json and every shard stats marker of the splits: new or re-embedded shards change it."""
-    digest = hashlib.sha256()
-    record = read_encoder_record(folder, release, tag)
-    digest.update(json.dumps(record, sort_keys=True).encode())
-    for split in splits:
-        for rel in folder.list(f"{layout.embed_dir(release, tag)}/{split}", ".stats.json"):
-            digest.update(rel.encode() + b"\0" + folder.read_bytes(rel))
-    return digest.hexdigest()
 
 
 def _ok(meta_column: Any, rows: int) -> np.ndarray:
@@ -133,7 +123,8 @@ def build_release_index(data_root: str, release: str, model_tag: str, kind: str 
     folder = DataFolder(data_root)
     splits = tuple(splits)
     where = folder.path(layout.index_dir(release, model_tag, kind))
-    fingerprint = embeddings_fingerprint(folder, release, model_tag, splits)
+    fingerprint = hashlib.sha256(json.dumps(embeddings_fingerprint(folder, release, model_tag, splits),
+                                            sort_keys=True).encode()).hexdigest()
     settings = _settings(kind, splits, memory_budget_gb, target_recall, latency_ms, flat_max)
     old = read_card(folder, release, model_tag, kind)
     if old is not None and old.get("embeddings_fingerprint") == fingerprint and old.get("settings") == settings:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +14,7 @@ from pipeline.plots import loss_curves
 from pipeline.train_loop import DEFAULT_LOOP, LoopSettings, TrainError, TrainOptions, train
 from storage import layout
 from storage.folder import DataFolder
-from storage.release import read_release_marker
+from storage.release import read_release_marker, release_digest
 from storage.train_runs import TrainRun
 from tasks.progress import CountProgress
 
@@ -31,8 +29,7 @@ def release_record(data_root: str, release: str) -> dict[str, Any]:
     if marker is None:
         raise ReleaseMissing(f"release {release!r} is not finished under {data_root}: run "
                              f"`designclip release --version {release}` first")
-    digest = hashlib.sha256(json.dumps(marker["fingerprint"], sort_keys=True).encode()).hexdigest()
-    return {"version": release, "fingerprint_sha256": digest, "samples": marker["samples"],
+    return {"version": release, "fingerprint_sha256": release_digest(marker), "samples": marker["samples"],
             "train_samples": marker["splits"]["train"]["samples"]}
 
 
