@@ -1,44 +1,63 @@
-"""Find the "FIG. n" labels on a sheet with an OCR model that ships inside its wheel (rapidocr-onnxruntime)."""
+"""Read a sheet's "FIG. n" labels: recognise only label-sized text lines, at full resolution, with an OCR model that
+ships inside its wheel (rapidocr-onnxruntime); no text detector runs over the whole sheet."""
 
 from __future__ import annotations
 
 import functools
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from pipeline.label_candidates import TextCandidate, find_text_candidates
 from pipeline.sheet_image import Box
 
-# "FIG. 12", "Fig.3", "FIGURE 4", "FIG 1.1", "FIG. 5A" (OCR drops or doubles the dot, reads 1 as I or l).
-_LABEL = re.compile(r"^\s*F[I1l|]G(?:URE)?S?\s*[.,:;·]?\s*([0-9IlOo|]{1,3}(?:[.\-][0-9IlOo|]{1,2})?)\s*([A-Za-z]?)\s*$",
-                    re.IGNORECASE)
-_DIGIT_FIX = str.maketrans({"I": "1", "l": "1", "|": "1", "O": "0", "o": "0"})
+# "FIG. 12", "Fig.3", "FIGURE 4", "Figure 8", "FIG 1.1", "FIG. 5A", "FIG-2" (OCR drops or doubles the dot, reads
+# 1 as I or l, G as 6 or C).
+_LABEL = re.compile(r"^\s*[FE][I1l|!i]?[G6C]\s*(?:URE|ure|ur[ec])?\s*S?\s*[.,:;·\-_]*\s*"
+                    r"([0-9IlOo|]{1,3}(?:\s?[.\-·,]\s?[0-9IlOo|]{1,2})?)\s*([A-Za-z]?)\s*[.,]?\s*$", re.IGNORECASE)
+_HAGUE = re.compile(r"^\s*([0-9]{1,2})\s*[.,·]\s*([0-9]{1,2})\s*$")  # a bare Hague reproduction number "1.1"
+_FIG_WORD = re.compile(r"^\s*[FE][I1l|!i]?[G6C]", re.IGNORECASE)
+_DIGIT_FIX = str.maketrans({"I": "1", "l": "1", "|": "1", "O": "0", "o": "0", "i": "1", "!": "1"})
 _LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
 class FigLabel:
-    """One label read on a sheet: the FIG. id it names and where it is (upright full-resolution pixels)."""
+    """One label read on a sheet: the FIG. id it names, where it is, and the components that draw its text."""
 
     fig: str
     box: Box
     text: str
     score: float
+    rotation: int = 0  # 0: upright; 90: the label runs top-to-bottom
+    parts: tuple[Box, ...] = ()
 
 
-def parse_label(text: str) -> str | None:
-    """'FIG. 12' -> '12', 'Fig.1.1' -> '1.1', 'FIG. 5A' -> '5A'; anything else -> None."""
-    m = _LABEL.match(text.replace(" .", "."))
-    if not m:
-        return None
-    number = m.group(1).translate(_DIGIT_FIX).replace("-", ".")
-    if not number[0].isdigit():
-        return None
-    return number + m.group(2).upper()
+def parse_label(text: str, hague: bool = False) -> str | None:
+    """'FIG. 12' -> '12', 'Fig.1.1' -> '1.1', 'FIG. 5A' -> '5A', bare '1.1' when `hague`; anything else -> None."""
+    text = text.replace(" .", ".").strip()
+    m = _LABEL.match(text)
+    if m:
+        number = re.sub(r"\s", "", m.group(1)).translate(_DIGIT_FIX).replace("-", ".").replace(",", ".")
+        number = number.replace("·", ".")
+        if not number[0].isdigit() or not number.replace(".", "").isdigit():
+            return None
+        return number + m.group(2).upper()
+    if hague:
+        h = _HAGUE.match(text)
+        if h:
+            return f"{int(h.group(1))}.{int(h.group(2))}"
+    return None
+
+
+def looks_like_label(text: str) -> bool:
+    """Text that starts like "FIG" but whose number was not read: a label is there, we just do not know which."""
+    return bool(_FIG_WORD.match(text)) and parse_label(text) is None and len(text.strip()) <= 12
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,18 +70,60 @@ def _engine() -> Any:
     return RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
 
 
-def find_fig_labels(gray: Image.Image, scale: int = 3) -> list[FigLabel]:
-    """Every "FIG. n" label on an upright gray sheet, read at 1/scale resolution (same labels, ~10x faster)."""
-    small = gray.reduce(scale) if scale > 1 else gray
+def _crop(gray: Image.Image, cand: TextCandidate) -> list[tuple[int, np.ndarray]]:
+    """The candidate's line at full resolution, padded, as RGB arrays in the reading directions to try."""
+    x0, y0, x1, y1 = cand.box
+    pad = max(6, int(0.3 * (min(x1 - x0, y1 - y0))))
+    box = (max(0, x0 - pad), max(0, y0 - pad), min(gray.width, x1 + pad), min(gray.height, y1 + pad))
+    crop = gray.crop(box)
+    if not cand.vertical:
+        return [(0, np.asarray(crop.convert("RGB")))]
+    # A turned label is usually written bottom-to-top; try that first, then top-to-bottom.
+    return [(90, np.asarray(crop.transpose(turn).convert("RGB")))
+            for turn in (Image.Transpose.ROTATE_270, Image.Transpose.ROTATE_90)]
+
+
+def recognise(images: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+    """Text and confidence of each line image (one batched call of the recogniser)."""
+    if not images:
+        return []
     with _LOCK:  # the ONNX session is not shared across threads of one process
-        result, _ = _engine()(np.asarray(small))
-    labels = []
-    for points, text, score in result or []:
-        fig = parse_label(text)
-        if fig is None:
+        result, _ = _engine().text_rec(list(images))
+    return [(str(text), float(score)) for text, score in result]
+
+
+@dataclass(frozen=True)
+class SheetText:
+    """What label reading found on a sheet: the labels, and candidates that look like an unread label."""
+
+    labels: list[FigLabel]
+    unread: list[Box]
+
+
+def read_sheet_labels(gray: Image.Image, hague: bool = False) -> SheetText:
+    """Every "FIG. n" label of an upright gray sheet, recognised on label-sized text lines only."""
+    candidates = find_text_candidates(gray)
+    jobs: list[tuple[TextCandidate, int, np.ndarray]] = []
+    for cand in candidates:
+        for rotation, image in _crop(gray, cand):
+            jobs.append((cand, rotation, image))
+    texts = recognise([image for _, _, image in jobs])
+    labels: dict[Box, FigLabel] = {}
+    unread: list[Box] = []
+    for (cand, rotation, _), (text, score) in zip(jobs, texts, strict=True):
+        fig = parse_label(text, hague=hague)
+        if fig is None or score < 0.5:
+            if looks_like_label(text) and score >= 0.5 and cand.box not in unread:
+                unread.append(cand.box)
             continue
-        xs = [p[0] for p in points]
-        ys = [p[1] for p in points]
-        box = (int(min(xs) * scale), int(min(ys) * scale), int(max(xs) * scale) + scale, int(max(ys) * scale) + scale)
-        labels.append(FigLabel(fig=fig, box=box, text=text, score=float(score)))
-    return labels
+        best = labels.get(cand.box)
+        if best is None or score > best.score:
+            labels[cand.box] = FigLabel(fig, cand.box, text, score, rotation, cand.parts)
+    found = sorted(labels.values(), key=lambda lb: (lb.box[1], lb.box[0]))
+    read_boxes = {lb.box for lb in found}
+    return SheetText(found, [b for b in unread if b not in read_boxes])
+
+
+def find_fig_labels(gray: Image.Image, hague: bool = False) -> list[FigLabel]:
+    """Every "FIG. n" label on an upright gray sheet (see read_sheet_labels)."""
+    return read_sheet_labels(gray, hague=hague).labels

@@ -11,6 +11,8 @@ from PIL import Image
 
 from pipeline.captions import metadata_caption
 from pipeline.classes import us_design_class_titles
+from pipeline.label_erase import erase_text
+from pipeline.sample_json import normalise_sample_json
 from pipeline.segment import SEGMENTER_VERSION, Region, SheetLayout, analyse_sheet, plan_regions
 from pipeline.sheet_image import SheetImageError, decode_sheet, ink_box
 from pipeline.splits import split_of
@@ -27,7 +29,6 @@ class RenderOptions:
 
     size: int = 512
     margin: float = 0.03
-    ocr_scale: int = 3
     png_compress_level: int = 6
 
     @property
@@ -108,7 +109,7 @@ def _meta(patent: dict[str, Any], figure: dict[str, Any] | None, region: Region,
     view = (figure or {}).get("view")
     class_title = f"{us_class} ({titles[us_class]})" if us_class in titles else None
     grant = patent.get("grant_date")
-    return {
+    return normalise_sample_json({
         "key": sample_key(patent["patent_id"], region.fig, region.sheet),
         "patent_id": patent["patent_id"],
         "fig": region.fig,
@@ -136,10 +137,12 @@ def _meta(patent: dict[str, Any], figure: dict[str, Any] | None, region: Region,
         "segmentation": region.method,
         "flagged": region.flag is not None,
         "flag": region.flag,
+        "label_box": list(region.label_box or ()),
+        "label_text": region.label_text,
         "caption_metadata": metadata_caption(patent.get("title"), view, class_title),
         "renderer_version": RENDERER_VERSION,
         "segmenter_version": SEGMENTER_VERSION,
-    }
+    })
 
 
 def render_patent(item: PatentInput, options: RenderOptions | None = None) -> PatentViews:
@@ -172,17 +175,27 @@ def render_patent(item: PatentInput, options: RenderOptions | None = None) -> Pa
         image = gray(sheet_no)
         if image is None:
             return SheetLayout(sheet=sheet_no, size=(0, 0))
-        return analyse_sheet(image, sheet_no, scale=options.ocr_scale)
+        return analyse_sheet(image, sheet_no, fig_ids)
 
-    regions = plan_regions([f["fig"] for f in figures], list(sheets), analyse)
+    fig_ids = [f["fig"] for f in figures]
+    regions = plan_regions(fig_ids, list(sheets), analyse)
     samples = []
+    erased: dict[int, Image.Image] = {}
     for region in sorted(regions, key=lambda r: r.sheet):
         image = gray(region.sheet)
         if image is None:
             failures.append(RenderFailure(patent_id, region.sheet, region.fig, "sheet_unreadable",
                                           "the view's sheet could not be decoded"))
             continue
-        drawing = region.box or ink_box(image) or (0, 0, *image.size)
+        if region.sheet not in erased:
+            erased.clear()
+            erased[region.sheet] = erase_text(image, region.erase)
+        image = erased[region.sheet]
+        drawing = region.box or ink_box(image)
+        if drawing is None:
+            failures.append(RenderFailure(patent_id, region.sheet, region.fig, "sheet_empty",
+                                          f"{sheets[region.sheet].get('file')}: no drawing ink on the sheet"))
+            continue
         box = crop_box(drawing, image.size, options.margin)
         png = encode_png(square_view(image, box, options.size), options.png_compress_level)
         meta = _meta(item.patent, by_fig.get(region.fig or ""), region, sheets[region.sheet], image.size, drawing,

@@ -1,4 +1,5 @@
-"""Split drawing sheets into their FIG.s: labels from OCR, regions from ink blobs, the XML's FIG. list as constraint."""
+"""Split drawing sheets into their FIG.s: labels read where they are, the ink cut into one region per label (XY-cut,
+nearest-label blobs as second try), the XML's FIG. list as constraint, and a flag on every view that is not sure."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pipeline.fig_labels import FigLabel, find_fig_labels
-from pipeline.sheet_image import Box, iou, union
+from pipeline.fig_labels import FigLabel, read_sheet_labels
+from pipeline.sheet_image import Box, union
+from pipeline.xy_cut import xy_cut
 
-SEGMENTER_VERSION = "1"
+SEGMENTER_VERSION = "2"
+MASK_SCALE = 4
 
 
 @dataclass(frozen=True)
@@ -23,18 +26,48 @@ class Region:
     fig: str | None
     sheet: int
     box: Box | None  # None: the sheet's whole drawing (its ink box)
-    method: str  # "sheet" (one FIG. per sheet), "ocr" (label + blobs), "fallback" (whole sheet)
+    method: str  # "sheet" (one FIG. per sheet), "xycut" / "blobs" (cut between labels), "fallback" (whole sheet)
     flag: str | None = None
+    label_box: Box | None = None  # the FIG.'s own label (erased from the view)
+    label_text: str = ""
+    erase: tuple[Box, ...] = ()  # every label-text component of the sheet, erased before cropping
 
 
 @dataclass
 class SheetLayout:
-    """What the segmenter learnt from one sheet: labels read and ink blobs (upright full-resolution pixels)."""
+    """What the segmenter learnt from one sheet: labels read, FIG.-like text not read, ink without label text."""
 
     sheet: int
     size: tuple[int, int]
     labels: list[FigLabel] = field(default_factory=list)
-    blobs: list[tuple[Box, int]] = field(default_factory=list)  # (box, ink pixel count)
+    unread: list[Box] = field(default_factory=list)
+    ink: np.ndarray | None = None  # 1/MASK_SCALE ink mask, label text removed
+
+    def label_for(self, fig: str) -> FigLabel | None:
+        return next((lb for lb in self.labels if lb.fig == fig), None)
+
+    def erase_boxes(self) -> tuple[Box, ...]:
+        """The label texts to erase from the sheet: every label's components and every FIG.-like line not read."""
+        return tuple(p for lb in self.labels for p in lb.parts) + tuple(self.unread)
+
+
+def sheet_ink(gray: Image.Image, erase: Sequence[Box], scale: int = MASK_SCALE) -> np.ndarray:
+    """1/scale ink mask (a 1-px line still darkens its cell) with the label text blanked out."""
+    small = np.asarray(gray.reduce(scale) if scale > 1 else gray)
+    ink = (small < 235).astype(np.uint8)
+    for x0, y0, x1, y1 in erase:
+        ink[y0 // scale:-(-y1 // scale), x0 // scale:-(-x1 // scale)] = 0
+    return ink
+
+
+def analyse_sheet(gray: Image.Image, sheet: int, figs: Sequence[str] = ()) -> SheetLayout:
+    """Labels (recognised on label-sized text lines only) and the label-free ink of one upright sheet."""
+    hague = any("." in f for f in figs)
+    text = read_sheet_labels(gray, hague=hague)
+    labels = [lb for lb in text.labels if not figs or lb.fig in figs]
+    layout = SheetLayout(sheet=sheet, size=gray.size, labels=labels, unread=text.unread)
+    layout.ink = sheet_ink(gray, layout.erase_boxes())
+    return layout
 
 
 def _gap(a: Box, b: Box) -> float:
@@ -43,22 +76,15 @@ def _gap(a: Box, b: Box) -> float:
     return math.hypot(dx, dy)
 
 
-def find_blobs(gray: Image.Image, labels: Sequence[FigLabel], scale: int = 3,
-               join_px: int = 36) -> list[tuple[Box, int]]:
-    """Ink connected components after closing gaps of ~join_px (broken lines, stippling), label text removed."""
-    small = np.asarray(gray.reduce(scale) if scale > 1 else gray)
-    ink = (small < 160).astype(np.uint8)
-    for label in labels:
-        x0, y0, x1, y1 = (v // scale for v in label.box)
-        ink[max(0, y0 - 2):y1 + 2, max(0, x0 - 2):x1 + 2] = 0
+def _blobs(ink: np.ndarray, scale: int, join_px: int = 36) -> list[tuple[Box, int]]:
+    """Ink connected components after closing gaps of ~join_px (broken lines, stippling), full-resolution boxes."""
     k = max(1, join_px // scale)
     joined = cv2.dilate(ink, np.ones((k, k), np.uint8))
     count, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     blobs = []
+    pad = k // 2
     for i in range(1, count):
         x, y, w, h = (int(v) for v in stats[i][:4])
-        # Undo the dilation margin so boxes hug the strokes.
-        pad = k // 2
         box = (max(0, x + pad), max(0, y + pad), x + w - pad, y + h - pad)
         pixels = int(ink[box[1]:box[3], box[0]:box[2]].sum())
         if pixels:
@@ -66,31 +92,55 @@ def find_blobs(gray: Image.Image, labels: Sequence[FigLabel], scale: int = 3,
     return blobs
 
 
-def analyse_sheet(gray: Image.Image, sheet: int, scale: int = 3) -> SheetLayout:
-    """Labels (OCR, ~0.3 s a sheet) and ink blobs of one upright sheet."""
-    labels = find_fig_labels(gray, scale=scale)
-    return SheetLayout(sheet=sheet, size=gray.size, labels=labels, blobs=find_blobs(gray, labels, scale=scale))
+def _nearest_label_split(layout: SheetLayout, labels: Sequence[FigLabel]) -> list[Box] | None:
+    """Each blob to the label nearest to it; None when a label is left with (almost) no drawing."""
+    assert layout.ink is not None
+    blobs = _blobs(layout.ink, MASK_SCALE)
+    total = sum(p for _, p in blobs)
+    if not blobs:
+        return None
+    owned: list[list[tuple[Box, int]]] = [[] for _ in labels]
+    for box, pixels in blobs:
+        owned[min(range(len(labels)), key=lambda i: _gap(box, labels[i].box))].append((box, pixels))
+    if any(sum(p for _, p in blobs) < 0.01 * total for blobs in owned):
+        return None
+    return [union([b for b, _ in blobs]) for blobs in owned]
 
 
-def split_sheet(layout: SheetLayout, figs: Sequence[str]) -> dict[str, Box] | None:
-    """Give each labelled FIG. on the sheet the blobs nearest its label; None when the result is not credible."""
-    labels = {lb.fig: lb for lb in layout.labels if lb.fig in figs}
-    if set(labels) != set(figs) or not layout.blobs:
+def _overlap(a: Box, b: Box) -> float:
+    """Intersection over the smaller box: how much of one region another region's box covers."""
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return ix * iy / smaller if smaller > 0 else 1.0
+
+
+def credible(boxes: Sequence[Box], labels: Sequence[Box]) -> str | None:
+    """Why regions cut from one sheet should not be trusted (None when they can be)."""
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            if _overlap(a, b) > 0.05:
+                return "regions of two FIG.s overlap"
+    for box, label in zip(boxes, labels, strict=True):
+        size = max(label[2] - label[0], label[3] - label[1])
+        if _gap(box, label) > 4 * size:
+            return "a FIG. label stands far from the drawing given to it"
+    return None
+
+
+def split_sheet(layout: SheetLayout, figs: Sequence[str]) -> tuple[dict[str, Box], str] | None:
+    """One box per FIG. on the sheet (every FIG. labelled), and the method; None when no credible split exists."""
+    labels = [layout.label_for(f) for f in figs]
+    if any(lb is None for lb in labels) or layout.ink is None:
         return None
-    total_ink = sum(p for _, p in layout.blobs)
-    owned: dict[str, list[tuple[Box, int]]] = {f: [] for f in figs}
-    for box, pixels in layout.blobs:
-        nearest = min(figs, key=lambda f: _gap(box, labels[f].box))
-        owned[nearest].append((box, pixels))
-    regions: dict[str, Box] = {}
-    for fig, blobs in owned.items():
-        if sum(p for _, p in blobs) < 0.01 * total_ink:
-            return None  # a label with (almost) no drawing: the blobs went elsewhere
-        regions[fig] = union([b for b, _ in blobs])
-    boxes = list(regions.values())
-    if any(iou(a, b) > 0.25 for i, a in enumerate(boxes) for b in boxes[i + 1:]):
-        return None
-    return regions
+    found = [lb for lb in labels if lb is not None]
+    for method, boxes in (("xycut", xy_cut(layout.ink, [lb.box for lb in found], MASK_SCALE)),
+                          ("blobs", None)):
+        if method == "blobs":
+            boxes = _nearest_label_split(layout, found)
+        if boxes is not None and credible(boxes, [lb.box for lb in found]) is None:
+            return dict(zip(figs, boxes, strict=True)), method
+    return None
 
 
 def _place_unlabelled(figs: Sequence[str], found: dict[str, int], sheets: Sequence[int]) -> dict[str, int]:
@@ -108,40 +158,65 @@ def _place_unlabelled(figs: Sequence[str], found: dict[str, int], sheets: Sequen
     return placed
 
 
+def _one_per_sheet(figs: Sequence[str], sheets: Sequence[int], layouts: dict[int, SheetLayout]) -> list[Region]:
+    """Equal counts: sheet k holds FIG. k; a label that names another FIG. of the list flags the view."""
+    regions = []
+    for fig, sheet in zip(figs, sheets, strict=True):
+        layout = layouts[sheet]
+        own = layout.label_for(fig)
+        others = sorted({lb.fig for lb in layout.labels if lb.fig != fig})
+        flag = None
+        if own is None and others:
+            flag = f"the sheet's label reads FIG. {others[0]}, expected FIG. {fig}"
+        regions.append(Region(fig, sheet, None, "sheet", flag, own.box if own else None, own.text if own else "",
+                              layout.erase_boxes()))
+    return regions
+
+
 def plan_regions(figs: Sequence[str], sheets: Sequence[int],
                  analyse: Callable[[int], SheetLayout]) -> list[Region]:
     """Every FIG. of a patent with its sheet and box; each FIG. once, none dropped, front page excluded by caller."""
     if not sheets:
         return []
+    layouts = {s: analyse(s) for s in sheets}
     if not figs:
-        return [Region(None, s, None, "fallback", "no FIG. descriptions in the XML") for s in sheets]
+        return [Region(None, s, None, "fallback", "no FIG. descriptions in the XML", erase=layouts[s].erase_boxes())
+                for s in sheets]
     if len(figs) == len(sheets):
         # Every sheet holds at least one FIG., so equal counts mean one FIG. per sheet, in order.
-        return [Region(f, s, None, "sheet") for f, s in zip(figs, sheets, strict=True)]
-    layouts = {s: analyse(s) for s in sheets}
+        return _one_per_sheet(figs, sheets, layouts)
     found: dict[str, int] = {}
     for s in sheets:
-        for label in sorted(layouts[s].labels, key=lambda lb: (lb.box[1], lb.box[0])):
+        for label in layouts[s].labels:
             if label.fig in figs and label.fig not in found:
                 found[label.fig] = s
     placed = _place_unlabelled(figs, found, sheets)
     regions: list[Region] = []
     for s in sheets:
+        layout = layouts[s]
+        erase = layout.erase_boxes()
         on_sheet = [f for f in figs if placed[f] == s]
         if not on_sheet:
-            regions.append(Region(None, s, None, "fallback", "no FIG. label read on this sheet"))
+            regions.append(Region(None, s, None, "fallback", "no FIG. label read on this sheet", erase=erase))
             continue
-        unlabelled = [f for f in on_sheet if f not in found]
+        labels = {f: layout.label_for(f) if found.get(f) == s else None for f in on_sheet}
+        unlabelled = [f for f in on_sheet if labels[f] is None]
         if len(on_sheet) == 1:
+            fig = on_sheet[0]
+            own = labels[fig]
             flag = "FIG. label not read; placed by FIG. order" if unlabelled else None
-            regions.append(Region(on_sheet[0], s, None, "fallback" if flag else "sheet", flag))
+            regions.append(Region(fig, s, None, "fallback" if flag else "sheet", flag, own.box if own else None,
+                                  own.text if own else "", erase))
             continue
-        split = None if unlabelled else split_sheet(layouts[s], on_sheet)
+        split = None if unlabelled else split_sheet(layout, on_sheet)
         for f in on_sheet:
+            own = labels[f]
             if split is not None:
-                regions.append(Region(f, s, split[f], "ocr"))
+                regions.append(Region(f, s, split[0][f], split[1], None, own.box if own else None,
+                                      own.text if own else "", erase))
             else:
                 reason = "FIG. label not read" if unlabelled else "regions could not be separated"
-                regions.append(Region(f, s, None, "fallback", f"{reason}; whole sheet used"))
+                regions.append(Region(f, s, None, "fallback", f"{reason}; whole sheet used",
+                                      own.box if own else None, own.text if own else "", erase))
     order = {f: i for i, f in enumerate(figs)}
     return sorted(regions, key=lambda r: (order.get(r.fig, len(order)) if r.fig else len(order), r.sheet))

@@ -69,7 +69,7 @@ def test_multi_fig_sheets_are_split_into_their_figs():
     assert not views.failures
     by_fig = {s.meta["fig"]: s.meta for s in views.samples}
     assert {by_fig[f]["sheet"] for f in ("4", "5", "6", "7")} == {3}
-    assert all(by_fig[f]["segmentation"] == "ocr" and not by_fig[f]["flagged"] for f in ("4", "5", "6", "7"))
+    assert all(by_fig[f]["segmentation"] == "xycut" and not by_fig[f]["flagged"] for f in ("4", "5", "6", "7"))
     boxes = [tuple(by_fig[f]["crop_box"]) for f in ("4", "5", "6", "7")]
     assert all(iou(a, b) < 0.1 for i, a in enumerate(boxes) for b in boxes[i + 1:])
     # FIG. 4 and 5 sit side by side at the top, FIG. 7 at the bottom of the sheet.

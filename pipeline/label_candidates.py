@@ -1,0 +1,138 @@
+"""Find where a sheet's "FIG. n" labels can be: short lines of letter-sized ink components, upright or turned 90°."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from pipeline.sheet_image import Box
+
+# Letter heights at 300 dpi: USPTO rules ask for >= 3.2 mm (38 px); labels are seldom taller than ~1 cm.
+MIN_CHAR_PX = 22
+MAX_CHAR_PX = 190
+MAX_CANDIDATES = 16
+MAX_HALO = 0.6
+
+
+@dataclass(frozen=True)
+class TextCandidate:
+    """A short line of letter-like components: where a label may be and the components that would be its text."""
+
+    box: Box  # upright full-resolution pixels
+    vertical: bool  # the line runs top-to-bottom (a label turned 90°)
+    parts: tuple[Box, ...]  # the components of the line (full-resolution boxes)
+
+
+class _Sets:
+    """Union-find over component indices."""
+
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def join(self, a: int, b: int) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
+def ink_mask(gray: Image.Image, scale: int = 2) -> np.ndarray:
+    """1 where a 1/scale copy of the sheet has ink."""
+    small = np.asarray(gray.reduce(scale) if scale > 1 else gray)
+    return (small < 170).astype(np.uint8)
+
+
+def ink_components(ink: np.ndarray, scale: int = 2) -> np.ndarray:
+    """Boxes [x0, y0, x1, y1] (full-resolution pixels) of the 8-connected components of a 1/scale ink mask."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    if count <= 1:
+        return np.zeros((0, 4), dtype=np.int64)
+    x, y, w, h = (stats[1:, i].astype(np.int64) for i in range(4))
+    return np.stack([x, y, x + w, y + h], axis=1) * scale
+
+
+def _halo_ink(sums: np.ndarray, box: tuple[int, int, int, int], scale: int) -> float:
+    """Share of ink in a ring around `box` against the ink inside it: ~0 for a label standing on white paper."""
+    def total(x0: int, y0: int, x1: int, y1: int) -> int:
+        h, w = sums.shape[0] - 1, sums.shape[1] - 1
+        x0, x1 = max(0, min(w, x0)), max(0, min(w, x1))
+        y0, y1 = max(0, min(h, y0)), max(0, min(h, y1))
+        return int(sums[y1, x1] - sums[y0, x1] - sums[y1, x0] + sums[y0, x0])
+
+    x0, y0, x1, y1 = (v // scale for v in box)
+    ring = max(2, int(0.35 * min(x1 - x0, y1 - y0)))
+    inside = total(x0, y0, x1, y1)
+    outside = total(x0 - ring, y0 - ring, x1 + ring, y1 + ring) - inside
+    return outside / max(1, inside)
+
+
+def _lines(boxes: np.ndarray, vertical: bool) -> list[list[int]]:
+    """Indices of letter-like boxes chained along reading direction (similar size, aligned, close)."""
+    if vertical:
+        boxes = boxes[:, [1, 0, 3, 2]]  # read a turned line as if it were upright
+    h = boxes[:, 3] - boxes[:, 1]
+    w = boxes[:, 2] - boxes[:, 0]
+    letters = np.flatnonzero((h >= MIN_CHAR_PX) & (h <= MAX_CHAR_PX) & (w <= 1.6 * h) & (w >= 2))
+    if len(letters) < 2:
+        return []
+    order = letters[np.argsort(boxes[letters, 0])]
+    sets = _Sets(len(boxes))
+    for pos, i in enumerate(order):
+        for j in order[pos + 1:]:
+            gap = boxes[j, 0] - boxes[i, 2]
+            limit = 1.8 * max(h[i], h[j])  # "FIG.  1": the dot leaves a wide gap before the number
+            if gap > limit:
+                break
+            if max(h[i], h[j]) > 1.7 * min(h[i], h[j]):
+                continue
+            overlap = min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1])
+            if overlap >= 0.6 * min(h[i], h[j]):
+                sets.join(int(i), int(j))
+    groups: dict[int, list[int]] = {}
+    for i in letters:
+        groups.setdefault(sets.find(int(i)), []).append(int(i))
+    return [g for g in groups.values() if len(g) >= 2]
+
+
+def _with_small_marks(members: list[int], boxes: np.ndarray, small_marks: np.ndarray) -> list[int]:
+    """Add the dots and hyphens inside a line's band ("FIG. 1.1", "FIG-2") to its members."""
+    x0, y0 = boxes[members, 0].min(), boxes[members, 1].min()
+    x1, y1 = boxes[members, 2].max(), boxes[members, 3].max()
+    inside = small_marks[(boxes[small_marks, 0] >= x0) & (boxes[small_marks, 2] <= x1)
+                         & (boxes[small_marks, 1] >= y0) & (boxes[small_marks, 3] <= y1)]
+    return members + [int(i) for i in inside]
+
+
+def find_text_candidates(gray: Image.Image, scale: int = 2) -> list[TextCandidate]:
+    """Label-sized text lines of an upright sheet, most label-like first (at most MAX_CANDIDATES)."""
+    ink = ink_mask(gray, scale)
+    boxes = ink_components(ink, scale)
+    if len(boxes) == 0:
+        return []
+    sums = cv2.integral(ink)
+    sizes = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    small_marks = np.flatnonzero(sizes < MIN_CHAR_PX)
+    found: list[tuple[float, TextCandidate]] = []
+    for vertical in (False, True):
+        for members in _lines(boxes, vertical):
+            line = boxes[members]
+            box = (int(line[:, 0].min()), int(line[:, 1].min()), int(line[:, 2].max()), int(line[:, 3].max()))
+            length, thickness = (box[3] - box[1], box[2] - box[0]) if vertical else (box[2] - box[0], box[3] - box[1])
+            if not 1.2 <= length / max(1, thickness) <= 14 or len(members) > 12:
+                continue
+            parts = boxes[_with_small_marks(members, boxes, small_marks)]
+            full = (int(parts[:, 0].min()), int(parts[:, 1].min()), int(parts[:, 2].max()), int(parts[:, 3].max()))
+            halo = _halo_ink(sums, full, scale)
+            if halo > MAX_HALO:
+                continue  # hatching, stippling, text inside a drawing: not a label on white paper
+            # Labels are short words of 3-8 glyphs on white paper: rank lines by how close they come to that.
+            score = 4 * halo + 0.3 * abs(len(members) - 5) + (0.3 if vertical else 0.0)
+            found.append((score, TextCandidate(full, vertical, tuple(tuple(int(v) for v in p) for p in parts))))
+    found.sort(key=lambda item: (item[0], item[1].box[1], item[1].box[0]))
+    return [c for _, c in found[:MAX_CANDIDATES]]
