@@ -13,17 +13,18 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pipeline.label_candidates import TextCandidate, find_text_candidates
+from pipeline.label_candidates import CLEAR_HALO, TextCandidate, find_text_candidates
 from pipeline.sheet_image import Box
 
 # "FIG. 12", "Fig.3", "FIGURE 4", "Figure 8", "FIG 1.1", "FIG. 5A", "FIG-2" (OCR drops or doubles the dot, reads
-# 1 as I or l, G as 6 or C).
-_LABEL = re.compile(r"^\s*[FE][I1l|!i]?[G6C]\s*(?:URE|ure|ur[ec])?\s*S?\s*[.,:;·\-_]*\s*"
+# 1 as I or l, G as 6 or C; "IG. 3" when the F touches a drawing line and is not part of the text line).
+_LABEL = re.compile(r"^\s*(?:[FE][I1l|!i]?[G6C]|[Il|!i]G)\s*(?:URE|ure|ur[ec])?\s*S?\s*[.,:;·\-_]*\s*"
                     r"([0-9IlOo|]{1,3}(?:\s?[.\-·,]\s?[0-9IlOo|]{1,2})?)\s*([A-Za-z]?)\s*[.,]?\s*$", re.IGNORECASE)
 _HAGUE = re.compile(r"^\s*([0-9]{1,2})\s*[.,·]\s*([0-9]{1,2})\s*$")  # a bare Hague reproduction number "1.1"
 _FIG_WORD = re.compile(r"^\s*[FE][I1l|!i]?[G6C]", re.IGNORECASE)
 _DIGIT_FIX = str.maketrans({"I": "1", "l": "1", "|": "1", "O": "0", "o": "0", "i": "1", "!": "1"})
 _LOCK = threading.Lock()
+_BATCH = 6  # the recogniser's own batch size
 
 
 @dataclass(frozen=True)
@@ -100,28 +101,50 @@ class SheetText:
     unread: list[Box]
 
 
-def read_sheet_labels(gray: Image.Image, hague: bool = False) -> SheetText:
-    """Every "FIG. n" label of an upright gray sheet, recognised on label-sized text lines only."""
-    candidates = find_text_candidates(gray)
-    jobs: list[tuple[TextCandidate, int, np.ndarray]] = []
-    for cand in candidates:
-        for rotation, image in _crop(gray, cand):
-            jobs.append((cand, rotation, image))
+def _read(gray: Image.Image, candidates: Sequence[TextCandidate]) -> list[tuple[TextCandidate, int, str, float]]:
+    """Recognise candidate lines (both reading directions for a turned one): (candidate, rotation, text, score)."""
+    jobs = [(cand, rotation, image) for cand in candidates for rotation, image in _crop(gray, cand)]
     texts = recognise([image for _, _, image in jobs])
-    labels: dict[Box, FigLabel] = {}
+    return [(cand, rotation, text, score) for (cand, rotation, _), (text, score) in zip(jobs, texts, strict=True)]
+
+
+def read_sheet_labels(gray: Image.Image, hague: bool = False, expect: int | None = None) -> SheetText:
+    """Every "FIG. n" label of an upright gray sheet, recognised on label-sized text lines only.
+
+    Lines standing alone on white paper are read first; crowded or underlined ones only when those gave no label
+    (or fewer than `expect`), so a typical sheet costs a handful of small recognitions, not a page of OCR.
+    """
+    candidates = find_text_candidates(gray, min_letters=2 if hague else 3)
+    clear = [c for c in candidates if c.halo <= CLEAR_HALO]
+    crowded = [c for c in candidates if c.halo > CLEAR_HALO]
+    results: list[tuple[TextCandidate, int, str, float]] = []
+    for tier in (clear, crowded):
+        for start in range(0, len(tier), _BATCH):
+            results += _read(gray, tier[start:start + _BATCH])
+            if expect is not None and len(_labels(results, hague)) >= expect:
+                break
+        if _labels(results, hague) and (expect is None or len(_labels(results, hague)) >= expect):
+            break
+    labels = _labels(results, hague)
     unread: list[Box] = []
-    for (cand, rotation, _), (text, score) in zip(jobs, texts, strict=True):
+    for cand, _, text, score in results:
+        if looks_like_label(text) and score >= 0.5 and cand.box not in unread and cand.box not in labels:
+            unread.append(cand.box)
+    found = sorted(labels.values(), key=lambda lb: (lb.box[1], lb.box[0]))
+    return SheetText(found, unread)
+
+
+def _labels(results: Sequence[tuple[TextCandidate, int, str, float]], hague: bool) -> dict[Box, FigLabel]:
+    """The best-scoring parse of each candidate line that reads as a FIG. label."""
+    labels: dict[Box, FigLabel] = {}
+    for cand, rotation, text, score in results:
         fig = parse_label(text, hague=hague)
         if fig is None or score < 0.5:
-            if looks_like_label(text) and score >= 0.5 and cand.box not in unread:
-                unread.append(cand.box)
             continue
         best = labels.get(cand.box)
         if best is None or score > best.score:
             labels[cand.box] = FigLabel(fig, cand.box, text, score, rotation, cand.parts)
-    found = sorted(labels.values(), key=lambda lb: (lb.box[1], lb.box[0]))
-    read_boxes = {lb.box for lb in found}
-    return SheetText(found, [b for b in unread if b not in read_boxes])
+    return labels
 
 
 def find_fig_labels(gray: Image.Image, hague: bool = False) -> list[FigLabel]:

@@ -11,10 +11,11 @@ from PIL import Image
 from pipeline.sheet_image import Box
 
 # Letter heights at 300 dpi: USPTO rules ask for >= 3.2 mm (38 px); labels are seldom taller than ~1 cm.
-MIN_CHAR_PX = 22
+MIN_CHAR_PX = 30
 MAX_CHAR_PX = 190
 MAX_CANDIDATES = 16
-MAX_HALO = 0.6
+MAX_HALO = 1.5  # an underlined label ("FIG - 1" over a rule) has ~0.7
+CLEAR_HALO = 0.6  # a label standing alone on white paper
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class TextCandidate:
     box: Box  # upright full-resolution pixels
     vertical: bool  # the line runs top-to-bottom (a label turned 90°)
     parts: tuple[Box, ...]  # the components of the line (full-resolution boxes)
+    halo: float = 0.0  # ink around the line against ink in it: ~0 on white paper, higher when underlined or crowded
 
 
 class _Sets:
@@ -72,7 +74,7 @@ def _halo_ink(sums: np.ndarray, box: tuple[int, int, int, int], scale: int) -> f
     return outside / max(1, inside)
 
 
-def _lines(boxes: np.ndarray, vertical: bool) -> list[list[int]]:
+def _lines(boxes: np.ndarray, vertical: bool, min_letters: int) -> list[list[int]]:
     """Indices of letter-like boxes chained along reading direction (similar size, aligned, close)."""
     if vertical:
         boxes = boxes[:, [1, 0, 3, 2]]  # read a turned line as if it were upright
@@ -81,23 +83,27 @@ def _lines(boxes: np.ndarray, vertical: bool) -> list[list[int]]:
     letters = np.flatnonzero((h >= MIN_CHAR_PX) & (h <= MAX_CHAR_PX) & (w <= 1.6 * h) & (w >= 2))
     if len(letters) < 2:
         return []
-    order = letters[np.argsort(boxes[letters, 0])]
+    order = letters[np.argsort(boxes[letters, 0], kind="stable")]
+    starts = boxes[order, 0]
     sets = _Sets(len(boxes))
     for pos, i in enumerate(order):
-        for j in order[pos + 1:]:
-            gap = boxes[j, 0] - boxes[i, 2]
-            limit = 1.8 * max(h[i], h[j])  # "FIG.  1": the dot leaves a wide gap before the number
-            if gap > limit:
-                break
-            if max(h[i], h[j]) > 1.7 * min(h[i], h[j]):
-                continue
-            overlap = min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1])
-            if overlap >= 0.6 * min(h[i], h[j]):
-                sets.join(int(i), int(j))
+        # Partners start within reach: a gap up to 1.8 letter heights ("FIG.  1": the dot leaves a wide gap), and a
+        # partner at most 1.7 times taller, so nothing beyond x1 + 1.8 * 1.7 * h can join.
+        end = int(np.searchsorted(starts, boxes[i, 2] + 3.06 * h[i], side="right"))
+        js = order[pos + 1:end]
+        if len(js) == 0:
+            continue
+        hi, hj = h[i], h[js]
+        gap = boxes[js, 0] - boxes[i, 2]
+        overlap = np.minimum(boxes[i, 3], boxes[js, 3]) - np.maximum(boxes[i, 1], boxes[js, 1])
+        ok = (gap <= 1.8 * np.maximum(hi, hj)) & (np.maximum(hi, hj) <= 1.7 * np.minimum(hi, hj)) \
+            & (overlap >= 0.6 * np.minimum(hi, hj))
+        for j in js[ok]:
+            sets.join(int(i), int(j))
     groups: dict[int, list[int]] = {}
     for i in letters:
         groups.setdefault(sets.find(int(i)), []).append(int(i))
-    return [g for g in groups.values() if len(g) >= 2]
+    return [g for g in groups.values() if len(g) >= min_letters]
 
 
 def _with_small_marks(members: list[int], boxes: np.ndarray, small_marks: np.ndarray) -> list[int]:
@@ -109,8 +115,12 @@ def _with_small_marks(members: list[int], boxes: np.ndarray, small_marks: np.nda
     return members + [int(i) for i in inside]
 
 
-def find_text_candidates(gray: Image.Image, scale: int = 2) -> list[TextCandidate]:
-    """Label-sized text lines of an upright sheet, most label-like first (at most MAX_CANDIDATES)."""
+def find_text_candidates(gray: Image.Image, scale: int = 2, min_letters: int = 3) -> list[TextCandidate]:
+    """Label-sized text lines of an upright sheet, most label-like first (at most MAX_CANDIDATES).
+
+    A label has at least three letter-sized glyphs ("FIG" + number; "Fig" when the number is lost); bare Hague
+    numbers ("1.1") have two, so the caller lowers `min_letters` for Hague patents.
+    """
     ink = ink_mask(gray, scale)
     boxes = ink_components(ink, scale)
     if len(boxes) == 0:
@@ -120,7 +130,7 @@ def find_text_candidates(gray: Image.Image, scale: int = 2) -> list[TextCandidat
     small_marks = np.flatnonzero(sizes < MIN_CHAR_PX)
     found: list[tuple[float, TextCandidate]] = []
     for vertical in (False, True):
-        for members in _lines(boxes, vertical):
+        for members in _lines(boxes, vertical, min_letters):
             line = boxes[members]
             box = (int(line[:, 0].min()), int(line[:, 1].min()), int(line[:, 2].max()), int(line[:, 3].max()))
             length, thickness = (box[3] - box[1], box[2] - box[0]) if vertical else (box[2] - box[0], box[3] - box[1])
@@ -133,6 +143,6 @@ def find_text_candidates(gray: Image.Image, scale: int = 2) -> list[TextCandidat
                 continue  # hatching, stippling, text inside a drawing: not a label on white paper
             # Labels are short words of 3-8 glyphs on white paper: rank lines by how close they come to that.
             score = 4 * halo + 0.3 * abs(len(members) - 5) + (0.3 if vertical else 0.0)
-            found.append((score, TextCandidate(full, vertical, tuple(tuple(int(v) for v in p) for p in parts))))
+            found.append((score, TextCandidate(full, vertical, tuple(tuple(int(v) for v in p) for p in parts), halo)))
     found.sort(key=lambda item: (item[0], item[1].box[1], item[1].box[0]))
     return [c for _, c in found[:MAX_CANDIDATES]]

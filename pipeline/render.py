@@ -12,6 +12,7 @@ from PIL import Image
 from pipeline.captions import metadata_caption
 from pipeline.classes import us_design_class_titles
 from pipeline.label_erase import erase_text
+from pipeline.near_duplicates import view_hash
 from pipeline.sample_json import normalise_sample_json
 from pipeline.segment import SEGMENTER_VERSION, Region, SheetLayout, analyse_sheet, plan_regions
 from pipeline.sheet_image import SheetImageError, decode_sheet, ink_box
@@ -175,7 +176,7 @@ def render_patent(item: PatentInput, options: RenderOptions | None = None) -> Pa
         image = gray(sheet_no)
         if image is None:
             return SheetLayout(sheet=sheet_no, size=(0, 0))
-        return analyse_sheet(image, sheet_no, fig_ids)
+        return analyse_sheet(image, sheet_no, fig_ids, expect=1 if len(fig_ids) == len(sheets) else None)
 
     fig_ids = [f["fig"] for f in figures]
     regions = plan_regions(fig_ids, list(sheets), analyse)
@@ -197,9 +198,11 @@ def render_patent(item: PatentInput, options: RenderOptions | None = None) -> Pa
                                           f"{sheets[region.sheet].get('file')}: no drawing ink on the sheet"))
             continue
         box = crop_box(drawing, image.size, options.margin)
-        png = encode_png(square_view(image, box, options.size), options.png_compress_level)
+        view = square_view(image, box, options.size)
+        png = encode_png(view, options.png_compress_level)
         meta = _meta(item.patent, by_fig.get(region.fig or ""), region, sheets[region.sheet], image.size, drawing,
                      box)
+        meta["phash"] = view_hash(view)
         samples.append(ViewSample(meta["key"], png, meta))
     order = {f["fig"]: i for i, f in enumerate(figures)}
     samples.sort(key=lambda s: (order.get(s.meta["fig"], len(order)), s.meta["sheet"]))

@@ -60,10 +60,14 @@ def sheet_ink(gray: Image.Image, erase: Sequence[Box], scale: int = MASK_SCALE) 
     return ink
 
 
-def analyse_sheet(gray: Image.Image, sheet: int, figs: Sequence[str] = ()) -> SheetLayout:
-    """Labels (recognised on label-sized text lines only) and the label-free ink of one upright sheet."""
+def analyse_sheet(gray: Image.Image, sheet: int, figs: Sequence[str] = (), expect: int | None = None) -> SheetLayout:
+    """Labels (recognised on label-sized text lines only) and the label-free ink of one upright sheet.
+
+    `figs` is the patent's FIG. list (labels naming others are dropped); `expect` the labels the sheet should hold
+    when known (one per sheet when a patent has as many sheets as FIG.s), so reading stops once they are found.
+    """
     hague = any("." in f for f in figs)
-    text = read_sheet_labels(gray, hague=hague)
+    text = read_sheet_labels(gray, hague=hague, expect=expect)
     labels = [lb for lb in text.labels if not figs or lb.fig in figs]
     layout = SheetLayout(sheet=sheet, size=gray.size, labels=labels, unread=text.unread)
     layout.ink = sheet_ink(gray, layout.erase_boxes())
