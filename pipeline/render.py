@@ -140,6 +140,9 @@ def _meta(patent: dict[str, Any], figure: dict[str, Any] | None, region: Region,
         "flag": region.flag,
         "label_box": list(region.label_box or ()),
         "label_text": region.label_text,
+        "image_index": (figure or {}).get("image_index"),
+        "view_inherited_from": (figure or {}).get("view_inherited_from"),
+        "figure_flag": (figure or {}).get("figure_flag"),
         "caption_metadata": metadata_caption(patent.get("title"), view, class_title),
         "renderer_version": RENDERER_VERSION,
         "segmenter_version": SEGMENTER_VERSION,
@@ -191,6 +194,10 @@ def render_patent(item: PatentInput, options: RenderOptions | None = None) -> Pa
         if region.sheet not in erased:
             erased.clear()
             erased[region.sheet] = erase_text(image, region.erase)
+            for fig in region.strays:
+                failures.append(RenderFailure(patent_id, region.sheet, fig, "label_not_in_fig_list",
+                                              f"{sheets[region.sheet].get('file')} reads FIG. {fig}, which the XML's "
+                                              "FIG. list does not have; that drawing is left out"))
         image = erased[region.sheet]
         drawing = region.box or ink_box(image)
         if drawing is None:

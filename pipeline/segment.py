@@ -31,6 +31,7 @@ class Region:
     label_box: Box | None = None  # the FIG.'s own label (erased from the view)
     label_text: str = ""
     erase: tuple[Box, ...] = ()  # every label-text component of the sheet, erased before cropping
+    strays: tuple[str, ...] = ()  # labels on the sheet naming FIG.s the XML's FIG. list does not have
 
 
 @dataclass
@@ -41,6 +42,7 @@ class SheetLayout:
     size: tuple[int, int]
     labels: list[FigLabel] = field(default_factory=list)
     unread: list[Box] = field(default_factory=list)
+    strays: list[FigLabel] = field(default_factory=list)  # labels of FIG.s not in the patent's FIG. list
     ink: np.ndarray | None = None  # 1/MASK_SCALE ink mask, label text removed
 
     def label_for(self, fig: str) -> FigLabel | None:
@@ -48,7 +50,10 @@ class SheetLayout:
 
     def erase_boxes(self) -> tuple[Box, ...]:
         """The label texts to erase from the sheet: every label's components and every FIG.-like line not read."""
-        return tuple(p for lb in self.labels for p in lb.parts) + tuple(self.unread)
+        return tuple(p for lb in self.labels + self.strays for p in lb.parts) + tuple(self.unread)
+
+    def stray_figs(self) -> tuple[str, ...]:
+        return tuple(lb.fig for lb in self.strays)
 
 
 def sheet_ink(gray: Image.Image, erase: Sequence[Box], scale: int = MASK_SCALE) -> np.ndarray:
@@ -69,7 +74,8 @@ def analyse_sheet(gray: Image.Image, sheet: int, figs: Sequence[str] = (), expec
     hague = any("." in f for f in figs)
     text = read_sheet_labels(gray, hague=hague, expect=expect)
     labels = [lb for lb in text.labels if not figs or lb.fig in figs]
-    layout = SheetLayout(sheet=sheet, size=gray.size, labels=labels, unread=text.unread)
+    strays = [lb for lb in text.labels if figs and lb.fig not in figs]
+    layout = SheetLayout(sheet=sheet, size=gray.size, labels=labels, unread=text.unread, strays=strays)
     layout.ink = sheet_ink(gray, layout.erase_boxes())
     return layout
 
@@ -137,13 +143,15 @@ def split_sheet(layout: SheetLayout, figs: Sequence[str]) -> tuple[dict[str, Box
     labels = [layout.label_for(f) for f in figs]
     if any(lb is None for lb in labels) or layout.ink is None:
         return None
-    found = [lb for lb in labels if lb is not None]
-    for method, boxes in (("xycut", xy_cut(layout.ink, [lb.box for lb in found], MASK_SCALE)),
-                          ("blobs", None)):
-        if method == "blobs":
-            boxes = _nearest_label_split(layout, found)
-        if boxes is not None and credible(boxes, [lb.box for lb in found]) is None:
-            return dict(zip(figs, boxes, strict=True)), method
+    # Labels of FIG.s missing from the XML's list still anchor a region, so their drawing joins no other FIG.
+    anchors = [lb for lb in labels if lb is not None] + layout.strays
+    for method in ("xycut", "blobs"):
+        if method == "xycut":
+            boxes = xy_cut(layout.ink, [lb.box for lb in anchors], MASK_SCALE)
+        else:
+            boxes = _nearest_label_split(layout, anchors)
+        if boxes is not None and credible(boxes, [lb.box for lb in anchors]) is None:
+            return dict(zip(figs, boxes[:len(figs)], strict=True)), method
     return None
 
 
@@ -198,10 +206,11 @@ def plan_regions(figs: Sequence[str], sheets: Sequence[int],
     regions: list[Region] = []
     for s in sheets:
         layout = layouts[s]
-        erase = layout.erase_boxes()
+        erase, strays = layout.erase_boxes(), layout.stray_figs()
         on_sheet = [f for f in figs if placed[f] == s]
         if not on_sheet:
-            regions.append(Region(None, s, None, "fallback", "no FIG. label read on this sheet", erase=erase))
+            regions.append(Region(None, s, None, "fallback", "no FIG. label read on this sheet", erase=erase,
+                                  strays=strays))
             continue
         labels = {f: layout.label_for(f) if found.get(f) == s else None for f in on_sheet}
         unlabelled = [f for f in on_sheet if labels[f] is None]
@@ -210,17 +219,17 @@ def plan_regions(figs: Sequence[str], sheets: Sequence[int],
             own = labels[fig]
             flag = "FIG. label not read; placed by FIG. order" if unlabelled else None
             regions.append(Region(fig, s, None, "fallback" if flag else "sheet", flag, own.box if own else None,
-                                  own.text if own else "", erase))
+                                  own.text if own else "", erase, strays))
             continue
         split = None if unlabelled else split_sheet(layout, on_sheet)
         for f in on_sheet:
             own = labels[f]
             if split is not None:
                 regions.append(Region(f, s, split[0][f], split[1], None, own.box if own else None,
-                                      own.text if own else "", erase))
+                                      own.text if own else "", erase, strays))
             else:
                 reason = "FIG. label not read" if unlabelled else "regions could not be separated"
                 regions.append(Region(f, s, None, "fallback", f"{reason}; whole sheet used",
-                                      own.box if own else None, own.text if own else "", erase))
+                                      own.box if own else None, own.text if own else "", erase, strays))
     order = {f: i for i, f in enumerate(figs)}
     return sorted(regions, key=lambda r: (order.get(r.fig, len(order)) if r.fig else len(order), r.sheet))

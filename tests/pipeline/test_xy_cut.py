@@ -1,0 +1,87 @@
+"""XY-cut between labels on drawn layouts: labels under, over and beside their drawings, grids, and no way to cut."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.fig_labels import FigLabel
+from pipeline.segment import SheetLayout, plan_regions, split_sheet
+from pipeline.xy_cut import xy_cut
+
+SCALE = 4
+
+
+def canvas(w: int = 2000, h: int = 2400) -> np.ndarray:
+    return np.zeros((h // SCALE, w // SCALE), np.uint8)
+
+
+def draw(ink: np.ndarray, box: tuple[int, int, int, int]) -> None:
+    """A drawing: the outline of `box` (full-resolution pixels) in 1/SCALE ink."""
+    x0, y0, x1, y1 = (v // SCALE for v in box)
+    ink[y0:y1, x0] = ink[y0:y1, x1 - 1] = 1
+    ink[y0, x0:x1] = ink[y1 - 1, x0:x1] = 1
+
+
+def test_labels_under_stacked_drawings_take_the_drawing_above_them():
+    ink = canvas()
+    draw(ink, (200, 100, 1800, 900))
+    draw(ink, (200, 1300, 1800, 2100))
+    labels = [(900, 950, 1100, 1000), (900, 2150, 1100, 2200)]  # "FIG. 1" under drawing 1, "FIG. 2" under 2
+    assert xy_cut(ink, labels, SCALE) == [(200, 100, 1800, 900), (200, 1300, 1800, 2100)]
+
+
+def test_labels_over_their_drawings_and_beside_them():
+    ink = canvas()
+    draw(ink, (200, 200, 1800, 1000))
+    draw(ink, (200, 1400, 1800, 2200))
+    over = [(900, 100, 1100, 150), (900, 1300, 1100, 1350)]
+    assert xy_cut(ink, over, SCALE) == [(200, 200, 1800, 1000), (200, 1400, 1800, 2200)]
+    ink = canvas()
+    draw(ink, (400, 200, 1800, 1000))
+    draw(ink, (400, 1400, 1800, 2200))
+    beside = [(100, 500, 150, 700), (100, 1700, 150, 1900)]  # turned labels left of each drawing
+    assert xy_cut(ink, beside, SCALE) == [(400, 200, 1800, 1000), (400, 1400, 1800, 2200)]
+
+
+def test_a_grid_of_four_is_cut_into_four():
+    ink = canvas()
+    boxes = [(100, 100, 900, 900), (1100, 100, 1900, 900), (100, 1200, 900, 2000), (1100, 1200, 1900, 2000)]
+    for box in boxes:
+        draw(ink, box)
+    labels = [(400, 950, 600, 1000), (1400, 950, 1600, 1000), (400, 2050, 600, 2100), (1400, 2050, 1600, 2100)]
+    assert xy_cut(ink, labels, SCALE) == boxes
+
+
+def test_interlocked_drawings_cannot_be_cut():
+    ink = canvas()
+    draw(ink, (100, 100, 1200, 1200))
+    draw(ink, (800, 800, 1900, 1900))  # overlapping extents: no whitespace line between them
+    assert xy_cut(ink, [(400, 1250, 600, 1300), (1300, 1950, 1500, 2000)], SCALE) is None
+
+
+def label(fig: str, box: tuple[int, int, int, int]) -> FigLabel:
+    return FigLabel(fig, box, f"FIG. {fig}", 0.99, 0, (box,))
+
+
+def test_a_label_of_a_fig_missing_from_the_list_still_gets_its_own_region():
+    ink = canvas()
+    for box in ((200, 100, 1800, 600), (200, 900, 1800, 1400), (200, 1700, 1800, 2200)):
+        draw(ink, box)
+    layout = SheetLayout(1, (2000, 2400), labels=[label("1", (900, 650, 1100, 700)),
+                                                   label("2", (900, 1450, 1100, 1500))],
+                         strays=[label("9", (900, 2250, 1100, 2300))], ink=ink)
+    boxes, method = split_sheet(layout, ["1", "2"])
+    assert method == "xycut" and boxes == {"1": (200, 100, 1800, 600), "2": (200, 900, 1800, 1400)}
+
+
+def test_a_sheet_that_cannot_be_separated_is_flagged_and_kept_whole():
+    ink = canvas()
+    draw(ink, (100, 100, 1200, 1200))
+    draw(ink, (800, 800, 1900, 1900))
+    layout = SheetLayout(2, (2000, 2400), labels=[label("2", (100, 1250, 300, 1300)),
+                                                   label("3", (1300, 1950, 1500, 2000))], ink=ink)
+    first = SheetLayout(1, (2000, 2400), labels=[label("1", (100, 1250, 300, 1300))], ink=canvas())
+    regions = plan_regions(["1", "2", "3"], [1, 2], {1: first, 2: layout}.__getitem__)
+    assert [(r.fig, r.sheet, r.method, r.box) for r in regions] == [
+        ("1", 1, "sheet", None), ("2", 2, "fallback", None), ("3", 2, "fallback", None)]
+    assert all(r.flag and "could not be separated" in r.flag for r in regions[1:]) and regions[0].flag is None
