@@ -47,6 +47,13 @@ class IngestStats:
     documents_in: int = 0
     patents: int = 0
     figures: int = 0
+    # FIG. rows vs number-of-figures (pipeline/figure_rows.py): rows added for undescribed FIG.s, typo'd numbers
+    # taken by position, described FIG.s beyond the count left out, patents with any of these; views not named.
+    figures_undescribed: int = 0
+    figures_renumbered: int = 0
+    figures_left_out: int = 0
+    patents_figure_mismatch: int = 0
+    figures_unknown_view: int = 0
     sheets: int = 0
     images: int = 0
     images_missing: int = 0
@@ -74,6 +81,18 @@ def _sheet_image_status(sheet: dict, images: dict[str, bytes]) -> bytes | None:
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad images
         sheet.update(image_status=f"corrupt: {type(exc).__name__}", width_px=None, height_px=None)
         return None
+
+
+def _count_figure_check(stats: IngestStats, grant: ParsedGrant) -> None:
+    """A FIG. list that disagrees with number-of-figures is counted here, never an `errors` row."""
+    stats.figures_unknown_view += sum(f["view"] == "unknown" for f in grant.figures)
+    check = grant.figure_check
+    if check is None or not check.mismatch:
+        return
+    stats.patents_figure_mismatch += 1
+    stats.figures_undescribed += len(check.undescribed)
+    stats.figures_renumbered += len(check.renumbered)
+    stats.figures_left_out += len(check.left_out)
 
 
 def _iter_ipg(path: str) -> Iterator[PatentBundle]:
@@ -155,6 +174,7 @@ def ingest_archive(
         sink.add(grant, kept)
         stats.patents += 1
         stats.figures += len(grant.figures)
+        _count_figure_check(stats, grant)
         stats.sheets += len(grant.sheets)
         stats.images += len(kept)
         if on_progress and stats.documents_in % 100 == 0:

@@ -11,9 +11,10 @@ from typing import Any
 from lxml import etree
 
 from pipeline.classes import parse_locarno, parse_uspc
-from pipeline.figures import broken_lines_statement, describe_figures
+from pipeline.figure_rows import FigureCheck, figure_table
+from pipeline.figures import broken_lines_statement
 
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 
 
 class ParseError(ValueError):
@@ -46,6 +47,7 @@ class ParsedGrant:
     patent: dict[str, Any]
     figures: list[dict[str, Any]] = field(default_factory=list)
     sheets: list[dict[str, Any]] = field(default_factory=list)
+    figure_check: FigureCheck | None = None
 
     @property
     def patent_id(self) -> str:
@@ -198,7 +200,9 @@ def parse_grant(
     figs_el = biblio.find("figures")
 
     paragraphs = ["".join(p.itertext()) for p in root.iterfind("description/description-of-drawings/p")]
-    figures, statements = describe_figures(paragraphs)
+    num_figures = _int(figs_el.findtext("number-of-figures")) if figs_el is not None else None
+    table = figure_table(paragraphs, num_figures)
+    statements = table.statements
     claims = [_text(c) for c in root.iterfind("claims/claim")]
     app_doc = app.find("document-id")
     dtd = (root.get("dtd-version") or "").split(" ")[0] or None
@@ -220,7 +224,7 @@ def parse_grant(
         "uspc_class": main_uspc.us_class if main_uspc else None,
         "uspc_further": [str(f) for f in further if f],
         "num_sheets": _int(figs_el.findtext("number-of-drawing-sheets")) if figs_el is not None else None,
-        "num_figures": _int(figs_el.findtext("number-of-figures")) if figs_el is not None else None,
+        "num_figures": num_figures,
         "num_claims": _int(biblio.findtext("number-of-claims")),
         "term_years": _int(biblio.findtext("us-term-of-grant/length-of-grant")),
         "dtd_version": dtd,
@@ -245,9 +249,12 @@ def parse_grant(
             "view_direction": f.view.direction or None,
             "view_type": f.view.type or None,
             "description": f.description,
+            "image_index": f.image_index,
+            "view_inherited_from": f.view_inherited_from,
+            "figure_flag": f.figure_flag,
             "week": week,
         }
-        for i, f in enumerate(figures)
+        for i, f in enumerate(table.rows)
     ]
     sheet_rows = []
     for img in root.iterfind("drawings/figure/img"):
@@ -263,7 +270,7 @@ def parse_grant(
                 "week": week,
             }
         )
-    return ParsedGrant(patent, figure_rows, sheet_rows)
+    return ParsedGrant(patent, figure_rows, sheet_rows, table.check)
 
 
 def split_concatenated_xml(lines: Iterable[bytes]) -> Iterator[bytes]:

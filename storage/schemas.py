@@ -69,6 +69,11 @@ FIGURES = pa.schema(
         ("view_type", pa.string()),
         ("description", pa.string()),
         ("week", pa.date32()),
+        # Added with parser 2; null when none: a GUI image's place in its sequence (1, 2, 3 ...), the FIG. whose
+        # view this FIG. took ("FIG. 2 is a second image thereof" -> "1"), why the row is doubtful.
+        ("image_index", pa.int32()),
+        ("view_inherited_from", pa.string()),
+        ("figure_flag", pa.string()),
     ]
 )
 

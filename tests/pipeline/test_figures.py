@@ -92,7 +92,7 @@ def test_hague_reproductions_and_product_line() -> None:
         ["1. Display screen for automobile", "1.1 : Perspective", "1.2 : Front", "1.3 : Back", "1.7 : Reference view"]
     )
     assert figs(rows) == ["1.1", "1.2", "1.3", "1.7"]
-    assert views(rows) == ["perspective", "front", "rear", "unknown"]
+    assert views(rows) == ["perspective", "front", "rear", "reference"]  # a Hague "Reference view" is a type
     assert rows[3].description == "Reference view"
     assert statements == ["1. Display screen for automobile"]
 
@@ -199,9 +199,9 @@ def test_broken_lines_statement() -> None:
         ),
         ("an isometric view of our design for a coupling segment", "perspective", "", "perspective"),
         ("a top view perspective view thereof", "top perspective", "top", "perspective"),
-        ("Reference view", "unknown", "", ""),
-        ("Reference view 2", "unknown", "", ""),
-        ("a from view of a display screen", "unknown", "", ""),  # sic, USD0937859
+        ("Reference view", "reference", "", "reference"),
+        ("Reference view 2", "reference", "", "reference"),
+        ("a from view of a display screen", "front", "front", ""),  # sic, USD0937859: the typo read as "front"
         ("a front elevational of the game housing of FIG. 1", "front", "front", "elevation"),
         ("a back side view thereof", "rear", "rear", ""),
         ("a bottom thereof", "bottom", "bottom", ""),

@@ -217,9 +217,17 @@ def test_hague_reproductions() -> None:
     assert g.patent["title"] == "Display screen for automobile"
     assert [f["fig"] for f in g.figures] == [f"1.{i}" for i in range(1, 9)]
     views = [f["view"] for f in g.figures]
-    assert views == ["perspective", "front", "rear", "left", "top", "bottom", "unknown", "unknown"]
+    # The list says "1.1 : Perspective", "1.8 : Reference view 2"; the statement paragraph says more
+    # ("reproduction 1.1 is a front perspective view ...; reproduction 1.8 is a reference view showing the use
+    # state ..."), and where it says more it describes the FIG.
+    assert views == ["front perspective", "front", "rear", "left", "top", "bottom", "reference", "in-use"]
+    assert fig(g, "1.1")["description"] == "a front perspective view of the display screen for automobile"
     assert fig(g, "1.7")["description"] == "Reference view"
-    assert fig(g, "1.8")["description"] == "Reference view 2"
+    assert fig(g, "1.8")["description"] == (
+        "a reference view showing the use state in which the claimed design has been installed on the back of the "
+        "seat on an automobile and forms no part of the claimed design"
+    )
+    assert [f["figure_flag"] for f in g.figures] == [None] * 8
     # "1. Display screen for automobile" is the product line, not a FIG.
     assert "1. Display screen for automobile" in g.patent["drawing_statements"]
     assert g.patent["broken_lines"].startswith("The broken lines depict portions of display screen for automobile")
