@@ -6,8 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 STRING, INT, BOOL, INT_LIST, STRING_LIST = "string", "int", "bool", "list[int]", "list[string]"
-_DEFAULTS: dict[str, Any] = {STRING: "", INT: -1, BOOL: False}
-_HF_DTYPE = {STRING: "string", INT: "int64", BOOL: "bool", INT_LIST: "int64", STRING_LIST: "string"}
+# Codes joined by "; " in one string: `datasets` types a json list from the first 5 samples it reads, and a list that
+# is [] in all of them becomes list<null>, which then fails on the first non-empty one. A list that is often empty
+# (further classifications) is therefore text; a list filled in almost every view (boxes) stays a list.
+JOINED = "string (codes joined by '; ')"
+_DEFAULTS: dict[str, Any] = {STRING: "", JOINED: "", INT: -1, BOOL: False}
+_HF_DTYPE = {STRING: "string", JOINED: "string", INT: "int64", BOOL: "bool", INT_LIST: "int64", STRING_LIST: "string"}
 
 
 class SampleJsonError(ValueError):
@@ -21,8 +25,11 @@ class JsonField:
     name: str
     kind: str
     doc: str
+    none: Any = None  # the value that means "none" when the kind's own default would not do
 
     def default(self) -> Any:
+        if self.none is not None:
+            return list(self.none) if isinstance(self.none, list) else self.none
         return [] if self.kind in (INT_LIST, STRING_LIST) else _DEFAULTS[self.kind]
 
 
@@ -41,11 +48,11 @@ FIELDS: tuple[JsonField, ...] = (
     JsonField("title", STRING, "the design's title"),
     JsonField("claim", STRING, "the design's single claim"),
     JsonField("grant_date", STRING, "the grant date (ISO, 2021-04-06)"),
-    JsonField("locarno", STRING, "Locarno (international) classification, 4 digits ('0601')"),
-    JsonField("locarno_class", STRING, "the Locarno class ('06')"),
-    JsonField("uspc", STRING, "US design classification as printed ('D 6334')"),
-    JsonField("uspc_class", STRING, "the US design class ('D6'); '' when none"),
-    JsonField("uspc_further", STRING_LIST, "further US classifications"),
+    JsonField("locarno", STRING, "Locarno (international) classification ('02-07')"),
+    JsonField("locarno_class", STRING, "the Locarno class ('02')"),
+    JsonField("uspc", STRING, "the main US design classification ('D11/231')"),
+    JsonField("uspc_class", STRING, "the US design class ('D11'); '' when none"),
+    JsonField("uspc_further", JOINED, "further US classifications ('D5/57; D6/374'); '' when none"),
     JsonField("cls", INT, "index of uspc_class in classes.json (0-32, -1: not one of the 33 classes)"),
     JsonField("sheet", INT, "the drawing sheet the view was cut from (1-based)"),
     JsonField("sheet_file", STRING, "that sheet's TIFF file name"),
@@ -53,7 +60,9 @@ FIELDS: tuple[JsonField, ...] = (
     JsonField("sheet_size", INT_LIST, "[width, height] of the upright sheet in pixels"),
     JsonField("drawing_box", INT_LIST, "[x0, y0, x1, y1] of the FIG.'s ink on the upright sheet"),
     JsonField("crop_box", INT_LIST, "[x0, y0, x1, y1] cut from the upright sheet (drawing box plus margin)"),
-    JsonField("label_box", INT_LIST, "[x0, y0, x1, y1] of the erased 'FIG. n' label on the upright sheet; [] none"),
+    # Never []: `datasets` would type the list from a first few samples that all lack a label as list<null>.
+    JsonField("label_box", INT_LIST, "[x0, y0, x1, y1] of the erased 'FIG. n' label on the upright sheet; "
+              "[0, 0, 0, 0] when none was read", none=[0, 0, 0, 0]),
     JsonField("label_text", STRING, "the label text as read ('FIG. 3'); '' when none"),
     JsonField("segmentation", STRING, "how the view was cut out of its sheet"),
     JsonField("flagged", BOOL, "true when the view is uncertain (e.g. the whole sheet kept)"),
@@ -80,7 +89,7 @@ def _scalar(field: JsonField, value: Any, where: str) -> Any:
     """One value coerced to the field's type; None becomes the default; anything else that does not fit raises."""
     if value is None:
         return field.default()
-    kind = STRING if field.kind == STRING_LIST else INT if field.kind == INT_LIST else field.kind
+    kind = STRING if field.kind in (STRING_LIST, JOINED) else INT if field.kind == INT_LIST else field.kind
     if kind == STRING and isinstance(value, str | int | float) and not isinstance(value, bool):
         return str(value)
     if kind == INT and not isinstance(value, bool):
@@ -97,11 +106,17 @@ def _scalar(field: JsonField, value: Any, where: str) -> Any:
 
 
 def _coerce(field: JsonField, value: Any, where: str) -> Any:
+    if field.kind == JOINED and isinstance(value, list | tuple):  # the render stage passes the table's list
+        if not all(isinstance(item, str) for item in value):
+            raise SampleJsonError(f"{where}: json field {field.name!r} = {value!r} holds a non-string code")
+        return "; ".join(item for item in value if item)
     if field.kind not in (INT_LIST, STRING_LIST) or value is None:
         return _scalar(field, value, where)
     if not isinstance(value, list | tuple):
         raise SampleJsonError(f"{where}: json field {field.name!r} = {value!r} is not of type {field.kind}; "
                               "fix the stage that wrote it (the types are declared in pipeline/sample_json.py)")
+    if not value and field.none is not None:
+        return field.default()
     if any(item is None for item in value):
         raise SampleJsonError(f"{where}: json field {field.name!r} = {value!r} holds a null; "
                               f"a {field.kind} holds only values ([] for none)")
