@@ -1,8 +1,13 @@
-"""FIG. segmentation quality on the 30 real fixture patents against tests/data/segmentation_truth.json.
+"""FIG. segmentation quality, fixtures and DeepPatent2 sheets reported apart, tune / holdout / all.
 
-Reports the share of patents whose segmented region count equals their number of FIG.s (target >= 90%)
-and the share of FIG.s assigned the right number on the right sheet and region (target >= 95%).
-Usage: python benchmarks/segmentation.py [--patents USD0909824 ...]
+A FIG. is right when its view is on its true sheet and the view's crop holds that FIG. and no other
+(pipeline/segment_eval.py: covers >= 90 % of its true box, <= 10 % of any other FIG.'s). Targets per set:
+>= 97 % right, 0 unflagged wrong views, 0 views showing two FIG.s.
+Fixtures: the 30 patents of tests/data/segmentation_truth.json through pipeline.render.render_patent.
+DeepPatent2: the 15 sheets of tests/data/deeppatent2-sheets/ through pipeline.segment.plan_regions, each sheet
+decoded with its truth orientation as the render stage would (--as-stored: as the PNG is stored, landscape
+sheets not turned, so their labels read bottom-to-top). Held-out items print counts only (--show-holdout lists them).
+Usage: python benchmarks/segmentation.py [--set fixtures|deeppatent2] [--patents USD0909824 ...] [--as-stored]
 """
 
 from __future__ import annotations
@@ -17,29 +22,86 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.render import RenderOptions, render_patent  # noqa: E402
-from pipeline.segment_eval import SegmentationScore, score_patent  # noqa: E402
+from pipeline.segment_eval import (  # noqa: E402
+    PARTS,
+    Tally,
+    as_stored,
+    fixture_truth,
+    score_views,
+    segment_sheet,
+    sheet_number,
+    sheet_truth,
+    views_from_metas,
+)
+from pipeline.sheet_image import decode_sheet  # noqa: E402
 from tests.pipeline.test_render import fixture_input  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+
+
+def run_fixtures(wanted: list[str] | None) -> dict[str, Tally]:
+    truth = json.loads((DATA / "segmentation_truth.json").read_text())["patents"]
+    tallies = {part: Tally() for part in PARTS}
+    for folder, entry in sorted(truth.items()):
+        if wanted and not any(folder.startswith(p) for p in wanted):
+            continue
+        views = render_patent(fixture_input(folder.split("-")[0]), RenderOptions(size=64))
+        score_views(tallies[entry["part"]], folder.split("-")[0], fixture_truth(entry),
+                    views_from_metas(s.meta for s in views.samples))
+    return tallies
+
+
+def run_deeppatent2(wanted: list[str] | None, stored: bool) -> dict[str, Tally]:
+    truth = json.loads((DATA / "segmentation_truth_deeppatent2.json").read_text())["sheets"]
+    margin = RenderOptions().margin
+    tallies = {part: Tally() for part in PARTS}
+    for name, entry in sorted(truth.items()):
+        if wanted and not any(name.startswith(p) for p in wanted):
+            continue
+        entry = as_stored(entry) if stored else entry
+        gray = decode_sheet((DATA / "deeppatent2-sheets" / f"{name}.png").read_bytes(), entry["orientation"])
+        if list(gray.size) != entry["size"]:
+            raise SystemExit(f"{name}: decoded size {gray.size} is not the truth's {entry['size']}; "
+                             "tests/data/deeppatent2-sheets/ and the truth file disagree")
+        figs = [f["fig"] for f in entry["figs"]]
+        views = segment_sheet(gray, sheet_number(name), figs, margin)
+        score_views(tallies[entry["part"]], name, sheet_truth(name, entry), views)
+    return tallies
+
+
+def report(title: str, tallies: dict[str, Tally], show_holdout: bool) -> None:
+    print(f"== {title}")
+    every = tallies["tune"].merge(tallies["holdout"])
+    for part, tally in (*tallies.items(), ("all", every)):
+        print(f"  {part:8s} {tally.summary()}")
+    for part, tally in tallies.items():
+        if part == "holdout" and not show_holdout:
+            continue
+        for heading, lines in (("UNFLAGGED WRONG", tally.unflagged_wrong), ("views showing two FIG.s", tally.two_figs),
+                               ("wrong", tally.wrong), ("labels not found", tally.labels_missed)):
+            if lines:
+                print(f"  {part} {heading}:")
+                for line in lines:
+                    print("    -", line)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--patents", nargs="*", help="patent id prefixes (default: every patent in the truth file)")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", choices=("fixtures", "deeppatent2"), help="one set only (default: both)")
+    parser.add_argument("--patents", nargs="*", help="patent id / sheet name prefixes (default: every item)")
+    parser.add_argument("--as-stored", action="store_true", help="DeepPatent2 sheets as stored, landscape not turned")
+    parser.add_argument("--show-holdout", action="store_true", help="list the held-out items' failures too")
     args = parser.parse_args()
-    truth = json.loads((ROOT / "tests/data/segmentation_truth.json").read_text())["patents"]
-    score = SegmentationScore()
-    started = time.perf_counter()
-    for folder, entry in sorted(truth.items()):
-        if args.patents and not any(folder.startswith(p) for p in args.patents):
-            continue
-        views = render_patent(fixture_input(folder.split("-")[0]), RenderOptions(size=64))
-        score_patent(score, folder, entry, [s.meta for s in views.samples])
-    print(f"patents with region count == number of FIG.s: {score.patents_count_right}/{score.patents} "
-          f"= {100 * score.patent_share:.1f}% (target >= 90%)")
-    print(f"FIG.s assigned the right number: {score.figs_right}/{score.figs} = {100 * score.fig_share:.1f}% "
-          f"(target >= 95%)")
-    print(f"({time.perf_counter() - started:.0f} s)")
-    for line in score.wrong:
-        print("  -", line)
+    if args.set in (None, "fixtures"):
+        started = time.perf_counter()
+        tallies = run_fixtures(args.patents)
+        report(f"fixtures: 30 real 2021 patents ({time.perf_counter() - started:.0f} s)", tallies, args.show_holdout)
+    if args.set in (None, "deeppatent2"):
+        started = time.perf_counter()
+        tallies = run_deeppatent2(args.patents, args.as_stored)
+        frame = "as stored, landscape sheets not turned" if args.as_stored else "upright"
+        report(f"deeppatent2: 15 real 2020 multi-FIG. sheets, {frame} ({time.perf_counter() - started:.0f} s)",
+               tallies, args.show_holdout)
 
 
 if __name__ == "__main__":
