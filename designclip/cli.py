@@ -156,6 +156,10 @@ def _print_release(result: dict, data_root: str) -> None:
                        for k, v in result.get("splits", {}).items())
     print(f"\nRelease {result['version']} {state}: {counts}")
     print(f"  {where}  (README.md dataset card, sizes.json, *.wids.json, manifest.parquet, SHA256SUMS)")
+    near = result.get("near_duplicates") or {}
+    print(f"  near-duplicate groups: {near.get('groups', 0)} (cross-split pairs: {near.get('cross_split_pairs', 0)}); "
+          f"patents kept out of train/val: {result.get('excluded_patents', 0)}; "
+          f"samples left out: {result.get('left_out', 0)}")
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -164,7 +168,9 @@ def cmd_release(args: argparse.Namespace) -> int:
     years = [int(y) for y in args.years.split(",")] if args.years else None
     result = release_flow(version=args.version, data_root=args.data_root, profile=f"px{args.size}", years=years,
                           ratios=args.splits, split_by=args.split_by, shard_samples=args.shard_samples,
-                          shard_bytes=int(args.shard_mib * 2**20), caption_source=args.captions)
+                          shard_bytes=int(args.shard_mib * 2**20), caption_source=args.captions,
+                          exclude_patents=args.exclude_patents, drop_excluded=args.drop_excluded,
+                          include_fallbacks=args.include_fallbacks)
     _print_release(result, args.data_root)
     return 0
 
@@ -295,6 +301,15 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--captions", default="metadata",
                          help="caption set for .txt: a set id or backend name from `designclip caption` "
                               "(default: metadata, the render stage's caption)")
+    release.add_argument("--exclude-patents", nargs="+", metavar="FILE",
+                         help="keep these patents and their near-duplicates out of train and val: files of patent "
+                              "ids one per line, or DeepPatent list files as they are (DeepPatent's own test/val "
+                              "patents are excluded by default when a release covers their 2018-2019 weeks)")
+    release.add_argument("--drop-excluded", action="store_true",
+                         help="leave excluded patents out of the release instead of putting them in test")
+    release.add_argument("--include-fallbacks", action="store_true",
+                         help="also release whole-sheet fallbacks of sheets that hold several FIG.s (left out by "
+                              "default: the same multi-FIG. picture would appear once per FIG.)")
     _shard_options(release)
     release.set_defaults(func=cmd_release)
 

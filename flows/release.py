@@ -18,6 +18,16 @@ def release_markdown(stats: dict[str, Any]) -> str:
     lines = [head, "", split_table({"splits": stats["splits"]}), ""]
     if stats.get("duplicates"):
         lines.append(f"Duplicates dropped: {stats['duplicates']} (see stats.json)")
+    near = stats.get("near_duplicates") or {}
+    if near:
+        lines.append(f"Near-duplicate groups: {near['groups']}; cross-split near-duplicate pairs: "
+                     f"{near['cross_split_pairs']}")
+    if stats.get("excluded_patents"):
+        lines.append(f"Patents kept out of train/val (exclusion lists and their near-duplicates): "
+                     f"{stats['excluded_patents']}")
+    if stats.get("left_out"):
+        lines.append(f"Samples left out (multi-FIG. fallbacks, dropped exclusions): {stats['left_out']} "
+                     "(see stats.json)")
     if stats.get("unknown_cls"):
         lines.append(f"Samples without a US design class (cls -1): {stats['unknown_cls']}")
     for n in stats.get("not_included") or []:
@@ -29,10 +39,11 @@ def release_markdown(stats: dict[str, Any]) -> str:
 def release_flow(version: str, data_root: str, profile: str = "px512", years: list[int] | None = None,
                  ratios: str = "90/5/5", split_by: str = "hash", shard_samples: int = 1000,
                  shard_bytes: int = 256 * 2**20, caption_source: str = "metadata", val_year: int | None = None,
-                 test_year: int | None = None) -> dict[str, Any]:
+                 test_year: int | None = None, exclude_patents: list[str] | None = None,
+                 drop_excluded: bool = False, include_fallbacks: bool = False) -> dict[str, Any]:
     """Collect finished render weeks into one immutable release; the same version and inputs again is a no-op."""
     stats = release_task(version, data_root, profile, years, ratios, split_by, shard_samples, shard_bytes,
-                         caption_source, val_year, test_year)
+                         caption_source, val_year, test_year, exclude_patents, drop_excluded, include_fallbacks)
     key = "release-" + re.sub(r"[^a-z0-9-]+", "-", version.lower()).strip("-")
     create_markdown_artifact(release_markdown(stats), key=key, description=f"Release {version} by split")
     return stats

@@ -39,3 +39,24 @@ def erase_text(gray: Image.Image, boxes: Iterable[Box]) -> Image.Image:
             if not touches_edge:
                 crop[labels == i] = 255
     return Image.fromarray(pixels, mode="L")
+
+
+def hide_ink(gray: Image.Image, mask: np.ndarray, box: Box) -> Image.Image:
+    """A copy of the sheet with the pixels under `mask` (a coarse 1/k grid of the sheet) painted white inside `box`.
+
+    Used where two FIG.s' boxes overlap: a view shows only the ink given to its own label.
+    """
+    scale_y = gray.height / mask.shape[0]
+    scale_x = gray.width / mask.shape[1]
+    x0, y0, x1, y1 = box
+    cells = mask[int(y0 / scale_y):int(np.ceil(y1 / scale_y)), int(x0 / scale_x):int(np.ceil(x1 / scale_x))]
+    if not cells.any():
+        return gray
+    pixels = np.array(gray)
+    cy0, cx0 = int(y0 / scale_y), int(x0 / scale_x)
+    full = cv2.resize(cells, (round(cells.shape[1] * scale_x), round(cells.shape[0] * scale_y)),
+                      interpolation=cv2.INTER_NEAREST).astype(bool)
+    top, left = round(cy0 * scale_y), round(cx0 * scale_x)
+    region = pixels[top:top + full.shape[0], left:left + full.shape[1]]
+    region[full[:region.shape[0], :region.shape[1]]] = 255
+    return Image.fromarray(pixels, mode="L")

@@ -10,11 +10,16 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import yaml
+
 from pipeline.classes import locarno_class_titles, us_design_class_titles
+from pipeline.exclusions import ExclusionList
+from pipeline.near_duplicates import HASH_BITS, THRESHOLD
 from pipeline.render import class_index
+from pipeline.sample_json import FIELDS, card_features, normalise_sample_json
 from pipeline.splits import SPLITS, parse_ratios, split_of
 
-RELEASE_FORMAT = 1
+RELEASE_FORMAT = 2  # 2: near-duplicate split groups, exclusion lists, multi-FIG. fallbacks left out
 METADATA_CAPTIONS = "metadata"  # the caption the render stage wrote (json `caption_metadata`); no caption stage
 SPLIT_BY = ("hash", "year")
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
@@ -45,6 +50,10 @@ class ReleaseOptions:
     shard_samples: int = 1000
     shard_bytes: int = 256 * 2**20
     caption_source: str = "metadata"
+    exclusions: tuple[ExclusionList, ...] = ()  # kept out of train/val with their near-duplicates
+    drop_excluded: bool = False  # True: left out of the release; False: put in test
+    include_fallbacks: bool = False  # release whole-sheet fallbacks of multi-FIG. sheets too
+    near_duplicate_threshold: int = THRESHOLD
 
     def check(self) -> None:
         if self.split_by not in SPLIT_BY:
@@ -54,6 +63,9 @@ class ReleaseOptions:
                                "(the folder name under captions/<profile>/, printed by `designclip caption`)")
         if self.shard_samples < 1 or self.shard_bytes < 1:
             raise ReleaseError("shard_samples and shard_bytes must be positive")
+        if not 0 <= self.near_duplicate_threshold < HASH_BITS:
+            raise ReleaseError(f"near_duplicate_threshold {self.near_duplicate_threshold}: give 0..{HASH_BITS - 1} "
+                               f"bits (default {THRESHOLD}, measured in benchmarks/near_duplicates.py)")
         if self.split_by == "hash":
             if self.val_year is not None or self.test_year is not None:
                 raise ReleaseError("val_year/test_year apply only with split_by='year'")
@@ -74,6 +86,10 @@ class ReleaseOptions:
             "shard_samples": self.shard_samples,
             "shard_bytes": self.shard_bytes,
             "caption_source": self.caption_source,
+            "exclusions": [e.record() for e in self.exclusions],
+            "excluded_to": "left out" if self.drop_excluded else "test",
+            "include_fallbacks": self.include_fallbacks,
+            "near_duplicate_threshold": self.near_duplicate_threshold,
         }
         if self.split_by == "hash":
             out["ratios"] = {k: round(v, 12) for k, v in parse_ratios(self.ratios).items()}
@@ -136,10 +152,14 @@ class SourceSample:
 
     @cached_property
     def meta(self) -> dict[str, Any]:
+        """The json member with every field of pipeline/sample_json.py, typed (older shards are filled in)."""
         body = next((d for n, d in self.members if n.endswith(".json")), None)
         if body is None:
             raise ReleaseError(f"{self.source}: sample {self.key} has no .json member")
-        return json.loads(body)
+        try:
+            return normalise_sample_json(json.loads(body))
+        except ValueError as exc:  # bad JSON, or a field pipeline/sample_json.py does not declare or type
+            raise ReleaseError(f"{self.source} (week {self.week}): {exc}") from exc
 
     @property
     def patent_id(self) -> str:
@@ -207,15 +227,15 @@ def caption_fields(caption_set: str | None, caption: dict[str, Any] | None) -> d
 
 
 def release_members(sample: SourceSample, split: str, caption_set: str | None = None,
-                    caption: dict[str, Any] | None = None) -> list[tuple[str, bytes]]:
-    """The sample's members for the release: json `split` (and caption fields) set, `.txt` the chosen caption."""
-    extra = caption_fields(caption_set, caption)
+                    caption: dict[str, Any] | None = None,
+                    fields: dict[str, Any] | None = None) -> list[tuple[str, bytes]]:
+    """The sample's members for the release: json normalised with `split`, caption and release `fields` set
+    (e.g. dup_group), `.txt` the chosen caption."""
+    extra = caption_fields(caption_set, caption) or {"caption_source": METADATA_CAPTIONS}
     out = []
     for name, data in sample.members:
         if name.endswith(".json"):
-            meta = json.loads(data)
-            if meta.get("split") != split or extra:
-                data = dump_meta(meta | {"split": split} | extra)
+            data = dump_meta(normalise_sample_json(sample.meta | {"split": split} | extra | (fields or {})))
         elif name.endswith(".txt") and extra.get("caption_source", METADATA_CAPTIONS) != METADATA_CAPTIONS:
             data = str(caption["caption"]).encode()  # type: ignore[index]
         out.append((name, data))
@@ -236,6 +256,7 @@ def manifest_row(sample: SourceSample, meta: dict[str, Any], split: str, shard: 
                  members: list[tuple[str, bytes]]) -> dict[str, Any]:
     """One manifest row: where a sample is in the release, what it shows, where it came from."""
     png = next((d for n, d in members if n.endswith(".png")), b"")
+    meta = {k: None if v == "" else v for k, v in meta.items()}  # Parquet says "none" with null, the json with ""
     return {
         "key": sample.key,
         "split": split,
@@ -272,7 +293,8 @@ def classes_document() -> dict[str, Any]:
     }
 
 
-_COUNTED = ("uspc_class", "view", "view_direction", "view_type", "grant_year", "segmentation", "caption_source")
+_COUNTED = ("uspc_class", "view", "view_direction", "view_type", "grant_year", "segmentation", "caption_source",
+            "excluded_by")
 
 
 class Tally:
@@ -284,6 +306,8 @@ class Tally:
         self.unknown_cls: Counter[str] = Counter()
         self.patents: dict[str, set[str]] = {s: set() for s in SPLITS}
         self.by: dict[str, dict[str, Counter[str]]] = {c: defaultdict(Counter) for c in _COUNTED}
+        self.dup_samples: Counter[str] = Counter()
+        self.dup_groups: dict[str, set[str]] = {s: set() for s in SPLITS}
 
     def add(self, row: dict[str, Any]) -> None:
         split = row["split"]
@@ -291,15 +315,19 @@ class Tally:
         self.flagged[split] += bool(row["flagged"])
         self.unknown_cls[split] += row["cls"] == -1
         self.patents[split].add(row["patent_id"])
+        if row.get("dup_group"):
+            self.dup_samples[split] += 1
+            self.dup_groups[split].add(row["dup_group"])
         for column in _COUNTED:
-            value = row[column]
-            self.by[column]["(none)" if value is None else str(value)][split] += 1
+            value = row.get(column)
+            self.by[column]["(none)" if value in (None, "") else str(value)][split] += 1
 
     def summary(self, shards: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         """Per split: samples, patents, shards, bytes, flags; per US class, view, grant year, segmentation."""
         splits = {s: {"samples": self.samples[s], "patents": len(self.patents[s]), "shards": len(shards.get(s, [])),
                       "bytes": sum(x["bytes"] for x in shards.get(s, [])), "flagged": self.flagged[s],
-                      "unknown_cls": self.unknown_cls[s]} for s in SPLITS}
+                      "unknown_cls": self.unknown_cls[s], "dup_group_samples": self.dup_samples[s],
+                      "dup_groups": len(self.dup_groups[s])} for s in SPLITS}
         return {
             "samples": sum(self.samples.values()),
             "patents": len(set().union(*self.patents.values())),
@@ -307,6 +335,8 @@ class Tally:
             **{f"by_{c}": {k: dict(v) for k, v in self.by[c].items()} for c in _COUNTED},
             "flagged": sum(self.flagged.values()),
             "unknown_cls": sum(self.unknown_cls.values()),
+            "dup_group_samples": sum(self.dup_samples.values()),
+            "dup_groups": len(set().union(*self.dup_groups.values())),
         }
 
 
@@ -363,28 +393,31 @@ def _class_table(counts: dict[str, dict[str, int]]) -> list[str]:
     return lines
 
 
-_JSON_FIELDS = (
-    ("key, patent_id, fig, fig_index", "the sample key, the patent (USD0915080), its FIG. label and order"),
-    ("view, view_direction, view_type, view_description", "normalised view ('front perspective') and the raw text"),
-    ("title, claim, grant_date", "the design's title, its single claim, the grant date (ISO)"),
-    ("uspc, uspc_class, uspc_further, cls", "US design classification; `cls` indexes classes.json (-1: unknown)"),
-    ("locarno, locarno_class", "the international (Locarno) classification"),
-    ("sheet, sheet_file, orientation, sheet_size, crop_box", "the drawing sheet the view was cut from"),
-    ("segmentation, flagged, flag", "how the view was cut out; flagged = whole sheet kept because unsure"),
-    ("split", "this release's split (equals the folder the shard is in)"),
-    ("caption_metadata", "the caption made from metadata (title, view, class)"),
-    ("caption_source, caption_model, caption_prompt_version", "where `.txt` came from (a caption set, or `metadata`)"),
-    ("caption_error", "why a model caption is missing (`.txt` then holds the metadata caption)"),
-    ("renderer_version, segmenter_version", "versions of the render stage that made the PNG"),
-)
+def card_front_matter(version: str, summary: dict[str, Any], split_dirs: dict[str, str]) -> list[str]:
+    """The card's YAML header: one `configs` entry (data_files per split) and the typed features, for `datasets`."""
+    splits = [s for s in SPLITS if s in split_dirs]
+    meta = {
+        "pretty_name": f"DesignCLIP design-patent views {version}",
+        "license": "other",
+        "license_name": "public-domain-us-government-works",
+        "tags": ["design-patents", "uspto", "webdataset"],
+        "configs": [{"config_name": version, "default": True,
+                     "data_files": [{"split": s, "path": f"{split_dirs[s]}/*.tar"} for s in splits]}],
+        "dataset_info": {"config_name": version, "features": card_features(),
+                         "splits": [{"name": s, "num_examples": summary["splits"][s]["samples"]} for s in splits]},
+    }
+    return ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip("\n"), "---", ""]
 
 
 def dataset_card(version: str, summary: dict[str, Any], settings: dict[str, Any], rule: str,
                  inputs: list[dict[str, Any]], not_included: list[dict[str, Any]], duplicates: int,
-                 shard_urls: dict[str, str], wids_names: dict[str, str], size: int) -> str:
+                 shard_urls: dict[str, str], wids_names: dict[str, str], size: int,
+                 leakage: list[str] | None = None) -> str:
     """README.md of a release: contents, how to load it, the sample schema, statistics, provenance, licence."""
     train_url = shard_urls.get("train") or "train/{00000..00000}.tar"
+    split_dirs = {s: url.rsplit("/", 1)[0] for s, url in shard_urls.items()}
     lines = [
+        *card_front_matter(version, summary, split_dirs),
         f"# DesignCLIP design-patent views — release `{version}`",
         "",
         f"{summary['samples']} views (one PNG per FIG.) of {summary['patents']} US design patents, rendered at "
@@ -396,6 +429,7 @@ def dataset_card(version: str, summary: dict[str, Any], settings: dict[str, Any]
         "",
         f"Split rule: {rule}. Every view of a patent is in the same split and in one shard, adjacent.",
         "",
+        *(leakage or []),
         "## Files",
         "",
         "| file | what |",
@@ -422,11 +456,32 @@ def dataset_card(version: str, summary: dict[str, Any], settings: dict[str, Any]
         "| `.cls` | the US design class id as ASCII digits (0–32, -1 when unknown; see classes.json) |",
         f"| `.txt` | the caption (source: `{settings['caption_source']}`) |",
         "",
-        "| json fields | meaning |",
-        "|---|---|",
-        *[f"| {names} | {what} |" for names, what in _JSON_FIELDS],
+        "Every json field is always present with one type (none: `\"\"`, `-1`, `[]` or `false`, never null):",
+        "",
+        "| json field | type | meaning |",
+        "|---|---|---|",
+        *[f"| {f.name} | {f.kind} | {f.doc} |" for f in FIELDS],
         "",
         "## Loading",
+        "",
+        "Hugging Face `datasets` (the YAML header of this file gives the splits and the typed features):",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        'ds = load_dataset("path/to/this/folder")  # a DatasetDict: ' + ", ".join(f'ds["{s}"]' for s in split_dirs),
+        'sample = ds["train"][0]  # ["png"]: PIL image, ["json"]: dict, ["cls"]: int, ["txt"]: str',
+        "```",
+        "",
+        "or from the shard files (`features=` is optional: without it `datasets` guesses the types from the first 5 "
+        "samples of one shard; with it every field has the type listed above):",
+        "",
+        "```python",
+        "from datasets import load_dataset, load_dataset_builder",
+        'features = load_dataset_builder("path/to/this/folder").info.features',
+        'ds = load_dataset("webdataset", data_files={'
+        + ", ".join(f'"{s}": "path/to/this/folder/{d}/*.tar"' for s, d in split_dirs.items())
+        + "}, features=features)",
+        "```",
         "",
         "webdataset:",
         "",

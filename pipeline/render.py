@@ -11,7 +11,7 @@ from PIL import Image
 
 from pipeline.captions import metadata_caption
 from pipeline.classes import us_design_class_titles
-from pipeline.label_erase import erase_text
+from pipeline.label_erase import erase_text, hide_ink
 from pipeline.near_duplicates import view_hash
 from pipeline.sample_json import normalise_sample_json
 from pipeline.segment import SEGMENTER_VERSION, Region, SheetLayout, analyse_sheet, plan_regions
@@ -205,6 +205,8 @@ def render_patent(item: PatentInput, options: RenderOptions | None = None) -> Pa
                                           f"{sheets[region.sheet].get('file')}: no drawing ink on the sheet"))
             continue
         box = crop_box(drawing, image.size, options.margin)
+        if region.hide is not None:
+            image = hide_ink(image, region.hide, box)
         view = square_view(image, box, options.size)
         png = encode_png(view, options.png_compress_level)
         meta = _meta(item.patent, by_fig.get(region.fig or ""), region, sheets[region.sheet], image.size, drawing,

@@ -3,6 +3,7 @@ nearest-label blobs as second try), the XML's FIG. list as constraint, and a fla
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.fig_labels import FigLabel, read_sheet_labels
-from pipeline.sheet_image import Box, union
+from pipeline.sheet_image import Box
 from pipeline.xy_cut import xy_cut
 
 SEGMENTER_VERSION = "2"
@@ -26,12 +27,13 @@ class Region:
     fig: str | None
     sheet: int
     box: Box | None  # None: the sheet's whole drawing (its ink box)
-    method: str  # "sheet" (one FIG. per sheet), "xycut" / "blobs" (cut between labels), "fallback" (whole sheet)
+    method: str  # "sheet" (one FIG. per sheet), "xycut" / "blobs" / "masked" (between labels), "fallback"
     flag: str | None = None
     label_box: Box | None = None  # the FIG.'s own label (erased from the view)
     label_text: str = ""
     erase: tuple[Box, ...] = ()  # every label-text component of the sheet, erased before cropping
     strays: tuple[str, ...] = ()  # labels on the sheet naming FIG.s the XML's FIG. list does not have
+    hide: np.ndarray | None = field(default=None, compare=False)  # 1/MASK_SCALE mask of other FIG.s' ink
 
 
 @dataclass
@@ -86,35 +88,116 @@ def _gap(a: Box, b: Box) -> float:
     return math.hypot(dx, dy)
 
 
-def _blobs(ink: np.ndarray, scale: int, join_px: int = 36) -> list[tuple[Box, int]]:
-    """Ink connected components after closing gaps of ~join_px (broken lines, stippling), full-resolution boxes."""
+@dataclass
+class BlobSplit:
+    """Blobs given to their nearest label: a box per label, the other labels' ink to hide, and how sure it is."""
+
+    boxes: list[Box]
+    hide: list[np.ndarray]  # per label: 1/MASK_SCALE mask of ink given to other labels
+    ambiguous: bool  # some large blob lies almost as near to a second label
+    matched: bool = False  # big blobs were matched one-to-one with the labels (nearest left a label empty)
+
+
+def _label_distances(xs: np.ndarray, ys: np.ndarray, box: Box, scale: int) -> np.ndarray:
+    """Distance (mask pixels) from each ink pixel to a label box."""
+    x0, y0, x1, y1 = (v / scale for v in box)
+    dx = np.maximum(0, np.maximum(x0 - xs, xs - x1))
+    dy = np.maximum(0, np.maximum(y0 - ys, ys - y1))
+    return np.hypot(dx, dy)
+
+
+def nearest_label_split(ink: np.ndarray, labels: Sequence[Box], scale: int = MASK_SCALE,
+                        join_px: int = 36) -> BlobSplit | None:
+    """Ink blobs (gaps of ~join_px closed: broken lines, stippling) each to the label its ink comes nearest to.
+
+    Distances run from a label to the blob's ink pixels, not its box, so a long shaft that reaches past another
+    drawing's label still goes to its own. None when a label is left with (almost) no drawing.
+    """
     k = max(1, join_px // scale)
-    joined = cv2.dilate(ink, np.ones((k, k), np.uint8))
-    count, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
-    blobs = []
-    pad = k // 2
-    for i in range(1, count):
-        x, y, w, h = (int(v) for v in stats[i][:4])
-        box = (max(0, x + pad), max(0, y + pad), x + w - pad, y + h - pad)
-        pixels = int(ink[box[1]:box[3], box[0]:box[2]].sum())
-        if pixels:
-            blobs.append(((box[0] * scale, box[1] * scale, box[2] * scale, box[3] * scale), pixels))
-    return blobs
+    count, comp = cv2.connectedComponents(cv2.dilate(ink, np.ones((k, k), np.uint8)), connectivity=8)
+    ys, xs = np.nonzero(ink)
+    if len(xs) == 0 or not labels:
+        return None
+    blob_of = comp[ys, xs]
+    order = np.argsort(blob_of, kind="stable")
+    blob_sorted = blob_of[order]
+    starts = np.flatnonzero(np.r_[True, blob_sorted[1:] != blob_sorted[:-1]])
+    blob_ids = blob_sorted[starts]
+    sizes = np.diff(np.r_[starts, len(order)])
+    dist = np.stack([np.minimum.reduceat(_label_distances(xs, ys, box, scale)[order], starts) for box in labels])
+    owner = dist.argmin(axis=0)
+    ambiguous = False
+    if len(labels) > 1:
+        near = np.sort(dist, axis=0)
+        big = sizes >= 0.02 * len(xs)
+        ambiguous = bool(np.any(big & (near[1] < 1.5 * near[0] + 2 * k)))
+    matched = False
+    ink_per_label = np.bincount(owner, weights=sizes, minlength=len(labels))
+    if ink_per_label.min() < 0.01 * len(xs):
+        # A label nearer to its neighbour's drawing than to its own: with as many big blobs as labels, match them
+        # one to one (least total distance) and give each small blob to the big blob nearest to it.
+        match = _match_big_blobs(dist, sizes, xs, ys, order, starts, len(xs))
+        if match is None:
+            return None
+        owner, ambiguous, matched = match[0], match[1], True
+    owner_of_pixel = np.zeros(count, dtype=np.int64) - 1
+    owner_of_pixel[blob_ids] = owner
+    pixel_owner = owner_of_pixel[blob_of]
+    boxes, hide = [], []
+    for i in range(len(labels)):
+        mine = pixel_owner == i
+        if mine.sum() < 0.01 * len(xs):
+            return None
+        boxes.append((int(xs[mine].min()) * scale, int(ys[mine].min()) * scale, (int(xs[mine].max()) + 1) * scale,
+                      (int(ys[mine].max()) + 1) * scale))
+        others = np.flatnonzero((owner_of_pixel >= 0) & (owner_of_pixel != i))
+        hide.append(np.isin(comp, others).astype(np.uint8))
+    return BlobSplit(boxes, hide, ambiguous, matched)
 
 
-def _nearest_label_split(layout: SheetLayout, labels: Sequence[FigLabel]) -> list[Box] | None:
-    """Each blob to the label nearest to it; None when a label is left with (almost) no drawing."""
-    assert layout.ink is not None
-    blobs = _blobs(layout.ink, MASK_SCALE)
-    total = sum(p for _, p in blobs)
-    if not blobs:
+def _match_big_blobs(dist: np.ndarray, sizes: np.ndarray, xs: np.ndarray, ys: np.ndarray, order: np.ndarray,
+                     starts: np.ndarray, total: int) -> tuple[np.ndarray, bool] | None:
+    """Owner label per blob when every label must get a big blob (>= 3 % of the ink), and whether that is unsure.
+
+    As many big blobs as labels: the one-to-one match of least total distance (unsure when the runner-up is
+    close). More big blobs than labels: nearest first, then each label left empty takes the big blob that costs
+    least to move from a label holding several (always unsure: flagged).
+    """
+    labels = dist.shape[0]
+    big = np.flatnonzero(sizes >= 0.03 * total)
+    if len(big) < labels:
         return None
-    owned: list[list[tuple[Box, int]]] = [[] for _ in labels]
-    for box, pixels in blobs:
-        owned[min(range(len(labels)), key=lambda i: _gap(box, labels[i].box))].append((box, pixels))
-    if any(sum(p for _, p in blobs) < 0.01 * total for blobs in owned):
-        return None
-    return [union([b for b, _ in blobs]) for blobs in owned]
+    owner = dist.argmin(axis=0)
+    if len(big) == labels and labels <= 6:
+        costs = sorted((sum(dist[label, blob] for label, blob in zip(perm, big, strict=True)), perm)
+                       for perm in itertools.permutations(range(labels)))
+        ambiguous = len(costs) > 1 and costs[1][0] < 1.5 * costs[0][0] + 1
+        owner[big] = costs[0][1]
+    else:
+        ambiguous = True
+        for _ in range(labels):
+            held = np.bincount(owner[big], minlength=labels)
+            empty = np.flatnonzero(held == 0)
+            if len(empty) == 0:
+                break
+            movable = [b for b in big if held[owner[b]] > 1]
+            if not movable:
+                return None
+            label = int(empty[0])
+            blob = min(movable, key=lambda b: dist[label, b] - dist[owner[b], b])
+            owner[blob] = label
+        if np.bincount(owner[big], minlength=labels).min() == 0:
+            return None
+    # Small blobs join the big blob whose box is nearest (broken-line dashes, shading strokes, stray marks).
+    bx0 = np.minimum.reduceat(xs[order], starts)
+    by0 = np.minimum.reduceat(ys[order], starts)
+    bx1 = np.maximum.reduceat(xs[order], starts)
+    by1 = np.maximum.reduceat(ys[order], starts)
+    for blob in np.setdiff1d(np.arange(len(sizes)), big):
+        gaps = [math.hypot(max(0, bx0[b] - bx1[blob], bx0[blob] - bx1[b]),
+                           max(0, by0[b] - by1[blob], by0[blob] - by1[b])) for b in big]
+        owner[blob] = owner[big[int(np.argmin(gaps))]]
+    return owner, ambiguous
 
 
 def _overlap(a: Box, b: Box) -> float:
@@ -125,34 +208,52 @@ def _overlap(a: Box, b: Box) -> float:
     return ix * iy / smaller if smaller > 0 else 1.0
 
 
-def credible(boxes: Sequence[Box], labels: Sequence[Box]) -> str | None:
-    """Why regions cut from one sheet should not be trusted (None when they can be)."""
-    for i, a in enumerate(boxes):
-        for b in boxes[i + 1:]:
-            if _overlap(a, b) > 0.05:
-                return "regions of two FIG.s overlap"
-    for box, label in zip(boxes, labels, strict=True):
-        size = max(label[2] - label[0], label[3] - label[1])
-        if _gap(box, label) > 4 * size:
-            return "a FIG. label stands far from the drawing given to it"
-    return None
+def overlapping(boxes: Sequence[Box]) -> bool:
+    """Whether the boxes of two regions overlap (so a rectangle crop of one would show part of the other)."""
+    return any(_overlap(a, b) > 0.05 for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
-def split_sheet(layout: SheetLayout, figs: Sequence[str]) -> tuple[dict[str, Box], str] | None:
-    """One box per FIG. on the sheet (every FIG. labelled), and the method; None when no credible split exists."""
+def far_label(boxes: Sequence[Box], labels: Sequence[Box]) -> bool:
+    """Whether some label stands far from the drawing given to it (more than four label lengths away)."""
+    return any(_gap(box, label) > 4 * max(label[2] - label[0], label[3] - label[1])
+               for box, label in zip(boxes, labels, strict=True))
+
+
+@dataclass(frozen=True)
+class SheetSplit:
+    """The regions of a multi-FIG. sheet: a box per FIG., how they were found, and ink to hide per FIG."""
+
+    boxes: dict[str, Box]
+    method: str  # "xycut": whitespace cuts; "blobs": nearest label; "masked": nearest label, boxes overlap
+    hide: dict[str, np.ndarray] = field(default_factory=dict)  # 1/MASK_SCALE masks of other FIG.s' ink
+    flag: str | None = None
+
+
+def split_sheet(layout: SheetLayout, figs: Sequence[str]) -> SheetSplit | None:
+    """One region per FIG. on the sheet (every FIG. labelled); None when no credible split exists.
+
+    Whitespace cuts first; else each ink blob goes to its nearest label, and where the resulting boxes overlap
+    (a shaft reaching past another drawing) each view hides the other FIG.s' ink, flagged when a large blob is
+    almost as near to a second label.
+    """
     labels = [layout.label_for(f) for f in figs]
     if any(lb is None for lb in labels) or layout.ink is None:
         return None
     # Labels of FIG.s missing from the XML's list still anchor a region, so their drawing joins no other FIG.
-    anchors = [lb for lb in labels if lb is not None] + layout.strays
-    for method in ("xycut", "blobs"):
-        if method == "xycut":
-            boxes = xy_cut(layout.ink, [lb.box for lb in anchors], MASK_SCALE)
-        else:
-            boxes = _nearest_label_split(layout, anchors)
-        if boxes is not None and credible(boxes, [lb.box for lb in anchors]) is None:
-            return dict(zip(figs, boxes[:len(figs)], strict=True)), method
-    return None
+    anchors = [lb.box for lb in labels if lb is not None] + [lb.box for lb in layout.strays]
+    boxes = xy_cut(layout.ink, anchors, MASK_SCALE)
+    if boxes is not None and not overlapping(boxes) and not far_label(boxes, anchors):
+        return SheetSplit(dict(zip(figs, boxes[:len(figs)], strict=True)), "xycut")
+    blobs = nearest_label_split(layout.ink, anchors)
+    if blobs is None or far_label(blobs.boxes, anchors):
+        return None
+    regions = dict(zip(figs, blobs.boxes[:len(figs)], strict=True))
+    flag = "drawings interlock; each FIG.'s ink given to its nearest label" if blobs.ambiguous else None
+    if blobs.matched:
+        flag = "drawings matched one to one with labels that stand nearer another drawing" if blobs.ambiguous else None
+    if not overlapping(blobs.boxes):
+        return SheetSplit(regions, "matched" if blobs.matched else "blobs", flag=flag)
+    return SheetSplit(regions, "masked", dict(zip(figs, blobs.hide, strict=False)), flag)
 
 
 def _place_unlabelled(figs: Sequence[str], found: dict[str, int], sheets: Sequence[int]) -> dict[str, int]:
@@ -225,8 +326,8 @@ def plan_regions(figs: Sequence[str], sheets: Sequence[int],
         for f in on_sheet:
             own = labels[f]
             if split is not None:
-                regions.append(Region(f, s, split[0][f], split[1], None, own.box if own else None,
-                                      own.text if own else "", erase, strays))
+                regions.append(Region(f, s, split.boxes[f], split.method, split.flag, own.box if own else None,
+                                      own.text if own else "", erase, strays, split.hide.get(f)))
             else:
                 reason = "FIG. label not read" if unlabelled else "regions could not be separated"
                 regions.append(Region(f, s, None, "fallback", f"{reason}; whole sheet used",

@@ -55,6 +55,8 @@ MANIFEST = pa.schema(
         ("source_week", pa.string()),
         ("source_shard", pa.string()),
         ("source_index", pa.int32()),
+        ("dup_group", pa.string()),  # near-duplicate group (its smallest patent id); null when the patent has none
+        ("excluded_by", pa.string()),  # the exclusion list that kept the patent out of train/val; null when none
     ]
 )
 
@@ -125,6 +127,15 @@ def iter_shard_samples(folder: DataFolder, profile: str, week: dt.date, rel: str
             yield SourceSample(key, group, rel, position, day)
     if got != len(expected):
         raise ReleaseInputError(f"{rel}: {got} samples but its index lists {len(expected)}; re-render week {day}")
+
+
+def iter_index_rows(folder: DataFolder, profile: str, item: ReleaseInput,
+                    columns: tuple[str, ...] = ("key", "patent_id", "sheet", "segmentation", "phash")
+                    ) -> Iterator[dict[str, Any]]:
+    """The week's shard index rows (small Parquet files, no tar read): what a release plans its splits from."""
+    for rel in item.shards:
+        table = read_index(folder, layout.shard_index(profile, item.week, shard_number(rel)))
+        yield from table.select(list(columns)).to_pylist()
 
 
 def iter_source_samples(folder: DataFolder, profile: str, item: ReleaseInput) -> Iterator[SourceSample]:

@@ -33,6 +33,7 @@ SHARD_INDEX = pa.schema(
         ("png_bytes", pa.int64()),
         ("sample_bytes", pa.int64()),
         ("offset", pa.int64()),
+        ("phash", pa.string()),  # the view's perceptual hash (pipeline.near_duplicates); null in older shards
     ]
 )
 _MTIME = 1_600_000_000  # fixed member mtime: identical inputs give byte-identical shards

@@ -5,11 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from prefect import get_run_logger, task
 
+from pipeline.exclusions import ExclusionError, ExclusionList, default_exclusions, read_exclusion_file
+from pipeline.near_duplicates import THRESHOLD
 from pipeline.release import (
     METADATA_CAPTIONS,
     ReleaseError,
@@ -22,12 +26,12 @@ from pipeline.release import (
     classes_document,
     dataset_card,
     fingerprint_changes,
-    grant_year,
     group_patents,
     manifest_row,
     release_members,
     split_rule,
 )
+from pipeline.release_plan import EXCLUDED_DROPPED, PlannedView, ReleasePlan, leakage_lines, plan_release
 from pipeline.splits import SPLITS
 from storage import layout
 from storage.captions import (
@@ -42,6 +46,7 @@ from storage.release import (
     ManifestWriter,
     ReleaseFolder,
     ReleaseInput,
+    iter_index_rows,
     iter_source_samples,
     release_inputs,
     shard_number,
@@ -91,18 +96,23 @@ def _captions_record(folder: DataFolder, profile: str, caption_set: str,
 def build_release(version: str, data_root: str, profile: str = "px512", years: list[int] | None = None,
                   ratios: str = "90/5/5", split_by: str = "hash", shard_samples: int = 1000,
                   shard_bytes: int = 256 * 2**20, caption_source: str = "metadata", val_year: int | None = None,
-                  test_year: int | None = None, logger: logging.Logger | logging.LoggerAdapter | None = None,
+                  test_year: int | None = None, exclude_patents: list[str] | None = None, drop_excluded: bool = False,
+                  include_fallbacks: bool = False, near_duplicate_threshold: int = THRESHOLD,
+                  logger: logging.Logger | logging.LoggerAdapter | None = None,
                   on_shard: OnShard | None = None) -> dict[str, Any]:
     """Build `releases/{version}` from the finished render weeks; a finished identical release is skipped."""
     check_version(version)
     folder = DataFolder(data_root)
     caption_set = _caption_set(folder, profile, caption_source)
     options = ReleaseOptions(profile, tuple(sorted(set(years))) if years else None, ratios, split_by, val_year,
-                             test_year, shard_samples, shard_bytes, caption_set or METADATA_CAPTIONS)
+                             test_year, shard_samples, shard_bytes, caption_set or METADATA_CAPTIONS,
+                             _exclusion_files(exclude_patents), drop_excluded, include_fallbacks,
+                             near_duplicate_threshold)
     options.check()
     log = logger or logging.getLogger("designclip.release")
     year_set = set(years) if years else None
     inputs = release_inputs(folder, profile, year_set)
+    options = replace(options, exclusions=options.exclusions + _default_exclusions(version, inputs, options, log))
     fingerprint: dict[str, Any] = {"inputs": [i.record() for i in inputs], "settings": options.settings()}
     if caption_set is not None:
         fingerprint["captions"] = _captions_record(folder, profile, caption_set, inputs)
@@ -122,17 +132,20 @@ def build_release(version: str, data_root: str, profile: str = "px512", years: l
     started, clock = dt.datetime.now(dt.UTC), time.perf_counter()
     log.info("release %s: %d weeks, %d samples, split %s", version, len(inputs), sum(i.samples for i in inputs),
              rule.describe())
+    plan = _plan(folder, options, inputs, rule, version, log)
     tally = Tally()
     with ManifestWriter() as manifest:
-        shards, duplicates = _write_shards(folder, out, options, inputs, rule, log, on_shard, manifest, tally,
-                                           caption_set)
+        shards, duplicates, left_out, released = _write_shards(folder, out, options, inputs, plan, log, on_shard,
+                                                               manifest, tally, caption_set)
         out.write_manifest(manifest)
     summary = tally.summary(shards)
+    leakage = _leakage(plan, left_out, released, version, log)
     not_included = [{"week": w.isoformat(), "reason": "not rendered"}
                     for w in unrendered_weeks(folder, profile, year_set)]
     stats = {"version": version, "settings": fingerprint["settings"], "split_rule": rule.describe(),
              "inputs": fingerprint["inputs"], "input_samples": sum(i.samples for i in inputs),
-             "not_included": not_included, "duplicates": duplicates, "summary": summary, "shards": shards}
+             "not_included": not_included, "duplicates": duplicates, "summary": summary, "shards": shards,
+             "leakage": leakage, "left_out": left_out}
     marker = {
         "version": version,
         "fingerprint": fingerprint,
@@ -140,6 +153,9 @@ def build_release(version: str, data_root: str, profile: str = "px512", years: l
         "patents": summary["patents"],
         "input_samples": stats["input_samples"],
         "duplicates": len(duplicates),
+        "left_out": leakage["left_out"],
+        "excluded_patents": leakage["excluded_patents"],
+        "near_duplicates": {k: leakage["near_duplicates"][k] for k in ("groups", "cross_split_pairs")},
         "unknown_cls": summary["unknown_cls"],
         "not_included": not_included,
         "splits": summary["splits"],
@@ -180,7 +196,8 @@ def _write_documents(out: ReleaseFolder, stats: dict[str, Any], size: int) -> st
     out.write_bytes("README.md", dataset_card(
         stats["version"], stats["summary"], stats["settings"], stats["split_rule"], stats["inputs"],
         stats["not_included"], len(stats["duplicates"]), {s: _brace_urls(shards[s]) for s in SPLITS if shards[s]},
-        {s: layout.release_wids_name(s) for s in SPLITS if shards[s]}, size).encode())
+        {s: layout.release_wids_name(s) for s in SPLITS if shards[s]}, size,
+        leakage=leakage_lines(stats["leakage"])).encode())
     return out.write_sums()
 
 
@@ -192,10 +209,69 @@ def _brace_urls(shards: list[dict[str, Any]]) -> str:
     return f"{folder}/{{{a[:-4]}..{b[:-4]}}}.tar"
 
 
+def _exclusion_files(paths: list[str] | None) -> tuple[ExclusionList, ...]:
+    """The user's exclusion files, read now (their ids and hash go into the release settings)."""
+    try:
+        return tuple(read_exclusion_file(p) for p in paths or [])
+    except ExclusionError as exc:
+        raise ReleaseError(str(exc)) from exc
+
+
+def _default_exclusions(version: str, inputs: list[ReleaseInput], options: ReleaseOptions,
+                        log: logging.Logger | logging.LoggerAdapter) -> tuple[ExclusionList, ...]:
+    """The DeepPatent test/val lists when an input week is one of theirs (said in the log and on the card)."""
+    chosen = {e.name for e in options.exclusions}
+    lists = tuple(e for e in default_exclusions(i.week for i in inputs) if e.name not in chosen)
+    for e in lists:
+        log.info("release %s: covers DeepPatent grant weeks, so the %d %s patents and their near-duplicates are kept "
+                 "out of train and val (%s)", version, len(e.patents), e.name,
+                 "left out" if options.drop_excluded else "put in test")
+    return lists
+
+
+def _plan(folder: DataFolder, options: ReleaseOptions, inputs: list[ReleaseInput], rule: SplitRule, version: str,
+          log: logging.Logger | logging.LoggerAdapter) -> ReleasePlan:
+    """Every patent's split from the shard indexes alone: near-duplicate groups, exclusions, fallbacks left out."""
+    views = [PlannedView(r["key"], r["patent_id"], r["sheet"], r["segmentation"], r["phash"] or "", item.week.year)
+             for item in inputs for r in iter_index_rows(folder, options.profile, item)]
+    plan = plan_release(views, rule, options.exclusions, options.drop_excluded, options.include_fallbacks,
+                        options.near_duplicate_threshold)
+    near = plan.near.summary()
+    log.info("release %s: %d near-duplicate groups hold %d patents (largest %d; views at most %d bits apart)",
+             version, near["groups"], near["patents_in_groups"], near["largest_group"], near["threshold"])
+    if near["unhashed_views"]:
+        log.warning("release %s: %d views have no perceptual hash (rendered before hashes were kept, or blank); "
+                    "re-render those weeks to group their near-duplicates", version, near["unhashed_views"])
+    return plan
+
+
+def _leakage(plan: ReleasePlan, left_out: list[dict[str, Any]], released: dict[str, str], version: str,
+             log: logging.Logger | logging.LoggerAdapter) -> dict[str, Any]:
+    """Near-duplicate groups, cross-split pairs (counted on what was written), exclusions, samples left out."""
+    cross = plan.near.cross_split_pairs(released)
+    if cross:
+        raise ReleaseError(f"release {version}: {cross} near-duplicate view pairs straddle two splits; this is a bug "
+                           "in the split plan, please report it")
+    groups = [{"group": g, "patents": m, "split": released.get(g)} for g, m in sorted(plan.near.members.items())]
+    reasons = Counter(x["reason"] for x in left_out)
+    if left_out:
+        log.info("release %s: %d samples left out (%s)", version, len(left_out),
+                 "; ".join(f"{n} {r}" for r, n in reasons.items()))
+    return {
+        "near_duplicates": plan.near.summary() | {"cross_split_pairs": cross, "group_list": groups[:10_000]},
+        "exclusions": plan.exclusions,
+        "excluded_patents": len(plan.excluded_by),
+        "left_out": len(left_out),
+        "left_out_by_reason": dict(reasons),
+        "left_out_patents": len({x["patent_id"] for x in left_out if x["patent_id"] not in released}),
+    }
+
+
 def _write_shards(folder: DataFolder, out: ReleaseFolder, options: ReleaseOptions, inputs: list[ReleaseInput],
-                  rule: SplitRule, log: logging.Logger | logging.LoggerAdapter, on_shard: OnShard | None,
+                  plan: ReleasePlan, log: logging.Logger | logging.LoggerAdapter, on_shard: OnShard | None,
                   manifest: ManifestWriter, tally: Tally, caption_set: str | None = None
-                  ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+                  ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]], list[dict[str, Any]],
+                             dict[str, str]]:
     """Stream every input sample once, in week/shard/position order, into the split shards."""
     loaded: dict[str, dict[str, dict[str, Any]]] = {}
 
@@ -217,6 +293,8 @@ def _write_shards(folder: DataFolder, out: ReleaseFolder, options: ReleaseOption
 
     writers = {s: out.split_writer(s, options.shard_samples, options.shard_bytes, shard_done) for s in SPLITS}
     duplicates: list[dict[str, Any]] = []
+    left_out: list[dict[str, Any]] = []
+    released: dict[str, str] = {}
     first_key: dict[str, str] = {}
     first_patent: dict[str, str] = {}
     progress = CountProgress(f"release {out.version}", sum(i.samples for i in inputs), log, unit="samples")
@@ -237,13 +315,24 @@ def _write_shards(folder: DataFolder, out: ReleaseFolder, options: ReleaseOption
                 done += len(group)
                 if keep:
                     first_patent[pid] = keep[0].source
-                    split = rule(pid, grant_year(keep[0].meta, keep[0].week))
+                split = plan.split(pid)
+                for s in keep:
+                    reason = plan.left_out_keys.get(s.key) or (EXCLUDED_DROPPED if split is None else None)
+                    if reason is not None:
+                        left_out.append({"key": s.key, "patent_id": pid, "source_shard": s.source,
+                                         "source_index": s.position, "reason": reason})
+                keep = [s for s in keep if split is not None and s.key not in plan.left_out_keys]
+                if keep and split is not None:
+                    released[pid] = split
                     captions = [caption_of(s) for s in keep]
-                    members = [release_members(s, split, caption_set, c) for s, c in zip(keep, captions, strict=True)]
+                    members = [release_members(s, split, caption_set, c, plan.fields(pid))
+                               for s, c in zip(keep, captions, strict=True)]
                     placed = writers[split].add_patent(pid, members)
                     for s, c, m, (shard, index, offset) in zip(keep, captions, members, placed, strict=True):
                         row = manifest_row(s, s.meta, split, shard, index, offset, m)
                         row["caption_source"] = caption_fields(caption_set, c).get("caption_source", METADATA_CAPTIONS)
+                        row["dup_group"] = plan.near.dup_group(pid) or None
+                        row["excluded_by"] = plan.excluded_by.get(pid)
                         manifest.add(row)
                         tally.add(row)
                 progress(done)
@@ -255,14 +344,16 @@ def _write_shards(folder: DataFolder, out: ReleaseFolder, options: ReleaseOption
     if duplicates:
         log.warning("release %s: %d duplicate samples dropped (kept the first; listed in stats.json)", out.version,
                     len(duplicates))
-    return shards, duplicates
+    return shards, duplicates, left_out, released
 
 
 @task(name="release", task_run_name="release-{version}")
 def release_task(version: str, data_root: str, profile: str = "px512", years: list[int] | None = None,
                  ratios: str = "90/5/5", split_by: str = "hash", shard_samples: int = 1000,
                  shard_bytes: int = 256 * 2**20, caption_source: str = "metadata", val_year: int | None = None,
-                 test_year: int | None = None) -> dict[str, Any]:
+                 test_year: int | None = None, exclude_patents: list[str] | None = None,
+                 drop_excluded: bool = False, include_fallbacks: bool = False) -> dict[str, Any]:
     """One release as a Prefect task (no retries: a failed release is rebuilt from scratch by the next run)."""
     return build_release(version, data_root, profile, years, ratios, split_by, shard_samples, shard_bytes,
-                         caption_source, val_year, test_year, logger=get_run_logger())
+                         caption_source, val_year, test_year, exclude_patents, drop_excluded, include_fallbacks,
+                         logger=get_run_logger())

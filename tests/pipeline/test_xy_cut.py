@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.fig_labels import FigLabel
-from pipeline.segment import SheetLayout, plan_regions, split_sheet
+from pipeline.segment import SheetLayout, nearest_label_split, plan_regions, split_sheet
 from pipeline.xy_cut import xy_cut
 
 SCALE = 4
@@ -70,8 +70,8 @@ def test_a_label_of_a_fig_missing_from_the_list_still_gets_its_own_region():
     layout = SheetLayout(1, (2000, 2400), labels=[label("1", (900, 650, 1100, 700)),
                                                    label("2", (900, 1450, 1100, 1500))],
                          strays=[label("9", (900, 2250, 1100, 2300))], ink=ink)
-    boxes, method = split_sheet(layout, ["1", "2"])
-    assert method == "xycut" and boxes == {"1": (200, 100, 1800, 600), "2": (200, 900, 1800, 1400)}
+    split = split_sheet(layout, ["1", "2"])
+    assert split.method == "xycut" and split.boxes == {"1": (200, 100, 1800, 600), "2": (200, 900, 1800, 1400)}
 
 
 def test_a_sheet_that_cannot_be_separated_is_flagged_and_kept_whole():
@@ -85,3 +85,30 @@ def test_a_sheet_that_cannot_be_separated_is_flagged_and_kept_whole():
     assert [(r.fig, r.sheet, r.method, r.box) for r in regions] == [
         ("1", 1, "sheet", None), ("2", 2, "fallback", None), ("3", 2, "fallback", None)]
     assert all(r.flag and "could not be separated" in r.flag for r in regions[1:]) and regions[0].flag is None
+
+
+def test_drawings_whose_boxes_overlap_are_kept_apart_by_hiding_the_other_ink():
+    """Like the golf-club sheets of USD0930095: one drawing's shaft reaches past the other's head."""
+    ink = canvas()
+    draw(ink, (100, 200, 900, 900))
+    draw(ink, (900, 200, 1100, 260))  # arm to the shaft
+    draw(ink, (1100, 200, 1160, 1400))  # the shaft, reaching down beside drawing 2
+    draw(ink, (100, 1100, 900, 1900))
+    layout = SheetLayout(1, (2000, 2400), labels=[label("1", (400, 100, 600, 150)),
+                                                   label("2", (400, 1950, 600, 2000))], ink=ink)
+    split = split_sheet(layout, ["1", "2"])
+    assert split.method == "masked" and split.flag is None
+    assert split.boxes == {"1": (100, 200, 1160, 1400), "2": (100, 1100, 900, 1900)}
+    # Drawing 2's view hides the shaft; drawing 1's hides drawing 2.
+    assert split.hide["2"][1300 // SCALE, 1100 // SCALE] == 1 and split.hide["2"][1500 // SCALE, 100 // SCALE] == 0
+    assert split.hide["1"][1500 // SCALE, 100 // SCALE] == 1 and split.hide["1"][1300 // SCALE, 1100 // SCALE] == 0
+
+
+def test_a_label_nearer_the_next_drawing_is_matched_one_to_one():
+    ink = canvas()
+    draw(ink, (100, 100, 1900, 900))
+    draw(ink, (100, 1300, 1900, 2100))
+    labels = [(900, 1220, 1100, 1270), (900, 2150, 1100, 2200)]  # "FIG. 1" sits just over drawing 2
+    split = nearest_label_split(ink, labels, SCALE)
+    assert split is not None and split.matched and not split.ambiguous
+    assert split.boxes == [(100, 100, 1900, 900), (100, 1300, 1900, 2100)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
 import json
 import shutil
@@ -11,6 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
+from pipeline.near_duplicates import view_hash
 from storage import layout
 from storage.folder import DataFolder
 from storage.shards import WeekShardWriter, sample_members
@@ -62,9 +66,11 @@ def clone_week(data: Path, src: dt.date, dst: dt.date,
                 meta = json.loads(m["json"])
                 meta = edit(meta) if edit else meta
                 png = png_edit(meta["key"], m["png"]) if png_edit else m["png"]
+                if png is not m["png"]:
+                    meta = meta | {"phash": png_hash(png, meta.get("phash", ""))}
                 members = sample_members(meta["key"], png, meta, m["txt"].decode(), int(meta["cls"]))
                 row = {k: meta.get(k) for k in ("patent_id", "fig", "view", "sheet", "cls", "split", "segmentation",
-                                                "flagged")} | {"png_bytes": len(png)}
+                                                "flagged", "phash")} | {"png_bytes": len(png)}
                 rows.append((meta["key"], members, row))
             writer.add_patent(rows[0][2]["patent_id"] if rows else patent, rows, [])
     shards = writer.close()
@@ -75,6 +81,24 @@ def clone_week(data: Path, src: dt.date, dst: dt.date,
         "settings": marker["settings"], "started_at": "2021-01-01T00:00:00+00:00",
         "finished_at": "2021-01-01T00:00:00+00:00"})
     return sum(s["samples"] for s in shards)
+
+
+def png_hash(png: bytes, default: str) -> str:
+    """The perceptual hash of an edited view, as the render stage would record it (`default` if unreadable)."""
+    try:
+        with Image.open(io.BytesIO(png)) as im:
+            return view_hash(im)
+    except (OSError, SyntaxError, ValueError):
+        return default
+
+
+def zoomed(key: str, png: bytes) -> bytes:
+    """The view's top-left quarter blown up to the full size: another picture (its hash is far from the original's)."""
+    with Image.open(io.BytesIO(png)) as im:
+        w, h = im.size
+        out = io.BytesIO()
+        im.crop((0, 0, w // 2, h // 2)).resize((w, h), Image.Resampling.LANCZOS).save(out, format="PNG")
+    return out.getvalue()
 
 
 def renamed(old: str, new: str, grant_date: str | None = None) -> Callable[[dict[str, Any]], dict[str, Any]]:

@@ -94,8 +94,8 @@ def test_shards_sizes_json_and_wids_index_match_the_tar_contents(release_data: P
         assert sum(sizes.values()) == release_v1["splits"][split]["samples"]
 
 
-def test_members_are_the_rendered_bytes_with_only_the_split_rewritten(release_data: Path,
-                                                                      release_v1: dict[str, Any]) -> None:
+def test_members_are_the_rendered_bytes_with_only_the_release_fields_rewritten(release_data: Path,
+                                                                               release_v1: dict[str, Any]) -> None:
     root = release_root(release_data, "v1")
     released = {k: m for split in SPLITS for t in sorted((root / split).glob("*.tar")) for k, m in read_samples(t)}
     for row in _manifest(root):
@@ -103,7 +103,7 @@ def test_members_are_the_rendered_bytes_with_only_the_split_rewritten(release_da
         out = released[row["key"]]
         assert {e: out[e] for e in ("png", "cls", "txt")} == {e: source[e] for e in ("png", "cls", "txt")}
         before, after = json.loads(source["json"]), json.loads(out["json"])
-        assert after == before | {"split": row["split"]}
+        assert after == before | {"split": row["split"], "caption_source": "metadata"}
         assert row["png_bytes"] == len(source["png"]) and row["grant_year"] == 2021
 
 

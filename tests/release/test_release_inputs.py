@@ -13,7 +13,7 @@ import pytest
 from storage.folder import DataFolder
 from storage.tables import finished_weeks, read_marker
 from tasks.release import build_release
-from tests.release.conftest import clone_week, copy_data, release_root, renamed
+from tests.release.conftest import clone_week, copy_data, release_root, renamed, zoomed
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +32,12 @@ def messy_data(release_data: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         return renamed("USD0923318", "USD0923999")(meta) | {"uspc_class": None, "cls": -1}
 
     clone_week(data, dt.date(2021, 6, 29), dt.date(2021, 6, 30), unclassified)
-    clone_week(data, dt.date(2021, 4, 13), dt.date(2019, 4, 16), renamed("USD0915935", "USD0815935", "2019-04-16"))
+    # Zoomed-in views: other pictures, so these patents are not near-duplicates of the 2021 ones they come from.
+    clone_week(data, dt.date(2021, 4, 13), dt.date(2019, 4, 16), renamed("USD0915935", "USD0815935", "2019-04-16"),
+               png_edit=zoomed)
     clone_week(data, dt.date(2021, 5, 4), dt.date(2020, 5, 5), lambda m: renamed(
-        "USD0918440", "USD0818440", "2020-05-05")(renamed("USD0917866", "USD0817866", "2020-05-05")(m)))
+        "USD0918440", "USD0818440", "2020-05-05")(renamed("USD0917866", "USD0817866", "2020-05-05")(m)),
+               png_edit=zoomed)
     return data
 
 

@@ -19,6 +19,7 @@ from pipeline.release import (
     starts_new_shard,
     tar_size,
 )
+from pipeline.sample_json import FIELDS, normalise_sample_json
 from pipeline.splits import split_of
 from storage.shards import sample_members
 
@@ -76,17 +77,22 @@ def test_settings_record_only_what_applies() -> None:
     assert "ratios" not in by_year and by_year["test_year"] is None
 
 
-def test_members_keep_their_bytes_except_the_json_split() -> None:
-    s = _sample("USD0915080_f1", "USD0915080", split="train")
-    assert release_members(s, "train") == s.members
+def test_members_keep_their_bytes_and_the_json_gets_every_field_typed() -> None:
+    s = _sample("USD0915080_f1", "USD0915080", split="train")  # an older shard's json: 6 fields, no defaults
     out = release_members(s, "test")
     for (name, before), (name2, after) in zip(s.members, out, strict=True):
         assert name == name2
         if name.endswith(".json"):
-            assert json.loads(after) == json.loads(before) | {"split": "test"}
-            assert after == before.replace(b'"split": "train"', b'"split": "test"')
+            meta = json.loads(after)
+            assert list(meta) == sorted(f.name for f in FIELDS)  # every declared field, sorted as dump_meta writes
+            assert meta == normalise_sample_json(json.loads(before)) | {"split": "test", "caption_source": "metadata"}
+            assert (meta["title"], meta["cls"], meta["fig_index"], meta["uspc_further"], meta["flag"]) == (
+                "Chair ü", 3, -1, "", "")
         else:
             assert after == before
+    assert release_members(s, "test") == out
+    assert json.loads(dict(release_members(s, "train", fields={"dup_group": "g7"}))["USD0915080_f1.json"])[
+        "dup_group"] == "g7"
 
 
 def test_a_model_caption_replaces_txt_and_a_failed_one_falls_back_to_metadata() -> None:

@@ -1,0 +1,132 @@
+"""Which split each patent goes to before any shard is written: near-duplicate groups, exclusions, fallbacks."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.exclusions import ExclusionList
+from pipeline.near_duplicates import NearDuplicates
+from pipeline.release import SplitRule
+from pipeline.splits import SPLITS
+
+MULTI_FIG_FALLBACK = "whole-sheet fallback of a sheet with several FIG.s"
+EXCLUDED_DROPPED = "excluded patent or its near-duplicate (left out of the release)"
+
+
+@dataclass(frozen=True)
+class PlannedView:
+    """One rendered view as its shard index lists it (no image needed)."""
+
+    key: str
+    patent_id: str
+    sheet: int | None
+    segmentation: str | None
+    phash: str
+    year: int
+
+
+def multi_fig_fallbacks(views: Iterable[PlannedView]) -> set[str]:
+    """Keys of whole-sheet fallbacks whose sheet also gives other samples of the patent (the same picture twice+)."""
+    views = list(views)
+    per_sheet = Counter((v.patent_id, v.sheet) for v in views)
+    return {v.key for v in views if v.segmentation == "fallback" and per_sheet[(v.patent_id, v.sheet)] > 1}
+
+
+@dataclass
+class ReleasePlan:
+    """Per patent: its split (None: left out), near-duplicate group and exclusion; per key: why it is left out."""
+
+    splits: dict[str, str | None]
+    near: NearDuplicates
+    excluded_by: dict[str, str] = field(default_factory=dict)
+    left_out_keys: dict[str, str] = field(default_factory=dict)
+    exclusions: list[dict[str, Any]] = field(default_factory=list)
+
+    def split(self, patent_id: str) -> str | None:
+        return self.splits.get(patent_id)
+
+    def fields(self, patent_id: str) -> dict[str, str]:
+        """The release-time json fields of the patent's samples."""
+        return {"dup_group": self.near.dup_group(patent_id)}
+
+
+def _group_split(rule: SplitRule, group: str, members: list[tuple[str, int]]) -> str:
+    """A hash split names the group by its smallest patent id; a year split takes the most held-out member's."""
+    if rule.by == "hash":
+        return rule(group, None)
+    return max((rule(p, y) for p, y in members), key=SPLITS.index)
+
+
+def plan_release(views: Sequence[PlannedView], rule: SplitRule, exclusions: Sequence[ExclusionList] = (),
+                 drop_excluded: bool = False, include_fallbacks: bool = False,
+                 threshold: int | None = None) -> ReleasePlan:
+    """Group patents by near-duplicate views, give each group one split, send excluded groups to test (or out)."""
+    left_out = {} if include_fallbacks else dict.fromkeys(multi_fig_fallbacks(views), MULTI_FIG_FALLBACK)
+    kept = [v for v in views if v.key not in left_out]
+    hashed = [(v.patent_id, v.phash or "") for v in kept]
+    near = NearDuplicates.build(hashed) if threshold is None else NearDuplicates.build(hashed, threshold)
+    years = {v.patent_id: v.year for v in reversed(views)}  # the first input that has the patent
+    members: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for pid in sorted(years):
+        members[near.group(pid)].append((pid, years[pid]))
+    listed: dict[str, list[str]] = defaultdict(list)
+    for exclusion in exclusions:
+        for pid in sorted(exclusion.patents & years.keys()):
+            listed[pid].append(exclusion.name)
+    splits: dict[str, str | None] = {}
+    excluded_by: dict[str, str] = {}
+    for group, pids in members.items():
+        names = sorted({n for p, _ in pids for n in listed.get(p, [])})
+        split: str | None = _group_split(rule, group, pids)
+        if names:
+            split = None if drop_excluded else "test"
+            for p, _ in pids:
+                excluded_by[p] = ",".join(listed[p]) if p in listed else "near-duplicate:" + ",".join(names)
+        for p, _ in pids:
+            splits[p] = split
+    records = []
+    for exclusion in exclusions:
+        found = {p for p, names in listed.items() if exclusion.name in names}
+        pulled = {p for p, why in excluded_by.items() if why.startswith("near-duplicate:")
+                  and exclusion.name in why.split(":", 1)[1].split(",")}
+        records.append({**exclusion.record(), "in_release_inputs": len(found), "near_duplicates": len(pulled),
+                        "to": "left out" if drop_excluded else "test"})
+    return ReleasePlan(splits, near, excluded_by, left_out, records)
+
+
+def leakage_lines(leakage: dict[str, Any]) -> list[str]:
+    """The card's section on near-duplicate groups, exclusion lists and samples left out."""
+    near = leakage["near_duplicates"]
+    lines = [
+        "## Near-duplicates, exclusions, views left out",
+        "",
+        f"Patents whose views are near-duplicates (64-bit perceptual hash `json.phash`, at most "
+        f"{near['threshold']} bits apart: a re-used or re-scanned drawing) form one group, and a group is in one "
+        f"split (`dup_group`, in the json and the manifest). Groups: {near['groups']}, holding "
+        f"{near['patents_in_groups']} patents (largest: {near['largest_group']}). Near-duplicate view pairs in two "
+        f"different splits, counted on the written release: {near['cross_split_pairs']}.",
+        "",
+    ]
+    if near.get("unhashed_views"):
+        lines += [f"Views without a hash (not grouped): {near['unhashed_views']}.", ""]
+    if leakage["exclusions"]:
+        lines += ["Kept out of train and val (`excluded_by` in the manifest), with their near-duplicates:", "",
+                  "| list | patents listed | in this release's inputs | near-duplicates pulled along | now |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {e['name']} | {e['patents']} | {e['in_release_inputs']} | {e['near_duplicates']} | {e['to']} |"
+                  for e in leakage["exclusions"]]
+        if any(e["name"].startswith("deeppatent-") for e in leakage["exclusions"]):
+            lines += ["", "The inputs cover DeepPatent grant weeks (2018-01 to 2019-06, and 2020-01-07), so its "
+                      "test and val patents are excluded by default: a model trained on this release can be "
+                      "scored on DeepPatent without having seen them."]
+        lines.append("")
+    if leakage["left_out"]:
+        lines += [f"Samples left out: {leakage['left_out']}:", "",
+                  *[f"- {n}: {reason}" for reason, n in sorted(leakage["left_out_by_reason"].items())],
+                  "", "(listed in stats.json, `left_out`)", ""]
+    else:
+        lines += ["Samples left out: 0.", ""]
+    return lines
