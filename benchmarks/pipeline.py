@@ -87,8 +87,8 @@ class OcrClock:
 
     def __init__(self) -> None:
         self.seconds, self.calls = 0.0, 0
-        self._inner = pipeline.segment.find_fig_labels
-        pipeline.segment.find_fig_labels = self._timed
+        self._inner = pipeline.segment.read_sheet_labels
+        pipeline.segment.read_sheet_labels = self._timed
 
     def _timed(self, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()

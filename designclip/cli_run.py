@@ -56,7 +56,9 @@ def _pipeline_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {"start": args.start, "end": args.end, "data_root": args.data_root, "until": args.until or "evaluate",
             "from_stage": args.from_stage or "ingest", "source": args.source, "base_url": args.base_url,
             "archives": args.archive, "max_downloads": args.max_downloads, "release": args.release,
-            "run": args.run, "profile": _profile(args)}
+            "run": args.run, "profile": _profile(args),
+            "release_options": {"exclude_patents": args.exclude_patents, "drop_excluded": args.drop_excluded,
+                                "include_fallbacks": args.include_fallbacks}}
 
 
 def _run_pipeline(kwargs: dict[str, Any]) -> int:
@@ -172,6 +174,12 @@ def _run_options(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--max-downloads", type=int, default=2, help="concurrent downloads (default 2)")
     parser.add_argument("--release", help="release version (default: the year, e.g. 2021, or 2021-2023)")
     parser.add_argument("--run", help="training run name (default RELEASE-MODEL)")
+    parser.add_argument("--exclude-patents", nargs="+", metavar="FILE",
+                        help="keep these patents (ids one per line, or DeepPatent list files) and their "
+                             "near-duplicates out of train/val of the release")
+    parser.add_argument("--drop-excluded", action="store_true", help="leave excluded patents out of the release")
+    parser.add_argument("--include-fallbacks", action="store_true",
+                        help="release whole-sheet fallbacks of multi-FIG. sheets too (left out by default)")
     parser.add_argument("--captioner", choices=("metadata", "llava", "vllm"),
                         help="caption backend (default: llava with a CUDA GPU, else metadata)")
     parser.add_argument("--caption-model", help="captioner hub id or folder (default llava-hf/llava-1.5-7b-hf)")

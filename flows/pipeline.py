@@ -76,7 +76,7 @@ def _where(stage: str, folder: DataFolder, profile: RunProfile, release: str, ru
 
 
 def _stage_call(stage: str, start: dt.date, end: dt.date, data_root: str, profile: RunProfile, release: str,
-                run: str, caption_set: str | None, ingest: dict[str, Any]) -> Any:
+                run: str, caption_set: str | None, ingest: dict[str, Any], release_options: dict[str, Any]) -> Any:
     """Run one stage's flow as a subflow (imported when needed: the model stages pull in torch and FAISS)."""
     if stage == "ingest":
         from flows.ingest import ingest_flow
@@ -97,7 +97,7 @@ def _stage_call(stage: str, start: dt.date, end: dt.date, data_root: str, profil
 
         return release_flow(version=release, data_root=data_root, profile=profile.size_profile,
                             years=list(range(start.year, end.year + 1)),
-                            caption_source=caption_set or profile.captioner)
+                            caption_source=caption_set or profile.captioner, **release_options)
     if stage == "train":
         from flows.train import train_flow
 
@@ -133,6 +133,7 @@ def pipeline_flow(
     release: str | None = None,
     run: str | None = None,
     profile: RunProfile | None = None,
+    release_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the stages from `from_stage` to `until` on the weeks granted in [start, end]; finished work is skipped.
 
@@ -160,7 +161,8 @@ def pipeline_flow(
             summary["stages"][stage] = {"status": "not run", "reason": f"{', '.join(summary['failed'])} failed"}
             continue
         try:
-            result = _stage_call(stage, start, end, data_root, profile, release, run, caption_set, ingest)
+            result = _stage_call(stage, start, end, data_root, profile, release, run, caption_set, ingest,
+                                 release_options or {})
         except Exception as exc:  # noqa: BLE001 - recorded per stage; the flow fails at the end
             log.error("stage %s failed: %s", stage, exc)
             summary["failed"].append(stage)

@@ -34,9 +34,16 @@ SHARD_INDEX = pa.schema(
         ("sample_bytes", pa.int64()),
         ("offset", pa.int64()),
         ("phash", pa.string()),  # the view's perceptual hash (pipeline.near_duplicates); null in older shards
+        ("flag", pa.string()),  # why the view is flagged ("" when not); null in older shards
     ]
 )
+_FIG_NUMBER = re.compile(r"FIG\. \d[0-9A-Za-z.\-]*")
 _MTIME = 1_600_000_000  # fixed member mtime: identical inputs give byte-identical shards
+
+
+def flag_reason(flag: str) -> str:
+    """A flag without its FIG. numbers, so the stats count flags by kind ("label reads FIG. n, expected FIG. n")."""
+    return _FIG_NUMBER.sub("FIG. n", flag)
 
 
 def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -196,6 +203,7 @@ class WeekShardWriter:
             "patents": self._patents,
             "bytes": written["bytes"],
             "flagged": sum(1 for r in shard.rows if r.get("flagged")),
+            "flags_by_reason": dict(Counter(flag_reason(r["flag"]) for r in shard.rows if r.get("flag"))),
             "segmentation": dict(Counter(r.get("segmentation") for r in shard.rows)),
             "failures": len(self._failures),
             "failures_by_reason": dict(Counter(f["reason"] for f in self._failures)),

@@ -9,7 +9,7 @@ import pytest
 
 from storage import layout
 from storage.folder import DataFolder
-from storage.shards import WeekShardWriter, read_index, sample_members
+from storage.shards import WeekShardWriter, flag_reason, read_index, sample_members
 
 WEEK = dt.date(2021, 1, 5)
 
@@ -72,3 +72,16 @@ def test_abort_leaves_no_partial_tar_and_resume_continues(tmp_path):
 def test_dotted_keys_are_refused():
     with pytest.raises(ValueError, match="contains a dot"):
         sample_members("USD1_f1.1", b"", {}, "", 0)
+
+
+def test_flags_are_counted_by_kind_in_the_shard_stats(tmp_path):
+    samples = patent("P1", 3)
+    for (_, _, row), flag in zip(samples, ("the sheet's label reads FIG. 3, expected FIG. 2",
+                                           "the sheet's label reads FIG. 12A, expected FIG. 1", ""), strict=True):
+        row["flagged"], row["flag"] = bool(flag), flag
+    writer = WeekShardWriter(DataFolder(tmp_path), "px64", WEEK)
+    writer.add_patent("P1", samples, [])
+    (stats,) = writer.close()
+    assert stats["flagged"] == 2
+    assert stats["flags_by_reason"] == {"the sheet's label reads FIG. n, expected FIG. n": 2}
+    assert flag_reason("FIG. label not read; placed by FIG. order") == "FIG. label not read; placed by FIG. order"
