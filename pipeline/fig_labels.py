@@ -108,6 +108,14 @@ def _read(gray: Image.Image, candidates: Sequence[TextCandidate]) -> list[tuple[
     return [(cand, rotation, text, score) for (cand, rotation, _), (text, score) in zip(jobs, texts, strict=True)]
 
 
+def _batches(count: int, first: int) -> list[tuple[int, int]]:
+    """(start, end) slices: `first` candidates, then the recogniser's batch size at a time."""
+    edges = [0, min(count, first)]
+    while edges[-1] < count:
+        edges.append(min(count, edges[-1] + _BATCH))
+    return [(a, b) for a, b in zip(edges, edges[1:], strict=False) if b > a]
+
+
 def read_sheet_labels(gray: Image.Image, hague: bool = False, expect: int | None = None) -> SheetText:
     """Every "FIG. n" label of an upright gray sheet, recognised on label-sized text lines only.
 
@@ -119,8 +127,10 @@ def read_sheet_labels(gray: Image.Image, hague: bool = False, expect: int | None
     crowded = [c for c in candidates if c.halo > CLEAR_HALO]
     results: list[tuple[TextCandidate, int, str, float]] = []
     for tier in (clear, crowded):
-        for start in range(0, len(tier), _BATCH):
-            results += _read(gray, tier[start:start + _BATCH])
+        # When the count is known, read the likeliest line alone first: on a one-FIG. sheet it is the label.
+        first = expect if expect is not None else _BATCH
+        for start, end in _batches(len(tier), first):
+            results += _read(gray, tier[start:end])
             if expect is not None and len(_labels(results, hague)) >= expect:
                 break
         if _labels(results, hague) and (expect is None or len(_labels(results, hague)) >= expect):

@@ -295,8 +295,9 @@ def plan_regions(figs: Sequence[str], sheets: Sequence[int],
     if not figs:
         return [Region(None, s, None, "fallback", "no FIG. descriptions in the XML", erase=layouts[s].erase_boxes())
                 for s in sheets]
-    if len(figs) == len(sheets):
-        # Every sheet holds at least one FIG., so equal counts mean one FIG. per sheet, in order.
+    if len(figs) == len(sheets) and all(len({lb.fig for lb in layouts[s].labels}) <= 1 for s in sheets):
+        # Every sheet holds at least one FIG., so equal counts mean one FIG. per sheet, in order (unless a sheet
+        # shows two labels: then the XML's count and the drawings disagree, and the labels decide).
         return _one_per_sheet(figs, sheets, layouts)
     found: dict[str, int] = {}
     for s in sheets:

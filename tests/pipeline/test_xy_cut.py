@@ -112,3 +112,18 @@ def test_a_label_nearer_the_next_drawing_is_matched_one_to_one():
     split = nearest_label_split(ink, labels, SCALE)
     assert split is not None and split.matched and not split.ambiguous
     assert split.boxes == [(100, 100, 1900, 900), (100, 1300, 1900, 2100)]
+
+
+def test_equal_counts_give_way_to_labels_when_a_sheet_shows_two():
+    """3 FIG.s on 3 sheets would mean one a sheet, but sheet 1 reads FIG. 1 and FIG. 2: the labels decide."""
+    ink = canvas()
+    draw(ink, (200, 100, 1800, 900))
+    draw(ink, (200, 1300, 1800, 2100))
+    two = SheetLayout(1, (2000, 2400), labels=[label("1", (900, 950, 1100, 1000)),
+                                                label("2", (900, 2150, 1100, 2200))], ink=ink)
+    three = SheetLayout(2, (2000, 2400), labels=[label("3", (900, 950, 1100, 1000))], ink=canvas())
+    unlabelled = SheetLayout(3, (2000, 2400), ink=canvas())
+    regions = plan_regions(["1", "2", "3"], [1, 2, 3], {1: two, 2: three, 3: unlabelled}.__getitem__)
+    assert [(r.fig, r.sheet, r.method) for r in regions] == [
+        ("1", 1, "xycut"), ("2", 1, "xycut"), ("3", 2, "sheet"), (None, 3, "fallback")]
+    assert regions[-1].flag == "no FIG. label read on this sheet"
