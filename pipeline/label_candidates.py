@@ -74,13 +74,23 @@ def _halo_ink(sums: np.ndarray, box: tuple[int, int, int, int], scale: int) -> f
     return outside / max(1, inside)
 
 
+def glyphs(boxes: np.ndarray, vertical: bool) -> np.ndarray:
+    """How many letters each component likely holds: 1, or more when letters touch ("FIG" drawn as one blob)."""
+    if vertical:
+        boxes = boxes[:, [1, 0, 3, 2]]
+    h = np.maximum(1, boxes[:, 3] - boxes[:, 1])
+    return np.maximum(1, np.round((boxes[:, 2] - boxes[:, 0]) / (0.7 * h))).astype(np.int64)
+
+
 def _lines(boxes: np.ndarray, vertical: bool, min_letters: int) -> list[list[int]]:
     """Indices of letter-like boxes chained along reading direction (similar size, aligned, close)."""
+    count = glyphs(boxes, vertical)
     if vertical:
         boxes = boxes[:, [1, 0, 3, 2]]  # read a turned line as if it were upright
     h = boxes[:, 3] - boxes[:, 1]
     w = boxes[:, 2] - boxes[:, 0]
-    letters = np.flatnonzero((h >= MIN_CHAR_PX) & (h <= MAX_CHAR_PX) & (w <= 1.6 * h) & (w >= 2))
+    # A component up to 3.5 letter heights wide may be touching letters ("FIG" in a tight or bold font).
+    letters = np.flatnonzero((h >= MIN_CHAR_PX) & (h <= MAX_CHAR_PX) & (w <= 3.5 * h) & (w >= 2))
     if len(letters) < 2:
         return []
     order = letters[np.argsort(boxes[letters, 0], kind="stable")]
@@ -103,7 +113,7 @@ def _lines(boxes: np.ndarray, vertical: bool, min_letters: int) -> list[list[int
     groups: dict[int, list[int]] = {}
     for i in letters:
         groups.setdefault(sets.find(int(i)), []).append(int(i))
-    return [g for g in groups.values() if len(g) >= min_letters]
+    return [g for g in groups.values() if len(g) >= 2 and int(count[g].sum()) >= min_letters]
 
 
 def _with_small_marks(members: list[int], boxes: np.ndarray, small_marks: np.ndarray) -> list[int]:
@@ -134,7 +144,8 @@ def find_text_candidates(gray: Image.Image, scale: int = 2, min_letters: int = 3
             line = boxes[members]
             box = (int(line[:, 0].min()), int(line[:, 1].min()), int(line[:, 2].max()), int(line[:, 3].max()))
             length, thickness = (box[3] - box[1], box[2] - box[0]) if vertical else (box[2] - box[0], box[3] - box[1])
-            if not 1.2 <= length / max(1, thickness) <= 14 or len(members) > 12:
+            letters = int(glyphs(boxes[members], vertical).sum())
+            if not 1.2 <= length / max(1, thickness) <= 14 or letters > 12:
                 continue
             parts = boxes[_with_small_marks(members, boxes, small_marks)]
             full = (int(parts[:, 0].min()), int(parts[:, 1].min()), int(parts[:, 2].max()), int(parts[:, 3].max()))
@@ -142,7 +153,7 @@ def find_text_candidates(gray: Image.Image, scale: int = 2, min_letters: int = 3
             if halo > MAX_HALO:
                 continue  # hatching, stippling, text inside a drawing: not a label on white paper
             # Labels are short words of 3-8 glyphs on white paper: rank lines by how close they come to that.
-            score = 4 * halo + 0.3 * abs(len(members) - 5) + (0.3 if vertical else 0.0)
+            score = 4 * halo + 0.3 * abs(letters - 5) + (0.3 if vertical else 0.0)
             found.append((score, TextCandidate(full, vertical, tuple(tuple(int(v) for v in p) for p in parts), halo)))
     found.sort(key=lambda item: (item[0], item[1].box[1], item[1].box[0]))
     return [c for _, c in found[:MAX_CANDIDATES]]

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from pipeline.fig_labels import find_fig_labels, parse_label, read_sheet_labels
 from pipeline.label_candidates import find_text_candidates
@@ -102,3 +102,15 @@ def test_ocr_finds_a_fig_label_in_at_most_2_percent_of_the_sample_views(sample_v
         if any(parse_label(text) or parse_label(text, hague=True) for _, text, _ in result or []):
             still_labelled.append(key)
     assert len(still_labelled) <= 0.02 * len(sample_views), still_labelled
+
+
+def test_labels_whose_letters_touch_are_read():
+    """A bold or tight font draws "FIG" as one blob: the real labels of a four-FIG. sheet thickened until they do."""
+    gray = sheet("USD0909824", 3).copy()
+    for lb in find_fig_labels(gray):
+        x0, y0, x1, y1 = lb.box
+        gray.paste(gray.crop((x0 - 6, y0 - 6, x1 + 6, y1 + 6)).filter(ImageFilter.MinFilter(7)), (x0 - 6, y0 - 6))
+    first = find_fig_labels(gray)[0]
+    widest = max(p[2] - p[0] for p in first.parts)
+    assert widest > 1.8 * (first.box[3] - first.box[1])  # "FIG" is now one component
+    assert [lb.fig for lb in find_fig_labels(gray)] == ["4", "5", "6", "7"]
