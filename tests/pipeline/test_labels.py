@@ -93,9 +93,9 @@ def test_views_carry_where_their_label_was(sample_views):
 
 
 def test_ocr_finds_a_fig_label_in_at_most_2_percent_of_the_sample_views(sample_views):
-    from pipeline.fig_labels import _engine
+    from rapidocr_onnxruntime import RapidOCR
 
-    engine = _engine()
+    engine = RapidOCR()  # the stock engine, detector and all: an independent reader, not the render stage's own
     still_labelled = []
     for key, png, _ in sample_views:
         result, _ = engine(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")))
