@@ -21,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from PIL import Image, ImageDraw  # noqa: E402
+
 from pipeline.render import RenderOptions, render_patent  # noqa: E402
 from pipeline.segment_eval import (  # noqa: E402
     PARTS,
@@ -51,7 +53,38 @@ def run_fixtures(wanted: list[str] | None) -> dict[str, Tally]:
     return tallies
 
 
-def run_deeppatent2(wanted: list[str] | None, stored: bool) -> dict[str, Tally]:
+def annotated(gray: Image.Image, views: list, truth: list, width: int = 420) -> Image.Image:
+    """The sheet small, true FIG. boxes in blue, our crops in green (red when flagged), our label boxes in orange."""
+    scale = width / gray.width
+    small = gray.resize((width, round(gray.height * scale))).convert("RGB")
+    draw = ImageDraw.Draw(small)
+
+    def box(b: tuple, colour: str, w: int) -> None:
+        draw.rectangle([round(v * scale) for v in b], outline=colour, width=w)
+
+    for fig in truth:
+        box(fig.box, "blue", 1)
+    for view in views:
+        box(view.crop, "red" if view.flagged else "green", 2)
+        if view.label_box:
+            box(view.label_box, "orange", 2)
+        draw.text((round(view.crop[0] * scale) + 3, round(view.crop[1] * scale) + 3), f"FIG. {view.fig}", fill="green")
+    return small
+
+
+def write_picture(path: Path, pictures: list[Image.Image], columns: int = 4) -> None:
+    """The annotated sheets side by side, as one PNG to look at."""
+    cell_w = max(p.width for p in pictures)
+    cell_h = max(p.height for p in pictures)
+    rows = -(-len(pictures) // columns)
+    sheet = Image.new("RGB", (columns * cell_w, rows * cell_h), "white")
+    for i, picture in enumerate(pictures):
+        sheet.paste(picture, ((i % columns) * cell_w, (i // columns) * cell_h))
+    sheet.save(path)
+    print(f"annotated tune sheets (blue: truth, green: our crops, red: flagged, orange: labels read): {path}")
+
+
+def run_deeppatent2(wanted: list[str] | None, stored: bool, pictures: list | None = None) -> dict[str, Tally]:
     truth = json.loads((DATA / "segmentation_truth_deeppatent2.json").read_text())["sheets"]
     margin = RenderOptions().margin
     tallies = {part: Tally() for part in PARTS}
@@ -66,6 +99,8 @@ def run_deeppatent2(wanted: list[str] | None, stored: bool) -> dict[str, Tally]:
         figs = [f["fig"] for f in entry["figs"]]
         views = segment_sheet(gray, sheet_number(name), figs, margin)
         score_views(tallies[entry["part"]], name, sheet_truth(name, entry), views)
+        if pictures is not None and entry["part"] == "tune":  # never draw the held-out sheets
+            pictures.append(annotated(gray, views, sheet_truth(name, entry)))
     return tallies
 
 
@@ -91,6 +126,7 @@ def main() -> None:
     parser.add_argument("--patents", nargs="*", help="patent id / sheet name prefixes (default: every item)")
     parser.add_argument("--as-stored", action="store_true", help="DeepPatent2 sheets as stored, landscape not turned")
     parser.add_argument("--show-holdout", action="store_true", help="list the held-out items' failures too")
+    parser.add_argument("--picture", type=Path, help="write the tune DeepPatent2 sheets, annotated, to this PNG")
     args = parser.parse_args()
     if args.set in (None, "fixtures"):
         started = time.perf_counter()
@@ -98,7 +134,10 @@ def main() -> None:
         report(f"fixtures: 30 real 2021 patents ({time.perf_counter() - started:.0f} s)", tallies, args.show_holdout)
     if args.set in (None, "deeppatent2"):
         started = time.perf_counter()
-        tallies = run_deeppatent2(args.patents, args.as_stored)
+        pictures: list[Image.Image] | None = [] if args.picture else None
+        tallies = run_deeppatent2(args.patents, args.as_stored, pictures)
+        if pictures:
+            write_picture(args.picture, pictures)
         frame = "as stored, landscape sheets not turned" if args.as_stored else "upright"
         report(f"deeppatent2: 15 real 2020 multi-FIG. sheets, {frame} ({time.perf_counter() - started:.0f} s)",
                tallies, args.show_holdout)
