@@ -229,7 +229,8 @@ class SheetSplit:
     flag: str | None = None
 
 
-def split_sheet(layout: SheetLayout, figs: Sequence[str]) -> SheetSplit | None:
+def split_sheet(layout: SheetLayout, figs: Sequence[str],
+                others: Sequence[FigLabel] | None = None) -> SheetSplit | None:
     """One region per FIG. on the sheet (every FIG. labelled); None when no credible split exists.
 
     Whitespace cuts first; else each ink blob goes to its nearest label, and where the resulting boxes overlap
@@ -239,8 +240,10 @@ def split_sheet(layout: SheetLayout, figs: Sequence[str]) -> SheetSplit | None:
     labels = [layout.label_for(f) for f in figs]
     if any(lb is None for lb in labels) or layout.ink is None:
         return None
-    # Labels of FIG.s missing from the XML's list still anchor a region, so their drawing joins no other FIG.
-    anchors = [lb.box for lb in labels if lb is not None] + [lb.box for lb in layout.strays]
+    # Other labels on the sheet (FIG.s missing from the XML's list, or read on two sheets) still anchor a region,
+    # so their drawing joins no FIG.'s view.
+    others = layout.strays if others is None else others
+    anchors = [lb.box for lb in labels if lb is not None] + [lb.box for lb in others]
     boxes = xy_cut(layout.ink, anchors, MASK_SCALE)
     if boxes is not None and not overlapping(boxes) and not far_label(boxes, anchors):
         return SheetSplit(dict(zip(figs, boxes[:len(figs)], strict=True)), "xycut")
@@ -299,11 +302,12 @@ def plan_regions(figs: Sequence[str], sheets: Sequence[int],
         # Every sheet holds at least one FIG., so equal counts mean one FIG. per sheet, in order (unless a sheet
         # shows two labels: then the XML's count and the drawings disagree, and the labels decide).
         return _one_per_sheet(figs, sheets, layouts)
-    found: dict[str, int] = {}
+    seen: dict[str, set[int]] = {}
     for s in sheets:
         for label in layouts[s].labels:
-            if label.fig in figs and label.fig not in found:
-                found[label.fig] = s
+            seen.setdefault(label.fig, set()).add(s)
+    # A label read on two sheets (one of them misread) places nothing: that FIG. goes by FIG. order, flagged.
+    found = {fig: min(on) for fig, on in seen.items() if len(on) == 1}
     placed = _place_unlabelled(figs, found, sheets)
     regions: list[Region] = []
     for s in sheets:
@@ -316,14 +320,18 @@ def plan_regions(figs: Sequence[str], sheets: Sequence[int],
             continue
         labels = {f: layout.label_for(f) if found.get(f) == s else None for f in on_sheet}
         unlabelled = [f for f in on_sheet if labels[f] is None]
-        if len(on_sheet) == 1:
+        others = [lb for lb in layout.labels + layout.strays if lb.fig not in on_sheet or found.get(lb.fig) != s]
+        if len(on_sheet) == 1 and (unlabelled or not others):
             fig = on_sheet[0]
             own = labels[fig]
-            flag = "FIG. label not read; placed by FIG. order" if unlabelled else None
+            flag = None
+            if unlabelled:
+                flag = "FIG. label not read; placed by FIG. order"
+                flag += "; the sheet shows other labels" if others else ""
             regions.append(Region(fig, s, None, "fallback" if flag else "sheet", flag, own.box if own else None,
                                   own.text if own else "", erase, strays))
             continue
-        split = None if unlabelled else split_sheet(layout, on_sheet)
+        split = None if unlabelled else split_sheet(layout, on_sheet, others)
         for f in on_sheet:
             own = labels[f]
             if split is not None:

@@ -127,3 +127,22 @@ def test_equal_counts_give_way_to_labels_when_a_sheet_shows_two():
     assert [(r.fig, r.sheet, r.method) for r in regions] == [
         ("1", 1, "xycut"), ("2", 1, "xycut"), ("3", 2, "sheet"), (None, 3, "fallback")]
     assert regions[-1].flag == "no FIG. label read on this sheet"
+
+
+def test_a_label_read_on_two_sheets_places_nothing_and_still_cuts_its_drawing_away():
+    """Sheet 1 holds FIG. 1 and FIG. 2, but FIG. 2 was misread as "3", the label of sheet 2's only drawing."""
+    ink = canvas()
+    draw(ink, (200, 100, 1800, 900))
+    draw(ink, (200, 1300, 1800, 2100))
+    first = SheetLayout(1, (2000, 2400), labels=[label("1", (900, 950, 1100, 1000)),
+                                                  label("3", (900, 2150, 1100, 2200))], ink=ink)
+    second_ink = canvas()
+    draw(second_ink, (200, 100, 1800, 2100))
+    second = SheetLayout(2, (2000, 2400), labels=[label("3", (900, 2150, 1100, 2200))], ink=second_ink)
+    regions = plan_regions(["1", "2", "3"], [1, 2], {1: first, 2: second}.__getitem__)
+    by_fig = {r.fig: r for r in regions}
+    # FIG. 1 keeps to its own drawing: the misread label's drawing is cut away, not shown beside it.
+    assert (by_fig["1"].sheet, by_fig["1"].method, by_fig["1"].box, by_fig["1"].flag) == (
+        1, "xycut", (200, 100, 1800, 900), None)
+    # FIG. 2 and 3 could not be placed by their labels: whole sheet, flagged, never unflagged on a guess.
+    assert all(by_fig[f].method == "fallback" and by_fig[f].flag for f in ("2", "3"))
