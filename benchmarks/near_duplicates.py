@@ -1,4 +1,4 @@
-"""Measure the near-duplicate threshold: Hamming distances of view pHashes for re-scans versus distinct designs.
+"""Measure the near-duplicate rule: re-scans caught (64-bit candidate, 256-bit confirm) versus distinct designs linked.
 
 Views are made as the render stage makes a one-FIG. sheet's view (ink box, 3 % margin, 512 px square). Positives:
 every drawing sheet of the 30 fixture patents against simulated re-scans of itself (re-threshold, 1-2 px shift,
@@ -23,7 +23,16 @@ from PIL import Image, ImageFilter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.near_duplicates import THRESHOLD, hamming, view_hash  # noqa: E402
+from pipeline.near_duplicates import (  # noqa: E402
+    CONFIRM,
+    HASH256_BITS,
+    LEGACY,
+    THRESHOLD,
+    NearDuplicates,
+    hamming,
+    view_hash,
+    view_hash256,
+)
 from pipeline.parse import parse_grant  # noqa: E402
 from pipeline.sheet_image import decode_sheet, ink_box  # noqa: E402
 from pipeline.view_image import crop_box, square_view  # noqa: E402
@@ -97,12 +106,15 @@ def fixture_sheets(prefixes: list[str] | None) -> dict[str, list[tuple[int, Imag
     return out
 
 
-def describe(values: list[int]) -> str:
-    if not values:
-        return "none"
-    a = np.array(values)
-    return (f"n={len(a)} min={a.min()} p5={np.percentile(a, 5):.0f} median={np.median(a):.0f} "
-            f"p95={np.percentile(a, 95):.0f} max={a.max()}")
+def caught(pairs: list[tuple[int, int]], t: int, c: int) -> float:
+    return float(np.mean([d64 <= t and d256 <= c for d64, d256 in pairs])) if pairs else float("nan")
+
+
+def false_groups(flat: list[tuple[str, str, str]], t: int, c: int) -> tuple[int, int, list[list[str]]]:
+    """Cross-patent candidate pairs, confirmed pairs and the groups they form among distinct designs."""
+    dups = NearDuplicates.build(flat, t, c)
+    s = dups.summary()
+    return s["candidate_pairs"], s["near_duplicate_pairs"], sorted(dups.members.values())
 
 
 def main() -> None:
@@ -113,44 +125,56 @@ def main() -> None:
     started = time.perf_counter()
     rng = np.random.default_rng(args.seed)
     sheets = fixture_sheets(args.patents)
-    drawing = {pid: {no: view_hash(sheet_view(g)) for no, g in group} for pid, group in sheets.items()}
+    views = {pid: {no: sheet_view(g) for no, g in group} for pid, group in sheets.items()}
+    drawing = {pid: {no: (view_hash(v), view_hash256(v)) for no, v in vs.items()} for pid, vs in views.items()}
+    tune = set(sorted(drawing)[::2])  # thresholds are chosen on these (even-numbered) patents; the rest is held out
 
-    print(f"threshold in pipeline/near_duplicates.py: {THRESHOLD}\n")
-    print("Re-scans of the same sheet (must be <= threshold):")
-    worst = 0
+    print(f"rule in pipeline/near_duplicates.py: candidate 64-bit <= {THRESHOLD}, confirmed 256-bit <= {CONFIRM} "
+          f"(older shards without phash256: 64-bit <= {LEGACY})\n")
+    rescans: dict[str, dict[str, list[tuple[int, int]]]] = {}
     for name, fn in transforms(rng).items():
-        d = [hamming(drawing[pid][no], view_hash(sheet_view(fn(g)))) for pid, group in sheets.items()
-             for no, g in group]
-        worst = max(worst, max(d))
-        over = sum(x > THRESHOLD for x in d)
-        print(f"  {name:34s} {describe(d)}  over threshold: {over}")
-
-    within = [hamming(a, b) for hs in drawing.values() for a, b in itertools.combinations(hs.values(), 2)]
-    print(f"\nTwo different sheets of one patent (other views of one design): {describe(within)}")
-
-    others = {f"dp2:{p.stem}": view_hash(sheet_view(Image.open(p).convert("L")))
+        for pid, group in sheets.items():
+            for no, g in group:
+                v = sheet_view(fn(g))
+                d = (hamming(drawing[pid][no][0], view_hash(v)), hamming(drawing[pid][no][1], view_hash256(v)))
+                rescans.setdefault(name, {}).setdefault("tune" if pid in tune else "holdout", []).append(d)
+    others = {f"dp2:{p.stem}": sheet_view(Image.open(p).convert("L"))
               for p in sorted(DEEPPATENT2.glob("*.png"))} if DEEPPATENT2.exists() else {}
-    flat = [(pid, h) for pid, hs in drawing.items() for h in hs.values()] + [(k, h) for k, h in others.items()]
-    cross = [hamming(a, b) for (pa, a), (pb, b) in itertools.combinations(flat, 2)
-             if pa.split("-")[0] != pb.split("-")[0]]
-    hist = np.bincount(np.array(cross), minlength=HASH_BITS_PLUS)[:HASH_BITS_PLUS]
-    print(f"\nSheets of two different patents ({len(drawing)} fixtures + {len(others)} DeepPatent2 sheets): "
-          f"{describe(cross)}")
-    print(f"  pairs at distance <= 8: {int(hist[:9].sum())}, <= 10: {int(hist[:11].sum())}, "
-          f"<= 12: {int(hist[:13].sum())}, <= 14: {int(hist[:15].sum())}")
-    print(f"  histogram 0..20: {hist[:21].tolist()}")
-    close = sorted((hamming(a, b), pa, pb) for (pa, a), (pb, b) in itertools.combinations(flat, 2)
-                   if pa.split("-")[0] != pb.split("-")[0])[:5]
-    print(f"  closest pairs: {close}")
+    flat = [(pid, *h) for pid, hs in drawing.items() for h in hs.values()]
+    flat += [(k, view_hash(v), view_hash256(v)) for k, v in others.items()]
 
+    print("Grid on the tune half (share of re-scans caught, mean over kinds | cross-patent pairs confirmed):")
+    for t in (8, 10):
+        cells = []
+        for c in (24, 32, 40, 48, 56):
+            share = np.mean([caught(parts.get("tune", []), t, c) for parts in rescans.values()])
+            cells.append(f"C={c}: {share:.3f} | {false_groups(flat, t, c)[1]}")
+        print(f"  T={t}: " + "; ".join(cells))
+    print(f"\nRe-scans caught at T={THRESHOLD}, C={CONFIRM} (64-bit alone at {LEGACY}, the earlier rule):")
+    for name, parts in rescans.items():
+        row = [f"{part} {caught(parts.get(part, []), THRESHOLD, CONFIRM):.3f} "
+               f"({caught(parts.get(part, []), LEGACY, HASH256_BITS):.3f})" for part in ("tune", "holdout")]
+        print(f"  {name:34s} " + "  ".join(row))
+    for part in ("tune", "holdout"):
+        mean = np.mean([caught(p.get(part, []), THRESHOLD, CONFIRM) for p in rescans.values()])
+        old = np.mean([caught(p.get(part, []), LEGACY, HASH256_BITS) for p in rescans.values()])
+        print(f"  {part:34s} mean over kinds {mean:.3f} (64-bit alone: {old:.3f})")
+
+    candidates, confirmed, groups = false_groups(flat, THRESHOLD, CONFIRM)
+    old = NearDuplicates.build([(p, h) for p, h, _ in flat], LEGACY)
+    print(f"\nSheets of other patents ({len(drawing)} fixtures, {len(others)} DeepPatent2 sheets, {len(flat)} views)"
+          f": candidates {candidates}, confirmed {confirmed}, false groups {groups} "
+          f"(64-bit alone at {LEGACY}: {old.summary()['near_duplicate_pairs']} pairs, groups "
+          f"{sorted(old.members.values())})")
+    cand = sorted((hamming(a, b), hamming(fa, fb), pa, pb) for (pa, a, fa), (pb, b, fb)
+                  in itertools.combinations(flat, 2) if pa != pb and hamming(a, b) <= THRESHOLD)
+    print(f"  candidates' 256-bit distances: {sorted(x[1] for x in cand)}")
     if all(w in drawing for w in WHEELS):
         a, b = (drawing[w] for w in WHEELS)
-        pairs = {f"{WHEELS[0]} D{x:05d} / {WHEELS[1]} D{y:05d}": hamming(a[x], b[y]) for x in a for y in b}
-        print(f"\nWheels (one family, different drawings): {pairs}")
-    print(f"\nlargest re-scan distance: {worst}; ({time.perf_counter() - started:.0f} s)")
+        pairs = {f"D{x:05d}/D{y:05d}": (hamming(a[x][0], b[y][0]), hamming(a[x][1], b[y][1])) for x in a for y in b}
+        print(f"\nWheels {WHEELS[0]}/{WHEELS[1]} (one family, different drawings), (64-bit, 256-bit): {pairs}")
+    print(f"\n({time.perf_counter() - started:.0f} s)")
 
-
-HASH_BITS_PLUS = 65
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,7 @@ import yaml
 
 from pipeline.classes import locarno_class_titles, us_design_class_titles
 from pipeline.exclusions import ExclusionList
-from pipeline.near_duplicates import HASH_BITS, THRESHOLD
+from pipeline.near_duplicates import CONFIRM, HASH_BITS, THRESHOLD
 from pipeline.render import class_index
 from pipeline.sample_json import FIELDS, card_features, normalise_sample_json
 from pipeline.splits import SPLITS, parse_ratios, split_of
@@ -90,6 +90,7 @@ class ReleaseOptions:
             "excluded_to": "left out" if self.drop_excluded else "test",
             "include_fallbacks": self.include_fallbacks,
             "near_duplicate_threshold": self.near_duplicate_threshold,
+            "near_duplicate_confirm": CONFIRM,  # 256-bit bits; a changed rule regroups patents
         }
         if self.split_by == "hash":
             out["ratios"] = {k: round(v, 12) for k, v in parse_ratios(self.ratios).items()}

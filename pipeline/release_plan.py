@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.exclusions import ExclusionList
-from pipeline.near_duplicates import NearDuplicates
+from pipeline.near_duplicates import CONFIRM, LEGACY, THRESHOLD, NearDuplicates
 from pipeline.release import SplitRule
 from pipeline.splits import SPLITS
 
@@ -26,6 +26,7 @@ class PlannedView:
     segmentation: str | None
     phash: str
     year: int
+    phash256: str = ""  # "" in shards rendered before it was kept: the 64-bit rule applies
 
 
 def multi_fig_fallbacks(views: Iterable[PlannedView]) -> set[str]:
@@ -62,12 +63,11 @@ def _group_split(rule: SplitRule, group: str, members: list[tuple[str, int]]) ->
 
 def plan_release(views: Sequence[PlannedView], rule: SplitRule, exclusions: Sequence[ExclusionList] = (),
                  drop_excluded: bool = False, include_fallbacks: bool = False,
-                 threshold: int | None = None) -> ReleasePlan:
+                 threshold: int = THRESHOLD, confirm: int = CONFIRM) -> ReleasePlan:
     """Group patents by near-duplicate views, give each group one split, send excluded groups to test (or out)."""
     left_out = {} if include_fallbacks else dict.fromkeys(multi_fig_fallbacks(views), MULTI_FIG_FALLBACK)
     kept = [v for v in views if v.key not in left_out]
-    hashed = [(v.patent_id, v.phash or "") for v in kept]
-    near = NearDuplicates.build(hashed) if threshold is None else NearDuplicates.build(hashed, threshold)
+    near = NearDuplicates.build(((v.patent_id, v.phash or "", v.phash256 or "") for v in kept), threshold, confirm)
     years = {v.patent_id: v.year for v in reversed(views)}  # the first input that has the patent
     members: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for pid in sorted(years):
@@ -103,15 +103,21 @@ def leakage_lines(leakage: dict[str, Any]) -> list[str]:
     lines = [
         "## Near-duplicates, exclusions, views left out",
         "",
-        f"Patents whose views are near-duplicates (64-bit perceptual hash `json.phash`, at most "
-        f"{near['threshold']} bits apart: a re-used or re-scanned drawing) form one group, and a group is in one "
-        f"split (`dup_group`, in the json and the manifest). Groups: {near['groups']}, holding "
+        f"Patents with a near-duplicate view pair (a re-used or re-scanned drawing) form one group, and a group is in "
+        f"one split (`dup_group`, in the json and the manifest). A pair is a candidate when the views' 64-bit "
+        f"perceptual hashes (`json.phash`) are at most {near['threshold']} bits apart, and counts when their 256-bit "
+        f"hashes of the ink box (`json.phash256`) are at most {near.get('confirm', CONFIRM)} bits apart (thresholds "
+        f"measured in benchmarks/near_duplicates.py). Candidate pairs: {near.get('candidate_pairs', 0)}; "
+        f"near-duplicate pairs: {near.get('near_duplicate_pairs', 0)}. Groups: {near['groups']}, holding "
         f"{near['patents_in_groups']} patents (largest: {near['largest_group']}). Near-duplicate view pairs in two "
         f"different splits, counted on the written release: {near['cross_split_pairs']}.",
         "",
     ]
     if near.get("unhashed_views"):
         lines += [f"Views without a hash (not grouped): {near['unhashed_views']}.", ""]
+    if near.get("legacy_views"):
+        lines += [f"Views without a 256-bit hash (rendered before it was kept; their pairs count at 64-bit distance "
+                  f"<= {LEGACY}, the earlier, coarser rule): {near['legacy_views']}.", ""]
     if leakage["exclusions"]:
         lines += ["Kept out of train and val (`excluded_by` in the manifest), with their near-duplicates:", "",
                   "| list | patents listed | in this release's inputs | near-duplicates pulled along | now |",

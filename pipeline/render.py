@@ -12,7 +12,7 @@ from PIL import Image
 from pipeline.captions import metadata_caption
 from pipeline.classes import us_design_class_titles
 from pipeline.label_erase import erase_text, hide_ink
-from pipeline.near_duplicates import view_hash
+from pipeline.near_duplicates import view_hash, view_hash256
 from pipeline.sample_json import normalise_sample_json
 from pipeline.segment import SEGMENTER_VERSION, Region, SheetLayout, analyse_sheet, plan_regions
 from pipeline.sheet_image import SheetImageError, decode_sheet, ink_box
@@ -211,7 +211,7 @@ def render_patent(item: PatentInput, options: RenderOptions | None = None) -> Pa
         png = encode_png(view, options.png_compress_level)
         meta = _meta(item.patent, by_fig.get(region.fig or ""), region, sheets[region.sheet], image.size, drawing,
                      box)
-        meta["phash"] = view_hash(view)
+        meta["phash"], meta["phash256"] = view_hash(view), view_hash256(view)
         samples.append(ViewSample(meta["key"], png, meta))
     order = {f["fig"]: i for i, f in enumerate(figures)}
     samples.sort(key=lambda s: (order.get(s.meta["fig"], len(order)), s.meta["sheet"]))

@@ -68,6 +68,8 @@ FIELDS: tuple[JsonField, ...] = (
     JsonField("flagged", BOOL, "true when the view is uncertain (e.g. the whole sheet kept)"),
     JsonField("flag", STRING, "why the view is flagged; '' when not"),
     JsonField("phash", STRING, "64-bit perceptual hash of the view, 16 hex digits; '' when none"),
+    JsonField("phash256", STRING, "256-bit perceptual hash of the view's ink box, 64 hex digits (confirms a near-"
+              "duplicate the 64-bit one finds); '' when none"),
     JsonField("split", STRING, "the release split (train, val, test); equals the folder the shard is in"),
     JsonField("dup_group", STRING, "near-duplicate group of the patent (one split per group); '' when none"),
     JsonField("caption_metadata", STRING, "the caption made from metadata (title, view, class)"),

@@ -35,6 +35,7 @@ SHARD_INDEX = pa.schema(
         ("offset", pa.int64()),
         ("phash", pa.string()),  # the view's perceptual hash (pipeline.near_duplicates); null in older shards
         ("flag", pa.string()),  # why the view is flagged ("" when not); null in older shards
+        ("phash256", pa.string()),  # 256-bit hash of the view's ink box (confirms near-duplicates); null in older
     ]
 )
 _FIG_NUMBER = re.compile(r"FIG\. \d[0-9A-Za-z.\-]*")

@@ -13,7 +13,7 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from pipeline.exclusions import ExclusionError, ExclusionList, default_exclusions, read_exclusion_file
-from pipeline.near_duplicates import THRESHOLD
+from pipeline.near_duplicates import LEGACY, THRESHOLD
 from pipeline.release import (
     METADATA_CAPTIONS,
     ReleaseError,
@@ -232,13 +232,21 @@ def _default_exclusions(version: str, inputs: list[ReleaseInput], options: Relea
 def _plan(folder: DataFolder, options: ReleaseOptions, inputs: list[ReleaseInput], rule: SplitRule, version: str,
           log: logging.Logger | logging.LoggerAdapter) -> ReleasePlan:
     """Every patent's split from the shard indexes alone: near-duplicate groups, exclusions, fallbacks left out."""
-    views = [PlannedView(r["key"], r["patent_id"], r["sheet"], r["segmentation"], r["phash"] or "", item.week.year)
-             for item in inputs for r in iter_index_rows(folder, options.profile, item)]
+    columns = ("key", "patent_id", "sheet", "segmentation", "phash", "phash256")
+    views = [PlannedView(r["key"], r["patent_id"], r["sheet"], r["segmentation"], r["phash"] or "", item.week.year,
+                         r["phash256"] or "")
+             for item in inputs for r in iter_index_rows(folder, options.profile, item, columns)]
     plan = plan_release(views, rule, options.exclusions, options.drop_excluded, options.include_fallbacks,
                         options.near_duplicate_threshold)
     near = plan.near.summary()
-    log.info("release %s: %d near-duplicate groups hold %d patents (largest %d; views at most %d bits apart)",
-             version, near["groups"], near["patents_in_groups"], near["largest_group"], near["threshold"])
+    log.info("release %s: %d near-duplicate groups hold %d patents (largest %d; %d candidate view pairs within %d bits "
+             "of the 64-bit hash, %d confirmed within %d bits of the 256-bit hash)", version, near["groups"],
+             near["patents_in_groups"], near["largest_group"], near["candidate_pairs"], near["threshold"],
+             near["near_duplicate_pairs"], near["confirm"])
+    if near["legacy_views"]:
+        log.warning("release %s: %d views have no 256-bit hash (shards rendered before it was kept); their pairs "
+                    "count by the coarser 64-bit rule (<= %d bits), which links some distinct designs: re-render those "
+                    "weeks", version, near["legacy_views"], LEGACY)
     if near["unhashed_views"]:
         log.warning("release %s: %d views have no perceptual hash (rendered before hashes were kept, or blank); "
                     "re-render those weeks to group their near-duplicates", version, near["unhashed_views"])

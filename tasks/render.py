@@ -100,7 +100,7 @@ def _to_shard(views: PatentViews) -> tuple[list[tuple[str, list[tuple[str, bytes
     samples = []
     for s in views.samples:
         row = {k: s.meta.get(k) for k in ("patent_id", "fig", "view", "sheet", "cls", "split", "segmentation",
-                                          "flagged", "flag", "phash")} | {"png_bytes": len(s.png)}
+                                          "flagged", "flag", "phash", "phash256")} | {"png_bytes": len(s.png)}
         samples.append((s.key, sample_members(s.key, s.png, s.meta, s.txt, s.cls), row))
     return samples, [asdict(f) for f in views.failures]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from pipeline.near_duplicates import view_hash
+from pipeline.near_duplicates import view_hash, view_hash256
 from storage import layout
 from storage.folder import DataFolder
 from storage.shards import WeekShardWriter, sample_members
@@ -67,10 +67,10 @@ def clone_week(data: Path, src: dt.date, dst: dt.date,
                 meta = edit(meta) if edit else meta
                 png = png_edit(meta["key"], m["png"]) if png_edit else m["png"]
                 if png is not m["png"]:
-                    meta = meta | {"phash": png_hash(png, meta.get("phash", ""))}
+                    meta = meta | png_hashes(png, meta)
                 members = sample_members(meta["key"], png, meta, m["txt"].decode(), int(meta["cls"]))
                 row = {k: meta.get(k) for k in ("patent_id", "fig", "view", "sheet", "cls", "split", "segmentation",
-                                                "flagged", "phash")} | {"png_bytes": len(png)}
+                                                "flagged", "phash", "phash256")} | {"png_bytes": len(png)}
                 rows.append((meta["key"], members, row))
             writer.add_patent(rows[0][2]["patent_id"] if rows else patent, rows, [])
     shards = writer.close()
@@ -83,13 +83,13 @@ def clone_week(data: Path, src: dt.date, dst: dt.date,
     return sum(s["samples"] for s in shards)
 
 
-def png_hash(png: bytes, default: str) -> str:
-    """The perceptual hash of an edited view, as the render stage would record it (`default` if unreadable)."""
+def png_hashes(png: bytes, meta: dict[str, Any]) -> dict[str, str]:
+    """The perceptual hashes of an edited view, as the render stage would record them (the old ones if unreadable)."""
     try:
         with Image.open(io.BytesIO(png)) as im:
-            return view_hash(im)
+            return {"phash": view_hash(im), "phash256": view_hash256(im)}
     except (OSError, SyntaxError, ValueError):
-        return default
+        return {k: meta.get(k, "") for k in ("phash", "phash256")}
 
 
 def zoomed(key: str, png: bytes) -> bytes:

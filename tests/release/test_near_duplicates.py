@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from pipeline.near_duplicates import THRESHOLD, NearDuplicates, hamming, near_pairs, view_hash
+from pipeline.near_duplicates import (
+    CONFIRM,
+    LEGACY,
+    THRESHOLD,
+    NearDuplicates,
+    hamming,
+    near_pairs,
+    view_hash,
+    view_hash256,
+)
 from pipeline.parse import parse_grant
 from pipeline.sheet_image import decode_sheet, ink_box
 from pipeline.view_image import crop_box, square_view
@@ -47,40 +56,86 @@ def rescans(gray: Image.Image) -> list[Image.Image]:
 def test_the_hash_is_imagehash_phash_and_a_blank_view_has_none() -> None:
     view = sheet_view("USD0929296", 1)
     assert view_hash(view) == str(imagehash.phash(view)) == "b689e16cc7321337"
-    assert len(view_hash(view)) == 16
-    assert view_hash(Image.new("L", (512, 512), 255)) == ""
+    assert view_hash256(view) == "b6ea89b5eb356cdae56c300103b330dd0ed71eee3672db31c428cb11d2e0998f"
+    assert view_hash(Image.new("L", (512, 512), 255)) == view_hash256(Image.new("L", (512, 512), 255)) == ""
     with pytest.raises(ValueError, match="16 hex digits"):
         hamming("abc", view_hash(view))
 
 
+def test_the_fine_hash_sees_the_drawing_not_its_place_on_the_view() -> None:
+    view = sheet_view("USD0929296", 1)
+    ink = view.crop(view.point(lambda v: 255 if v < 250 else 0).getbbox())
+    moved = Image.new("L", (600, 700), 255)
+    moved.paste(ink, (3, 40))
+    assert view_hash256(moved) == view_hash256(view)  # the same ink box elsewhere: the 64-bit hash would change
+
+
 def test_a_rescan_matches_and_the_two_wheel_designs_do_not() -> None:
     sheets = {(p, s): sheet_gray(p, s) for p in ("USD0929296", "USD0929297") for s in (1, 2)}
+    found = []
     for gray in sheets.values():
-        original = view_hash(view_of(gray))
-        assert [hamming(original, view_hash(view_of(again))) <= THRESHOLD for again in rescans(gray)] == [True] * 3
+        view = view_of(gray)
+        found += [(hamming(view_hash(view), view_hash(view_of(again))), hamming(view_hash256(view),
+                                                                               view_hash256(view_of(again))))
+                  for again in rescans(gray)]
+    assert [d64 <= THRESHOLD and d256 <= CONFIRM for d64, d256 in found] == [True] * 12
+    assert max(d256 for _, d256 in found) == 14
     wheel_a = [view_of(sheets["USD0929296", s]) for s in (1, 2)]
     wheel_b = [view_of(sheets["USD0929297", s]) for s in (1, 2)]
     # hand-checked (benchmarks/near_duplicates.py): one family, different drawings, 12 bits apart at the closest
-    distances = sorted(hamming(view_hash(a), view_hash(b)) for a, b in itertools.product(wheel_a, wheel_b))
-    assert distances == [12, 16, 22, 24]
-    assert min(distances) > THRESHOLD
+    distances = sorted((hamming(view_hash(a), view_hash(b)), hamming(view_hash256(a), view_hash256(b)))
+                       for a, b in itertools.product(wheel_a, wheel_b))
+    assert distances == [(12, 62), (16, 80), (22, 104), (24, 122)]
+    assert min(d64 for d64, _ in distances) > THRESHOLD and min(d256 for _, d256 in distances) > CONFIRM
 
 
-def test_groups_follow_near_views_and_chain() -> None:
-    base = int(view_hash(sheet_view("USD0929296", 1)), 16)
-    near = f"{base ^ 0b1111:016x}"  # 4 bits away
-    chained = f"{base ^ 0b1111 ^ (0b111111 << 40):016x}"  # 6 bits from `near`, 10 from base
-    far = f"{base ^ ((1 << 64) - 1):016x}"
-    dups = NearDuplicates.build([("USD0000003", f"{base:016x}"), ("USD0000002", near), ("USD0000001", chained),
-                                 ("USD0000004", far), ("USD0000005", "")])
-    assert dups.members == {"USD0000001": ["USD0000001", "USD0000002", "USD0000003"]}
+def test_groups_follow_confirmed_views_and_chain() -> None:
+    view = sheet_view("USD0929296", 1)
+    base, fine = int(view_hash(view), 16), int(view_hash256(view), 16)
+
+    def h(code: int, fine_code: int | None = None) -> tuple[str, str]:
+        return f"{code:016x}", "" if fine_code is None else f"{fine_code:064x}"
+
+    near = base ^ 0b1111  # 4 bits away; its fine hash 20 bits away
+    chained = near ^ (0b111111 << 40)  # 6 bits from `near`, 10 from base; fine: 30 from near's, 50 from base's
+    far = base ^ ((1 << 64) - 1)
+    dups = NearDuplicates.build([
+        ("USD0000003", *h(base, fine)), ("USD0000002", *h(near, fine ^ (1 << 20) - 1)),
+        ("USD0000001", *h(chained, fine ^ (1 << 20) - 1 ^ ((1 << 30) - 1) << 100)),
+        ("USD0000004", *h(base ^ 0b11, fine ^ (1 << 256) - 1)),  # the outline matches, the drawing does not
+        ("USD0000005", ""),  # blank: no hash
+        ("USD0000006", *h(far)), ("USD0000007", *h(far ^ 0xFF)),  # no fine hash: 8 bits is the older rule's match
+        ("USD0000008", *h(far ^ (0x3FF << 20), fine)),  # a candidate of 6 at 10 bits, but 6 has no fine hash
+    ])
+    assert dups.members == {"USD0000001": ["USD0000001", "USD0000002", "USD0000003"],
+                            "USD0000006": ["USD0000006", "USD0000007"]}
     assert dups.dup_group("USD0000003") == "USD0000001" and dups.dup_group("USD0000004") == ""
-    assert dups.summary() == {"threshold": THRESHOLD, "groups": 1, "patents_in_groups": 3, "largest_group": 3,
-                              "unhashed_views": 1}
-    together = dict.fromkeys(["USD0000001", "USD0000002", "USD0000003", "USD0000004"], "train")
+    assert dups.summary() == {"threshold": THRESHOLD, "confirm": CONFIRM, "groups": 2, "patents_in_groups": 5,
+                              "largest_group": 3, "candidate_pairs": 8, "near_duplicate_pairs": 3,
+                              "unhashed_views": 1, "legacy_views": 2}
+    together = dict.fromkeys([f"USD000000{n}" for n in range(1, 9)], "train")
     assert dups.cross_split_pairs(together) == 0
-    assert dups.cross_split_pairs(together | {"USD0000003": "test"}) == 1  # only base-near is within 8 bits
+    assert dups.cross_split_pairs(together | {"USD0000003": "test"}) == 1  # base-chained is not confirmed
     assert dups.cross_split_pairs(together | {"USD0000002": "val"}) == 2
+    assert dups.cross_split_pairs(together | {"USD0000002": None}) == 0  # left out of the release
+    assert LEGACY == 8
+
+
+def test_the_64_bit_rule_alone_groups_distinct_fixture_designs_and_the_confirmed_rule_none() -> None:
+    """Every drawing sheet of the 30 fixtures as a view: different designs share outlines, never drawings."""
+    views = []
+    for folder in sorted(patent_folder("USD0929296").parent.iterdir()):
+        grant = parse_grant(next(folder.glob("*.XML")).read_bytes())
+        for s in grant.sheets:
+            if s["sheet"] and (folder / s["file"]).exists():
+                view = view_of(decode_sheet((folder / s["file"]).read_bytes(), s["orientation"]))
+                views.append((folder.name.split("-")[0], view_hash(view), view_hash256(view)))
+    assert len(views) == 219
+    coarse = NearDuplicates.build([(p, h) for p, h, _ in views])  # no fine hashes: the older 64-bit rule (8 bits)
+    # hand-checked: a keyboard's plain bar side view and a coupling segment's upright bar, 2 bits apart
+    assert coarse.members == {"USD0919622": ["USD0919622", "USD0927652"]}
+    confirmed = NearDuplicates.build(views)
+    assert confirmed.members == {} and confirmed.summary()["candidate_pairs"] == 11
 
 
 @pytest.mark.parametrize("threshold", [0, 3, 5, 8, 11])
@@ -101,18 +156,14 @@ def test_grouping_300k_views_takes_seconds_not_hours() -> None:
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 2**63, size=300_000, dtype=np.uint64) * np.uint64(2) + rng.integers(0, 2, 300_000,
                                                                                               dtype=np.uint64)
-    views = [(f"USD{i // 4:07d}", f"{int(c):016x}") for i, c in enumerate(codes)]
-    views.append(("USD9999999", f"{int(codes[0]) ^ 0b101:016x}"))  # a re-scan of patent 0's first view
+    fine = [f"{int(w):064x}" for w in rng.integers(0, 2**63, size=(300_000, 4), dtype=np.uint64).dot(
+        np.array([1, 2**64, 2**128, 2**192], dtype=object))]
+    views = [(f"USD{i // 4:07d}", f"{int(c):016x}", f) for i, (c, f) in enumerate(zip(codes, fine, strict=True))]
+    rescan = (int(codes[0]) ^ 0b101010101, f"{int(fine[0], 16) ^ (1 << 30) - 1:064x}")  # 5 and 30 bits off
+    views.append(("USD9999999", f"{rescan[0]:016x}", rescan[1]))
     started = time.perf_counter()
     dups = NearDuplicates.build(views)
     assert time.perf_counter() - started < 60
-    assert dups.members["USD0000000"] == ["USD0000000", "USD9999999"]
-    # random 64-bit hashes: about 12 of the 4.5e10 pairs are within 8 bits by chance (x 2.8e-10); each is real
-    by_patent: dict[str, list[str]] = {}
-    for pid, h in views:
-        by_patent.setdefault(pid, []).append(h)
-    assert len(dups.members) < 40
-    for group in dups.members.values():
-        assert len(group) == 2
-        a, b = (by_patent[p] for p in group)
-        assert min(hamming(x, y) for x in a for y in b) <= THRESHOLD
+    # random 64-bit hashes: about 480 of the 4.5e10 pairs are within 10 bits by chance (x 1.0e-8); none confirms
+    assert dups.members == {"USD0000000": ["USD0000000", "USD9999999"]}
+    assert 300 < dups.summary()["candidate_pairs"] < 700

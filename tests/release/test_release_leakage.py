@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipeline.near_duplicates import THRESHOLD, hamming
+from pipeline.near_duplicates import CONFIRM, THRESHOLD, hamming
 from pipeline.release_plan import EXCLUDED_DROPPED, MULTI_FIG_FALLBACK
 from pipeline.splits import parse_ratios, split_of
 from tasks.release import build_release
@@ -74,19 +74,24 @@ def test_a_rescanned_sheet_under_another_id_lands_in_its_originals_group_and_spl
         for tar in sorted((root / split).glob("*.tar")):
             for key, m in read_samples(tar):
                 meta = json.loads(m["json"])
-                hashes[key] = meta["phash"]
+                hashes[key] = (meta["phash"], meta["phash256"])
                 assert meta["dup_group"] == (rows[key]["dup_group"] or "")
-    assert hamming(hashes["USD0929296_f1"], hashes[f"{new}_f1"]) <= THRESHOLD
+    (coarse, fine), (coarse_copy, fine_copy) = hashes["USD0929296_f1"], hashes[f"{new}_f1"]
+    assert hamming(coarse, coarse_copy) <= THRESHOLD and hamming(fine, fine_copy) <= CONFIRM
     assert original["dup_group"] == copy["dup_group"] == "USD0929296"
     assert original["split"] == copy["split"] == split_of("USD0929296", parse_ratios(RATIOS))
     assert split_of(new, parse_ratios(RATIOS)) != copy["split"]
-    assert rows["USD0929297_f1"]["dup_group"] is None  # the other Wheel design is 12 bits away: no group
+    assert rows["USD0929297_f1"]["dup_group"] is None  # the other Wheel design: 12 bits (64) and 62 (256) away
     report = json.loads((root / "stats.json").read_text())["leakage"]
     assert report["near_duplicates"]["cross_split_pairs"] == 0 == stats["near_duplicates"]["cross_split_pairs"]
     groups = {g["group"]: g["patents"] for g in report["near_duplicates"]["group_list"]}
     assert groups["USD0929296"] == ["USD0929296", new]
     card = (root / "README.md").read_text()
     assert "Near-duplicate view pairs in two different splits, counted on the written release: 0." in card
+    assert (f"64-bit perceptual hashes (`json.phash`) are at most {THRESHOLD} bits apart, and counts when their "
+            f"256-bit hashes of the ink box (`json.phash256`) are at most {CONFIRM} bits apart") in card
+    assert report["near_duplicates"]["legacy_views"] == 0
+    assert json.loads((root / "stats.json").read_text())["settings"]["near_duplicate_confirm"] == CONFIRM
 
 
 def test_a_2018_week_excludes_the_deeppatent_patents_and_their_near_duplicates(leaky_data: Path) -> None:
