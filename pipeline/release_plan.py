@@ -10,6 +10,7 @@ from typing import Any
 from pipeline.exclusions import ExclusionList
 from pipeline.near_duplicates import CONFIRM, LEGACY, THRESHOLD, NearDuplicates
 from pipeline.release import SplitRule
+from pipeline.segment import SHOWS_OTHER_LABELS
 from pipeline.splits import SPLITS
 
 MULTI_FIG_FALLBACK = "whole-sheet fallback of a sheet with several FIG.s"
@@ -27,13 +28,16 @@ class PlannedView:
     phash: str
     year: int
     phash256: str = ""  # "" in shards rendered before it was kept: the 64-bit rule applies
+    flag: str = ""  # why the view is flagged ("" when not, or in shards rendered before the index kept it)
 
 
 def multi_fig_fallbacks(views: Iterable[PlannedView]) -> set[str]:
-    """Keys of whole-sheet fallbacks whose sheet also gives other samples of the patent (the same picture twice+)."""
+    """Keys of whole-sheet fallbacks of sheets holding several FIG.s: the sheet gives other samples of the patent
+    (the same picture twice or more), or it shows other FIG.s' labels."""
     views = list(views)
     per_sheet = Counter((v.patent_id, v.sheet) for v in views)
-    return {v.key for v in views if v.segmentation == "fallback" and per_sheet[(v.patent_id, v.sheet)] > 1}
+    return {v.key for v in views if v.segmentation == "fallback"
+            and (per_sheet[(v.patent_id, v.sheet)] > 1 or SHOWS_OTHER_LABELS in (v.flag or ""))}
 
 
 @dataclass

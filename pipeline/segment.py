@@ -17,6 +17,8 @@ from pipeline.sheet_image import Box
 from pipeline.xy_cut import xy_cut
 
 SEGMENTER_VERSION = "2"
+# In the flag of a whole-sheet view whose sheet also shows other FIG.s' labels: the view holds several FIG.s.
+SHOWS_OTHER_LABELS = "the sheet shows other FIG. labels"
 MASK_SCALE = 4
 
 
@@ -327,7 +329,7 @@ def plan_regions(figs: Sequence[str], sheets: Sequence[int],
             flag = None
             if unlabelled:
                 flag = "FIG. label not read; placed by FIG. order"
-                flag += "; the sheet shows other labels" if others else ""
+                flag += f"; {SHOWS_OTHER_LABELS}" if others else ""
             regions.append(Region(fig, s, None, "fallback" if flag else "sheet", flag, own.box if own else None,
                                   own.text if own else "", erase, strays))
             continue

@@ -232,9 +232,9 @@ def _default_exclusions(version: str, inputs: list[ReleaseInput], options: Relea
 def _plan(folder: DataFolder, options: ReleaseOptions, inputs: list[ReleaseInput], rule: SplitRule, version: str,
           log: logging.Logger | logging.LoggerAdapter) -> ReleasePlan:
     """Every patent's split from the shard indexes alone: near-duplicate groups, exclusions, fallbacks left out."""
-    columns = ("key", "patent_id", "sheet", "segmentation", "phash", "phash256")
+    columns = ("key", "patent_id", "sheet", "segmentation", "phash", "phash256", "flag")
     views = [PlannedView(r["key"], r["patent_id"], r["sheet"], r["segmentation"], r["phash"] or "", item.week.year,
-                         r["phash256"] or "")
+                         r["phash256"] or "", r["flag"] or "")
              for item in inputs for r in iter_index_rows(folder, options.profile, item, columns)]
     plan = plan_release(views, rule, options.exclusions, options.drop_excluded, options.include_fallbacks,
                         options.near_duplicate_threshold)

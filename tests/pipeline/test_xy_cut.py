@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.fig_labels import FigLabel
-from pipeline.segment import SheetLayout, nearest_label_split, plan_regions, split_sheet
+from pipeline.segment import SHOWS_OTHER_LABELS, SheetLayout, nearest_label_split, plan_regions, split_sheet
 from pipeline.xy_cut import xy_cut
 
 SCALE = 4
@@ -146,3 +146,13 @@ def test_a_label_read_on_two_sheets_places_nothing_and_still_cuts_its_drawing_aw
         1, "xycut", (200, 100, 1800, 900), None)
     # FIG. 2 and 3 could not be placed by their labels: whole sheet, flagged, never unflagged on a guess.
     assert all(by_fig[f].method == "fallback" and by_fig[f].flag for f in ("2", "3"))
+
+
+def test_a_fig_placed_by_order_on_a_sheet_showing_other_labels_is_marked_as_several_figs():
+    layouts = {1: SheetLayout(1, (2000, 2400), labels=[label("1", (900, 950, 1100, 1000))], ink=canvas()),
+               2: SheetLayout(2, (2000, 2400), labels=[label("3", (900, 950, 1100, 1000))], ink=canvas()),
+               3: SheetLayout(3, (2000, 2400), labels=[label("3", (900, 950, 1100, 1000))], ink=canvas()),
+               4: SheetLayout(4, (2000, 2400), ink=canvas())}
+    by_fig = {r.fig: r for r in plan_regions(["1", "2", "3"], [1, 2, 3, 4], layouts.__getitem__)}
+    assert (by_fig["2"].sheet, by_fig["2"].method) == (2, "fallback")
+    assert SHOWS_OTHER_LABELS in by_fig["2"].flag and by_fig["1"].flag is None
