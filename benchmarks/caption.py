@@ -8,7 +8,9 @@ Models:
              built directly on the GPU in bf16 (no download); the goal run: >= 15 images/s and >= 4x bs 1 on one H100.
   tiny       the tiny random LLaVA of the tests, a CPU smoke run: its numbers only show the benchmark works.
   ID|folder  any LLaVA checkpoint through the real from_pretrained path.
-Usage: python benchmarks/caption.py --model random-7b [--batch-sizes 1 8 16 32 64] [--images 64]
+`auto` is the captioner's own choice (CUDA: from the longest real prompt and the free memory; CPU: 8). Batch size 1
+is timed on the first --bs1-images images only (it is the slow one); texts are compared on those.
+Usage: python benchmarks/caption.py --model random-7b [--batch-sizes 1 8 32 128 auto] [--images 256]
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.caption_llava import LlavaCaptioner, build_prompt  # noqa: E402
+from pipeline.caption_llava import prompt_tokens as longest_prompt  # noqa: E402
+from pipeline.caption_memory import bytes_per_sample  # noqa: E402
 from pipeline.captioning import CaptionRequest, CaptionResult, GenerationSettings, make_captioner  # noqa: E402
 from pipeline.parse import parse_grant  # noqa: E402
 from pipeline.render import RenderOptions, render_patent  # noqa: E402
@@ -44,8 +48,8 @@ LLAVA_VOCAB = 32064
 class Run:
     """One batch size's timing over the shared images."""
 
-    requested: int
-    batch_size: int  # what it ran at: lower than requested if CUDA ran out of memory
+    requested: int | None  # None: auto
+    batch_size: int  # what it ran at: the auto choice, or lower than requested if CUDA ran out of memory
     seconds: float
     images: int
     peak_gib: float | None
@@ -117,15 +121,15 @@ class Factory:
                                     device=args.device, loader_workers=args.loader_workers)
             self.model, self.processor, self.model_id = loaded.model, loaded.processor, str(folder)
 
-    def __call__(self, batch_size: int, generation: GenerationSettings | None = None) -> LlavaCaptioner:
+    def __call__(self, batch_size: int | None, generation: GenerationSettings | None = None) -> LlavaCaptioner:
         return LlavaCaptioner.from_parts(self.model, self.processor, self.model_id, batch_size=batch_size,
                                          generation=generation or self.generation, device=self.args.device,
                                          loader_workers=self.args.loader_workers)
 
 
-def timed(captioner: LlavaCaptioner, requests: list[CaptionRequest]) -> Run:
+def timed(captioner: LlavaCaptioner, requests: list[CaptionRequest], requested: int | None) -> Run:
     """Wall time of captioning all requests (loader, generate, decode), with the CUDA peak memory."""
-    cuda, requested = captioner.device.type == "cuda", captioner.batch_size
+    cuda = captioner.device.type == "cuda"
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -157,15 +161,33 @@ def report(runs: list[Run], base: Run, max_new_tokens: int) -> None:
     print("|---|---|---|---|---|---|---|")
     base_text = [r.caption for r in base.results]
     for run in runs:
-        same = sum(a == r.caption for a, r in zip(base_text, run.results, strict=True))
+        same = sum(a == r.caption for a, r in zip(base_text, run.results, strict=False))
         tokens = {r.output_tokens for r in run.results}
         peak = f"{run.peak_gib:.1f}" if run.peak_gib is not None else "n/a (CPU)"
-        size = f"{run.requested}" + (f" (ran at {run.batch_size}: OOM)" if run.batch_size != run.requested else "")
+        if run.requested is None:
+            size = f"auto ({run.batch_size})"
+        else:
+            size = f"{run.requested}" + (f" (ran at {run.batch_size}: OOM)" if run.batch_size != run.requested else "")
         print(f"| {size} | {run.rate:.2f} | {run.seconds / run.images:.3f} | {peak} | "
-              f"{run.rate / base.rate:.2f}x | {same}/{run.images} | {sorted(tokens)} |")
+              f"{run.rate / base.rate:.2f}x | {same}/{len(base_text)} | {sorted(tokens)} |")
     errors = Counter(r.error.split(":")[0] for run in runs for r in run.results if r.error)
     forced = all(r.output_tokens == max_new_tokens for run in runs for r in run.results)
     print(f"\nerrors: {dict(errors) or 0}; every image generated exactly {max_new_tokens} tokens: {forced}")
+
+
+def memory_check(runs: list[Run], factory: Factory, requests: list[CaptionRequest],
+                 generation: GenerationSettings) -> None:
+    """The batch-size estimate against the measured peak: (peak - weights) / batch size, per caption."""
+    if not any(r.peak_gib for r in runs):
+        return
+    prompts = [build_prompt(factory.processor, r.meta) for r in requests]
+    text = factory.model.config.get_text_config()
+    estimate = bytes_per_sample(text, factory.model.dtype.itemsize, longest_prompt(factory.processor, prompts),
+                                generation.max_new_tokens)
+    weights = sum(p.numel() * p.element_size() for p in factory.model.parameters())
+    measured = {r.batch_size: (r.peak_gib * 2**30 - weights) / r.batch_size for r in runs if r.batch_size > 1}
+    print(f"memory per caption: estimated {estimate / 2**20:.0f} MiB; measured (peak - weights) / batch: "
+          + ", ".join(f"bs {b}: {m / 2**20:.0f} MiB" for b, m in sorted(measured.items())))
 
 
 def verdict(runs: list[Run], base: Run, model: str, device: str) -> None:
@@ -182,8 +204,10 @@ def verdict(runs: list[Run], base: Run, model: str, device: str) -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="random-7b", help="random-7b | tiny | model id or local folder")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16, 32, 64])
-    parser.add_argument("--images", type=int, default=64, help="images per batch size (the same for each)")
+    parser.add_argument("--batch-sizes", nargs="+", default=["1", "8", "32", "128", "auto"],
+                        help="integers and/or 'auto' (the captioner sizes its batch from the free memory)")
+    parser.add_argument("--images", type=int, default=256, help="images per batch size (the same for each)")
+    parser.add_argument("--bs1-images", type=int, default=32, help="batch size 1 runs on the first N images only")
     parser.add_argument("--patents", type=int, default=6, help="sample patents rendered for the images")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="forced output length")
     parser.add_argument("--loader-workers", type=int, default=2)
@@ -206,7 +230,8 @@ def main() -> None:
     args = parse_args()
     started = time.perf_counter()
     print(describe_machine(args.device), flush=True)
-    sizes = [1] + sorted({b for b in args.batch_sizes if b != 1})
+    fixed = sorted({int(b) for b in args.batch_sizes if b != "auto"} - {1})
+    sizes: list[int | None] = [1, *fixed, *([None] if "auto" in args.batch_sizes else [])]
     extra = {"cache_implementation": "static"} if args.static_cache else {}
     generation = GenerationSettings(max_new_tokens=args.max_new_tokens, min_new_tokens=args.max_new_tokens,
                                     extra=extra)
@@ -221,15 +246,18 @@ def main() -> None:
               f"{args.max_new_tokens} new tokens each, loader workers {args.loader_workers}"
               f"{', static KV cache' if args.static_cache else ''}", flush=True)
         warm = GenerationSettings(max_new_tokens=2, min_new_tokens=2, extra=extra)
-        list(factory(max(sizes), warm).caption(requests[: max(sizes)]))  # kernels, allocator, worker start-up
+        widest = factory(max(fixed, default=8), warm)
+        list(widest.caption(requests[: widest.batch_size]))  # kernels, allocator, worker start-up
         runs: list[Run] = []
         for size in sizes:
             if runs and time.perf_counter() - started > args.time_budget:
                 print(f"batch size {size}: skipped (time budget {args.time_budget:.0f}s spent)", flush=True)
                 continue
-            runs.append(timed(factory(size), requests))
-            print(f"batch size {size}: {runs[-1].rate:.2f} images/s ({runs[-1].seconds:.1f}s)", flush=True)
+            runs.append(timed(factory(size), requests[: args.bs1_images] if size == 1 else requests, size))
+            print(f"batch size {size or 'auto'} (ran at {runs[-1].batch_size}): {runs[-1].rate:.2f} images/s "
+                  f"({runs[-1].seconds:.1f}s)", flush=True)
     report(runs, runs[0], args.max_new_tokens)
+    memory_check(runs, factory, requests, generation)
     verdict(runs, runs[0], args.model, args.device)
     print(f"total {time.perf_counter() - started:.0f}s")
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import gc
-import io
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
 
+from pipeline.caption_inputs import InputBatch, ViewDataset, gpu_batches, view_loader
+from pipeline.caption_memory import MAX_AUTO_BATCH, batch_size_for, bytes_per_sample, free_cuda_bytes, release_memory
 from pipeline.caption_prompts import PROMPT_VERSION, caption_question, clean_caption, llava_prompt
 from pipeline.captioning import (
     DEFAULT_LLAVA_MODEL,
@@ -22,11 +21,8 @@ from pipeline.captioning import (
     CaptionResult,
     GenerationSettings,
 )
-from pipeline.loader_workers import forget_parent_exit_hooks
 
 CPU_BATCH_SIZE = 8
-MAX_AUTO_BATCH = 128
-_TEXT_TOKENS_GUESS = 256  # question + template tokens per sample, for the CUDA batch size estimate
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -95,63 +91,13 @@ def image_size(processor: Any) -> dict[str, int] | None:
     return {k: v for k, v in dict(size).items() if v is not None} if size else None
 
 
-@dataclass
-class _Item:
-    """One request after decoding: its image, or why it has none."""
-
-    index: int
-    image: Image.Image | None
-    error: str | None
-
-
-@dataclass
-class _Batch:
-    """A collated batch: model inputs for the readable images, errors for the rest, both by request index."""
-
-    indices: list[int]
-    inputs: dict[str, torch.Tensor]
-    errors: dict[int, str]
-    size: int
-
-    def pin_memory(self) -> _Batch:
-        """DataLoader(pin_memory=True) calls this, so host->GPU copies can overlap."""
-        self.inputs = {k: v.pin_memory() for k, v in self.inputs.items()}
-        return self
-
-
-class _ViewImages(Dataset):
-    """Map-style dataset over the requests: decodes each PNG (in a worker when loader_workers > 0)."""
-
-    def __init__(self, requests: Sequence[CaptionRequest]):
-        self.requests = requests
-
-    def __len__(self) -> int:
-        return len(self.requests)
-
-    def __getitem__(self, index: int) -> _Item:
-        try:
-            with Image.open(io.BytesIO(self.requests[index].png)) as image:
-                return _Item(index, image.convert("RGB"), None)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:  # PIL's ways to fail
-            return _Item(index, None, f"image_unreadable: {type(error).__name__}: {error}")
-
-
-class _Collate:
-    """Runs the processor on a batch (resize, crop, normalise, tokenize with left padding) on the CPU."""
-
-    def __init__(self, processor: Any, prompts: Sequence[str]):
-        self.processor = processor
-        self.prompts = prompts
-
-    def __call__(self, items: list[_Item]) -> _Batch:
-        good = [it for it in items if it.image is not None]
-        errors = {it.index: str(it.error) for it in items if it.image is None}
-        inputs: dict[str, torch.Tensor] = {}
-        if good:
-            encoded = self.processor(images=[it.image for it in good], text=[self.prompts[it.index] for it in good],
-                                     return_tensors="pt", padding=True)
-            inputs = {k: v for k, v in encoded.items() if isinstance(v, torch.Tensor)}
-        return _Batch([it.index for it in good], inputs, errors, len(items))
+def prompt_tokens(processor: Any, prompts: Sequence[str]) -> int:
+    """Tokens of the longest prompt as the model sees it (the processor expands `<image>` into the image tokens)."""
+    lengths = [len(ids) for ids in processor.tokenizer(list(prompts))["input_ids"]]
+    longest = prompts[lengths.index(max(lengths))]
+    side = max((image_size(processor) or {"height": 336}).values())
+    blank = Image.new("RGB", (side, side), "white")
+    return int(processor(images=[blank], text=[longest], return_tensors="pt")["input_ids"].shape[1])
 
 
 def _slice_inputs(inputs: dict[str, torch.Tensor], start: int, stop: int) -> dict[str, torch.Tensor]:
@@ -214,44 +160,31 @@ class LlavaCaptioner:
         eos = self.model.generation_config.eos_token_id
         eos = eos if eos is not None else tokenizer.eos_token_id
         self.eos_ids = set(eos) if isinstance(eos, list) else {int(eos)}
-        self.batch_size = batch_size or self._auto_batch_size()
+        self.auto_batch = batch_size is None and self.device.type == "cuda"
+        self.oom_cap = MAX_AUTO_BATCH  # lowered by each out-of-memory; auto sizing never goes above it again
+        self.batch_size = batch_size or CPU_BATCH_SIZE
+        if self.auto_batch:
+            self.batch_size = self._fit_batch([build_prompt(processor, {})])
 
     def settings(self) -> dict[str, Any]:
         """Generation settings plus the processor's image size (it changes what the model sees)."""
         return {**self.generation.record(), "image_size": image_size(self.processor)}
 
-    def _auto_batch_size(self) -> int:
-        """CPU: a fixed 8. CUDA: the largest power of two whose KV cache fits in 70 % of the free memory."""
-        if self.device.type != "cuda":
-            return CPU_BATCH_SIZE
-        free, _total = torch.cuda.mem_get_info(self.device)
-        per_sample = self._bytes_per_sample()
-        size = 1
-        while size * 2 <= MAX_AUTO_BATCH and size * 2 * per_sample <= 0.7 * free:
-            size *= 2
-        return size
-
-    def _bytes_per_sample(self) -> int:
-        """KV cache of one sequence (image tokens + question + new tokens), x1.5 for activations."""
+    def _fit_batch(self, prompts: Sequence[str]) -> int:
+        """CUDA: the batch whose KV cache and prefill fit the free memory at the longest real prompt length."""
         text = self.model.config.get_text_config()
-        heads = text.num_attention_heads
-        head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads
-        kv_heads = getattr(text, "num_key_value_heads", None) or heads
-        tokens = getattr(self.model.config, "image_seq_length", 576) + _TEXT_TOKENS_GUESS
-        tokens += self.generation.max_new_tokens
-        per_token = 2 * text.num_hidden_layers * kv_heads * head_dim * torch.finfo(self.dtype).bits // 8
-        return int(1.5 * per_token * tokens)
-
-    def _loader(self, requests: Sequence[CaptionRequest], prompts: list[str]) -> DataLoader:
-        return DataLoader(_ViewImages(requests), batch_size=self.batch_size, shuffle=False,
-                          num_workers=self.loader_workers, collate_fn=_Collate(self.processor, prompts),
-                          pin_memory=self.device.type == "cuda",
-                          worker_init_fn=forget_parent_exit_hooks)
+        per_sample = bytes_per_sample(text, self.model.dtype.itemsize, prompt_tokens(self.processor, prompts),
+                                      self.generation.max_new_tokens)
+        return min(self.oom_cap, batch_size_for(free_cuda_bytes(self.device), per_sample))
 
     def caption(self, requests: Sequence[CaptionRequest]) -> Iterator[CaptionResult]:
-        """Captions in request order, one loader batch at a time (errors recorded in place)."""
+        """Captions in request order, one GPU batch at a time (errors recorded in place)."""
         prompts = [build_prompt(self.processor, r.meta) for r in requests]
-        batches = iter(self._loader(requests, prompts))
+        if self.auto_batch and prompts:
+            self.batch_size = self._fit_batch(prompts)
+        tokenizer = self.processor.tokenizer
+        chunks = iter(view_loader(ViewDataset(requests, prompts, self.processor), self.batch_size, self.loader_workers))
+        batches = gpu_batches(chunks, lambda: self.batch_size, tokenizer.pad_token_id, tokenizer.padding_side)
         while True:
             started = time.perf_counter()
             batch = next(batches, None)
@@ -269,24 +202,30 @@ class LlavaCaptioner:
                 error = None if text else "empty_caption"
                 yield CaptionResult(request.key, text or None, prompts[index], error, share, tokens, rows)
 
-    def _generate_all(self, batch: _Batch) -> dict[int, tuple[str, int, int]]:
+    def _generate_all(self, batch: InputBatch) -> dict[int, tuple[str, int, int]]:
         """Generate for the readable rows in chunks of the current batch size, halving it on CUDA OOM."""
         out: dict[int, tuple[str, int, int]] = {}
         start = 0
         while start < len(batch.indices):
             stop = min(start + self.batch_size, len(batch.indices))
-            try:
-                texts = self._generate(_slice_inputs(batch.inputs, start, stop))
-            except torch.cuda.OutOfMemoryError:
-                if self.batch_size == 1:
-                    raise
-                torch.cuda.empty_cache()
-                self.batch_size //= 2  # retry the same rows with a smaller batch; nothing is dropped
+            texts = self._generate_or_none(_slice_inputs(batch.inputs, start, stop))
+            if texts is None:  # out of memory: the failed call's frames are gone now, so their tensors can be freed
+                release_memory(self.device)
+                self.batch_size = self.oom_cap = self.batch_size // 2  # retry the same rows smaller; none dropped
                 continue
             for index, (text, tokens) in zip(batch.indices[start:stop], texts, strict=True):
                 out[index] = (text, tokens, stop - start)
             start = stop
         return out
+
+    def _generate_or_none(self, inputs: dict[str, torch.Tensor]) -> list[tuple[str, int]] | None:
+        """`_generate`, or None on CUDA OOM above batch 1: returned, not raised, so no traceback keeps its tensors."""
+        try:
+            return self._generate(inputs)
+        except torch.cuda.OutOfMemoryError:
+            if self.batch_size == 1:
+                raise
+        return None
 
     def _generate(self, inputs: dict[str, torch.Tensor]) -> list[tuple[str, int]]:
         """One greedy (or seeded) generate call; decode only the new tokens, then clean them."""

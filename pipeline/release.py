@@ -19,7 +19,7 @@ from pipeline.render import class_index
 from pipeline.sample_json import FIELDS, card_features, normalise_sample_json
 from pipeline.splits import SPLITS, parse_ratios, split_of
 
-RELEASE_FORMAT = 2  # 2: near-duplicate split groups, exclusion lists, multi-FIG. fallbacks left out
+RELEASE_FORMAT = 3  # 2: near-duplicate split groups, exclusion lists, fallbacks left out; 3: hash order within a split
 METADATA_CAPTIONS = "metadata"  # the caption the render stage wrote (json `caption_metadata`); no caption stage
 SPLIT_BY = ("hash", "year")
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")

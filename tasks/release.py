@@ -32,7 +32,7 @@ from pipeline.release import (
     split_rule,
 )
 from pipeline.release_plan import EXCLUDED_DROPPED, PlannedView, ReleasePlan, leakage_lines, plan_release
-from pipeline.splits import SPLITS
+from pipeline.splits import SPLITS, hash_unit
 from storage import layout
 from storage.captions import (
     CaptionStorageError,
@@ -52,9 +52,11 @@ from storage.release import (
     shard_number,
     unrendered_weeks,
 )
+from storage.release_spill import OrderedSpill
 from tasks.progress import CountProgress
 
 OnShard = Callable[[str, dict[str, Any]], None]
+ORDER_SALT = "release-order/"  # not the split hash's salt: the order within a split is its own permutation
 
 
 class ReleaseExists(ReleaseError):
@@ -275,12 +277,56 @@ def _leakage(plan: ReleasePlan, left_out: list[dict[str, Any]], released: dict[s
     }
 
 
+def release_order(patent_id: str) -> tuple[float, str]:
+    """Where a patent goes in its split: a stable hash of its id, so shards and batches mix US classes (USPTO
+    numbers a week's designs in class runs) and a rebuilt release is byte-identical."""
+    return hash_unit(patent_id, ORDER_SALT), patent_id
+
+
 def _write_shards(folder: DataFolder, out: ReleaseFolder, options: ReleaseOptions, inputs: list[ReleaseInput],
                   plan: ReleasePlan, log: logging.Logger | logging.LoggerAdapter, on_shard: OnShard | None,
                   manifest: ManifestWriter, tally: Tally, caption_set: str | None = None
                   ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]], list[dict[str, Any]],
                              dict[str, str]]:
-    """Stream every input sample once, in week/shard/position order, into the split shards."""
+    """Read every input sample once in week/shard/position order (the first copy of a key or patent wins) into a
+    local spill, then write each split's shards in `release_order` of patent, a patent's views together."""
+    def shard_done(split: str, info: dict[str, Any]) -> None:
+        log.info("release %s: %s %d samples of %d patents, %d bytes", out.version, info["name"], info["samples"],
+                 info["patents"], info["bytes"])
+        if on_shard is not None:
+            on_shard(split, info)
+
+    writers = {s: out.split_writer(s, options.shard_samples, options.shard_bytes, shard_done) for s in SPLITS}
+    try:
+        with OrderedSpill() as spill:
+            duplicates, left_out, released = _spill_patents(folder, out, options, inputs, plan, log, spill,
+                                                            caption_set)
+            log.info("release %s: writing %d patents in hash order (%d bytes spilled to %s)", out.version,
+                     len(spill), spill.bytes, spill.directory)
+            for pid, split, keep, sources, members in spill.drain():
+                placed = writers[split].add_patent(pid, members)
+                for s, source, m, (shard, index, offset) in zip(keep, sources, members, placed, strict=True):
+                    row = manifest_row(s, s.meta, split, shard, index, offset, m)
+                    row["caption_source"] = source
+                    row["dup_group"] = plan.near.dup_group(pid) or None
+                    row["excluded_by"] = plan.excluded_by.get(pid)
+                    manifest.add(row)
+                    tally.add(row)
+        shards = {s: w.close() for s, w in writers.items()}
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    if duplicates:
+        log.warning("release %s: %d duplicate samples dropped (kept the first; listed in stats.json)", out.version,
+                    len(duplicates))
+    return shards, duplicates, left_out, released
+
+
+def _spill_patents(folder: DataFolder, out: ReleaseFolder, options: ReleaseOptions, inputs: list[ReleaseInput],
+                   plan: ReleasePlan, log: logging.Logger | logging.LoggerAdapter, spill: OrderedSpill,
+                   caption_set: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
+    """Each released patent's members into `spill` under its release order; duplicates and left-out samples listed."""
     loaded: dict[str, dict[str, dict[str, Any]]] = {}
 
     def caption_of(s: SourceSample) -> dict[str, Any] | None:
@@ -293,13 +339,6 @@ def _write_shards(folder: DataFolder, out: ReleaseFolder, options: ReleaseOption
                                                    dt.date.fromisoformat(s.week), shard_number(s.source))
         return loaded[s.source].get(s.key)
 
-    def shard_done(split: str, info: dict[str, Any]) -> None:
-        log.info("release %s: %s %d samples of %d patents, %d bytes", out.version, info["name"], info["samples"],
-                 info["patents"], info["bytes"])
-        if on_shard is not None:
-            on_shard(split, info)
-
-    writers = {s: out.split_writer(s, options.shard_samples, options.shard_bytes, shard_done) for s in SPLITS}
     duplicates: list[dict[str, Any]] = []
     left_out: list[dict[str, Any]] = []
     released: dict[str, str] = {}
@@ -307,52 +346,37 @@ def _write_shards(folder: DataFolder, out: ReleaseFolder, options: ReleaseOption
     first_patent: dict[str, str] = {}
     progress = CountProgress(f"release {out.version}", sum(i.samples for i in inputs), log, unit="samples")
     done = 0
-    try:
-        for item in inputs:
-            for group in group_patents(iter_source_samples(folder, options.profile, item)):
-                pid, keep = group[0].patent_id, []
-                for s in group:
-                    earlier = first_key.get(s.key) or first_patent.get(pid)
-                    if earlier is not None:
-                        reason = "duplicate key" if s.key in first_key else "patent already released"
-                        duplicates.append({"key": s.key, "patent_id": pid, "source_shard": s.source,
-                                           "source_index": s.position, "reason": reason, "first_seen": earlier})
-                        continue
-                    first_key[s.key] = s.source
-                    keep.append(s)
-                done += len(group)
-                if keep:
-                    first_patent[pid] = keep[0].source
-                split = plan.split(pid)
-                for s in keep:
-                    reason = plan.left_out_keys.get(s.key) or (EXCLUDED_DROPPED if split is None else None)
-                    if reason is not None:
-                        left_out.append({"key": s.key, "patent_id": pid, "source_shard": s.source,
-                                         "source_index": s.position, "reason": reason})
-                keep = [s for s in keep if split is not None and s.key not in plan.left_out_keys]
-                if keep and split is not None:
-                    released[pid] = split
-                    captions = [caption_of(s) for s in keep]
-                    members = [release_members(s, split, caption_set, c, plan.fields(pid))
-                               for s, c in zip(keep, captions, strict=True)]
-                    placed = writers[split].add_patent(pid, members)
-                    for s, c, m, (shard, index, offset) in zip(keep, captions, members, placed, strict=True):
-                        row = manifest_row(s, s.meta, split, shard, index, offset, m)
-                        row["caption_source"] = caption_fields(caption_set, c).get("caption_source", METADATA_CAPTIONS)
-                        row["dup_group"] = plan.near.dup_group(pid) or None
-                        row["excluded_by"] = plan.excluded_by.get(pid)
-                        manifest.add(row)
-                        tally.add(row)
-                progress(done)
-        shards = {s: w.close() for s, w in writers.items()}
-    except BaseException:
-        for w in writers.values():
-            w.abort()
-        raise
-    if duplicates:
-        log.warning("release %s: %d duplicate samples dropped (kept the first; listed in stats.json)", out.version,
-                    len(duplicates))
-    return shards, duplicates, left_out, released
+    for item in inputs:
+        for group in group_patents(iter_source_samples(folder, options.profile, item)):
+            pid, keep = group[0].patent_id, []
+            for s in group:
+                earlier = first_key.get(s.key) or first_patent.get(pid)
+                if earlier is not None:
+                    reason = "duplicate key" if s.key in first_key else "patent already released"
+                    duplicates.append({"key": s.key, "patent_id": pid, "source_shard": s.source,
+                                       "source_index": s.position, "reason": reason, "first_seen": earlier})
+                    continue
+                first_key[s.key] = s.source
+                keep.append(s)
+            done += len(group)
+            if keep:
+                first_patent[pid] = keep[0].source
+            split = plan.split(pid)
+            for s in keep:
+                reason = plan.left_out_keys.get(s.key) or (EXCLUDED_DROPPED if split is None else None)
+                if reason is not None:
+                    left_out.append({"key": s.key, "patent_id": pid, "source_shard": s.source,
+                                     "source_index": s.position, "reason": reason})
+            keep = [s for s in keep if split is not None and s.key not in plan.left_out_keys]
+            if keep and split is not None:
+                released[pid] = split
+                captions = [caption_of(s) for s in keep]
+                members = [release_members(s, split, caption_set, c, plan.fields(pid))
+                           for s, c in zip(keep, captions, strict=True)]
+                sources = [caption_fields(caption_set, c).get("caption_source", METADATA_CAPTIONS) for c in captions]
+                spill.add(release_order(pid), (pid, split, keep, sources, members))
+            progress(done)
+    return duplicates, left_out, released
 
 
 @task(name="release", task_run_name="release-{version}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import weakref
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from pipeline.caption_llava import LlavaCaptioner, build_prompt
+from pipeline import caption_llava
+from pipeline.caption_llava import LlavaCaptioner, build_prompt, prompt_tokens
 from pipeline.caption_prompts import PROMPT_VERSION, caption_question, llava_prompt
 from pipeline.captioning import (
     CaptionerError,
@@ -140,6 +142,46 @@ def test_out_of_memory_halves_the_batch_and_loses_nothing(tiny_folder, requests,
     results = list(captioner.caption(requests))
     assert texts(results) == texts(reference) and captioner.batch_size == 2
     assert calls[:3] == [8, 4, 2] and max(calls[3:]) == 2 and {r.batch_size for r in results} == {1, 2}
+
+
+def test_out_of_memory_frees_the_failed_calls_tensors_before_retrying(tiny_folder, requests, reference, monkeypatch):
+    """The OOM's traceback holds generate's frames (their KV cache): memory is released only once it is gone."""
+    captioner = LlavaCaptioner(str(tiny_folder), batch_size=8, generation=GEN, device="cpu", loader_workers=0)
+    generate, held, freed_when = captioner._generate, [], []
+
+    def tight(inputs: dict[str, torch.Tensor]) -> list[tuple[str, int]]:
+        if len(inputs["input_ids"]) > 4:
+            cache = torch.zeros(len(inputs["input_ids"]), 1024)  # what a failed generate leaves in its frames
+            held.append(weakref.ref(cache))
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+        return generate(inputs)
+
+    def release(device: torch.device) -> None:
+        freed_when.append([ref() is None for ref in held])
+
+    captioner._generate = tight
+    monkeypatch.setattr(caption_llava, "release_memory", release)
+    results = list(captioner.caption(requests))
+    assert texts(results) == texts(reference) and captioner.batch_size == captioner.oom_cap == 4
+    assert freed_when == [[True]], "released once, after the failed call's tensors were dropped"
+
+
+def test_auto_batch_is_sized_from_the_real_prompts_and_free_memory(tiny_folder, requests, monkeypatch):
+    """CUDA sizing (free memory faked on the CPU): the longest real prompt's tokens, capped after an OOM."""
+    captioner = LlavaCaptioner(str(tiny_folder), batch_size=1, generation=GEN, device="cpu", loader_workers=0)
+    captioner.auto_batch = True
+    prompts = [build_prompt(captioner.processor, r.meta) for r in requests]
+    tokens = prompt_tokens(captioner.processor, prompts)
+    text_lengths = [len(ids) for ids in captioner.processor.tokenizer(prompts)["input_ids"]]
+    assert tokens == max(text_lengths) + 15  # the tiny model's <image> becomes 16 image tokens
+    # tiny LLaMA: KV 2 x 2 layers x 2 kv-heads x 16 dims x 4 B = 512 B/token; prefill 4 x (128 + 64) x 4 = 3072 B
+    per_sample = 512 * (tokens + GEN.max_new_tokens) + 3072 * tokens
+    monkeypatch.setattr(caption_llava, "free_cuda_bytes", lambda device: int(12.5 * per_sample / 0.9))
+    list(captioner.caption(requests[:2]))
+    assert captioner.batch_size == 8  # 12 fit: rounded down to a multiple of 8
+    captioner.oom_cap = 4
+    list(captioner.caption(requests[:2]))
+    assert captioner.batch_size == 4
 
 
 def test_loader_workers_give_the_same_captions(tiny_folder, requests, reference):

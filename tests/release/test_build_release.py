@@ -18,7 +18,7 @@ import pytest
 from pipeline.splits import SPLITS, parse_ratios, split_of
 from storage.folder import DataFolder
 from storage.tables import read_marker
-from tasks.release import NothingToRelease, ReleaseExists, build_release
+from tasks.release import NothingToRelease, ReleaseExists, build_release, release_order
 from tests.release.conftest import NOT_RENDERED, RATIOS, RENDERED, SHARD_SAMPLES, read_samples, release_root
 
 
@@ -63,9 +63,9 @@ def test_every_patent_is_in_one_split_and_one_shard_adjacent(release_data: Path,
         assert len({s["shard"] for s in samples}) == 1, f"{pid} straddles shards"
         positions = sorted(s["shard_index"] for s in samples)
         assert positions == list(range(positions[0], positions[0] + len(samples))), f"{pid} is not adjacent"
-    for split in SPLITS:  # fixed order: week, source shard, position
+    for split in SPLITS:  # fixed order: hash of the patent id, then the patent's views in source order
         part = [r for r in rows if r["split"] == split]
-        assert part == sorted(part, key=lambda r: (r["source_week"], r["source_shard"], r["source_index"]))
+        assert part == sorted(part, key=lambda r: (release_order(r["patent_id"]), r["source_shard"], r["source_index"]))
         assert part == sorted(part, key=lambda r: (r["shard"], r["shard_index"]))
 
 
