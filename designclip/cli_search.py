@@ -116,7 +116,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         lists = {"query_list": args.deeppatent_queries, "db_list": args.deeppatent_db,
                  "image_root": args.deeppatent_images}
     summary = evaluate_flow(release=args.release, models=models, data_root=args.data_root, pretrained=pretrained,
-                            deeppatent_lists=lists, seed=args.seed)
+                            deeppatent_lists=lists, seed=args.seed, pairs_5k=args.patents_5k,
+                            allow_deeppatent_overlap=args.allow_deeppatent_overlap)
     print_evaluation(summary)
     return 0
 
@@ -161,10 +162,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     evaluate = sub.add_parser("evaluate", help="retrieval, classification and DeepPatent metrics; report + plots")
     _model_options(evaluate)
-    evaluate.add_argument("--baseline", action="append", help="a model to evaluate beside --model (repeatable)")
+    evaluate.add_argument("--baseline", action="append",
+                          help="a model to evaluate beside --model (repeatable), e.g. designclip-tiny (untrained), "
+                               "ViT-B-32 --baseline-pretrained openai, hf-hub:patentclip/PatentCLIP_Vit_B")
     evaluate.add_argument("--baseline-pretrained", action="append", help="--pretrained of each --baseline")
     evaluate.add_argument("--deeppatent-queries", help="DeepPatent test_query_patent.txt (real dataset)")
     evaluate.add_argument("--deeppatent-db", help="DeepPatent test_db_patent.txt")
     evaluate.add_argument("--deeppatent-images", help="folder with the DeepPatent images")
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the 5k patent sample, splits and probes")
+    evaluate.add_argument("--patents-5k", type=int, default=5000,
+                          help="test patents in DesignCLIP's one-view-per-patent retrieval protocol (default 5000)")
+    evaluate.add_argument("--allow-deeppatent-overlap", action="store_true",
+                          help="score DeepPatent even when the model's training release holds some of its patents "
+                               "(printed loudly, recorded as deeppatent.overlap_patents)")
     evaluate.set_defaults(func=cmd_evaluate)

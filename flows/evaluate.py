@@ -10,8 +10,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 
 from pipeline.embed import EncoderSpec, model_tag
+from pipeline.eval_classes import PROBE_MAX
 from pipeline.eval_report import comparison_markdown, model_label, pct, recall_png
-from pipeline.evaluate import PROBE_TRAIN_MAX
 from storage.folder import DataFolder
 from storage.reports import read_report_file, write_comparison
 from tasks.evaluate import evaluate_task
@@ -38,16 +38,19 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
 
     return {
         "model": model_label(report),
-        "T->I R@1": pct(get("retrieval", "all", "text_to_image", "1")),
-        "T->I R@10": pct(get("retrieval", "all", "text_to_image", "10")),
-        "I->T R@1": pct(get("retrieval", "all", "image_to_text", "1")),
-        "I->T R@10": pct(get("retrieval", "all", "image_to_text", "10")),
-        "US zero-shot": pct(get("classification", "us", "zero_shot", "accuracy")),
-        "US linear probe": pct(get("classification", "us", "linear_probe", "accuracy")),
-        "Locarno zero-shot": pct(get("classification", "locarno", "zero_shot", "accuracy")),
-        "Locarno linear probe": pct(get("classification", "locarno", "linear_probe", "accuracy")),
-        "DeepPatent mAP": pct(get("deeppatent", "views_per_query", "1", "mAP")),
-        "DeepPatent top-10": pct(get("deeppatent", "views_per_query", "1", "top_k", "10")),
+        "T->I R@5 (5k)": pct(get("retrieval", "designclip_5k", "text_to_image", "5")),
+        "T->I R@10 (5k)": pct(get("retrieval", "designclip_5k", "text_to_image", "10")),
+        "I->T R@10 (5k)": pct(get("retrieval", "designclip_5k", "image_to_text", "10")),
+        "T->I R@10 (all views)": pct(get("retrieval", "all_views", "text_to_image", "10")),
+        "T->I R@10 (patent)": pct(get("retrieval", "patent_level", "text_to_image", "10")),
+        "US probe (val)": pct(get("classification", "linear_probe_val", "us", "accuracy")),
+        "US DesignCLIP probe": pct(get("classification", "designclip_probe", "us", "accuracy")),
+        "US prompted": pct(get("classification", "prompted", "us", "accuracy")),
+        "US zero-shot (held-out template)": pct(get("classification", "zero_shot_heldout_template", "us",
+                                                    "accuracy")),
+        "DeepPatent mAP": pct(get("deeppatent", "map_official")),
+        "DeepPatent mAP (pml)": pct(get("deeppatent", "map_pml")),
+        "DeepPatent P@1": pct(get("deeppatent", "p_at_1")),
     }
 
 
@@ -77,11 +80,13 @@ def _report_artifacts(folder: DataFolder, release: str, result: dict[str, Any]) 
 def evaluate_flow(release: str, models: list[str], data_root: str = "./data",
                   pretrained: list[str | None] | None = None, deeppatent_lists: dict[str, str] | None = None,
                   seed: int = 0, pairs_5k: int = 5000, batch_size: int = 64, device: str | None = None,
-                  force: bool = False, probe_train_max: int = PROBE_TRAIN_MAX) -> dict[str, Any]:
+                  force: bool = False, probe_max: int = PROBE_MAX,
+                  allow_deeppatent_overlap: bool = False) -> dict[str, Any]:
     """Evaluate each model (first = ours, the rest baselines; missing vectors are embedded first) and compare them.
 
     `pretrained[i]` is the open_clip pretrained tag of `models[i]` (None for folders, runs and random init).
-    `deeppatent_lists` = {query_list, db_list, image_root} also scores the real DeepPatent test lists.
+    `deeppatent_lists` = {query_list, db_list, image_root} also scores the real DeepPatent test lists; a model whose
+    training release holds any of the scored patents is refused unless `allow_deeppatent_overlap`.
     """
     log = get_run_logger()
     if not models:
@@ -98,7 +103,8 @@ def evaluate_flow(release: str, models: list[str], data_root: str = "./data",
     results = []
     for i, spec in enumerate(specs):
         result = evaluate_task(data_root, release, spec, seed, pairs_5k, deeppatent_lists, batch_size, device,
-                               tag=tags[i], force=force, probe_train_max=probe_train_max)
+                               tag=tags[i], force=force, probe_max=probe_max,
+                               allow_deeppatent_overlap=allow_deeppatent_overlap)
         result["report"]["model"]["role"] = "ours" if i == 0 else "baseline"
         _report_artifacts(folder, release, result)
         log.info("%s: %s (%s)", result["model_tag"], "already evaluated" if result["skipped"] else "evaluated",

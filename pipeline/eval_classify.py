@@ -209,3 +209,72 @@ def linear_probe(
         "train_left_out": int((~train_keep).sum()),
         "unseen_test_classes": sorted(set(target.tolist()) - set(classes.tolist())),
     }
+
+
+DESIGNCLIP_PROBE = {"epochs": 5, "batch_size": 32, "lr": 1e-4}  # DesignCLIP's probe: one nn.Linear trained by Adam
+
+
+def designclip_probe(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    num_classes: int,
+    seed: int = 0,
+    epochs: int = DESIGNCLIP_PROBE["epochs"],
+    batch_size: int = DESIGNCLIP_PROBE["batch_size"],
+    lr: float = DESIGNCLIP_PROBE["lr"],
+) -> dict:
+    """DesignCLIP's linear probe: one nn.Linear(dim, num_classes), Adam, cross entropy, shuffled batches, seeded.
+
+    Same result keys as ``linear_probe`` (``c`` None, ``c_sweep`` empty) plus ``steps`` and ``settings``.
+    """
+    train_x = np.asarray(train_x, dtype=np.float32)
+    test_x = np.asarray(test_x, dtype=np.float32)
+    train_y = np.asarray(train_y).astype(np.int64).ravel()
+    test_y = np.asarray(test_y).astype(np.int64).ravel()
+    if train_x.ndim != 2 or test_x.ndim != 2 or train_x.shape[1] != test_x.shape[1]:
+        raise ValueError(f"feature shapes do not fit: train {train_x.shape}, test {test_x.shape}")
+    train_keep = train_y >= 0
+    x, y = torch.from_numpy(train_x[train_keep]), torch.from_numpy(train_y[train_keep])
+    if y.numel() == 0:
+        raise ValueError("no labelled rows to fit DesignCLIP's probe on")
+    if int(y.max()) >= num_classes:
+        raise ValueError(f"label {int(y.max())} >= num_classes {num_classes}")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        head = torch.nn.Linear(x.shape[1], num_classes)
+    optimizer = torch.optim.Adam(head.parameters(), lr=lr)
+    steps = 0
+    for _ in range(epochs):
+        order = torch.randperm(y.numel(), generator=generator)
+        for start in range(0, y.numel(), batch_size):
+            batch = order[start:start + batch_size]
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(head(x[batch]), y[batch]).backward()
+            optimizer.step()
+            steps += 1
+    with torch.no_grad():
+        predictions = head(torch.from_numpy(test_x)).argmax(dim=1).numpy().astype(np.int64)
+    test_keep = test_y >= 0
+    target, kept_pred = test_y[test_keep], predictions[test_keep]
+    classes = np.unique(y.numpy())
+    return {
+        "accuracy": accuracy(kept_pred, target),
+        "per_class": _per_class_list(per_class_accuracy(kept_pred, target, num_classes)),
+        "per_class_count": np.bincount(target, minlength=num_classes).tolist(),
+        "c": None,
+        "c_sweep": [],
+        "predictions": predictions,
+        "classes": classes.tolist(),
+        "confusion": confusion_matrix(kept_pred, target, num_classes),
+        "evaluated": int(test_keep.sum()),
+        "left_out": int((~test_keep).sum()),
+        "left_out_rows": np.flatnonzero(~test_keep).astype(np.int64),
+        "train_rows": int(y.numel()),
+        "train_left_out": int((~train_keep).sum()),
+        "unseen_test_classes": sorted(set(target.tolist()) - set(classes.tolist())),
+        "steps": steps,
+        "settings": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": "Adam", "seed": seed},
+    }

@@ -18,6 +18,9 @@ Real DeepPatent lists (``read_deeppatent_lists``): one image per line, a path re
 lists carry an integer patent label) ignored; the patent id is the file name up to its first ``-``
 (``USD0834581``). DIRA challenge output (``write_dira_result``): ``result.npy``, int64 (queries, 10), database
 indices best first; with fewer than 10 database images the missing places hold -1.
+
+Also here: ``map_at_max_bin_count`` (the second mAP definition, pytorch-metric-learning's), ``sheet_view`` (a
+DeepPatent sheet cut and squared like a training view) and ``overlap_patents`` (scored patents a model trained on).
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from pipeline.eval_metrics import first_relevant_rank, per_query_average_precision, top_k_order
+from pipeline.sheet_image import decode_sheet, ink_box
+from pipeline.view_image import crop_box, square_view
 
 DEEPPATENT_KS = (1, 5, 10, 20, 50, 100)
 DIRA_TOP = 10
@@ -244,3 +250,42 @@ def write_dira_result(path: str | os.PathLike, scores_or_topk: np.ndarray) -> Pa
         Path(temporary).unlink(missing_ok=True)
         raise
     return target
+
+
+def map_at_max_bin_count(query_x: np.ndarray, db_x: np.ndarray, query_patents: Sequence, db_patents: Sequence
+                         ) -> float:
+    """mAP as Higuchi and DesignCLIP's ir_main.py report it: pytorch-metric-learning's own AccuracyCalculator.
+
+    ``mean_average_precision`` at k = ``max_bin_count`` (the most database images of one patent): the precision at
+    each hit within the top k, summed and divided by min(relevant, k). Queries without a relevant database image
+    are left out first (as in ``deeppatent_eval``); nan when none is left.
+    """
+    import torch
+    from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
+
+    query_patents = np.asarray([str(p) for p in query_patents], dtype=str)
+    db_patents = np.asarray([str(p) for p in db_patents], dtype=str)
+    _, codes = np.unique(np.concatenate([query_patents, db_patents]), return_inverse=True)
+    codes = codes.ravel().astype(np.int64)
+    query_codes, db_codes = codes[: query_patents.size], codes[query_patents.size :]
+    keep = np.isin(query_codes, db_codes)
+    if not keep.any() or db_codes.size == 0:
+        return float("nan")
+    calculator = AccuracyCalculator(include=("mean_average_precision",), k="max_bin_count")
+    result = calculator.get_accuracy(
+        torch.from_numpy(_normalise(query_x)[keep]), torch.from_numpy(query_codes[keep]),
+        torch.from_numpy(_normalise(db_x)), torch.from_numpy(db_codes), ref_includes_query=False)
+    return float(result["mean_average_precision"])
+
+
+def sheet_view(png: bytes, size: int = 512, margin: float = 0.03) -> Image.Image:
+    """A DeepPatent sheet as a training view: ink box -> margin -> centred on a white square of `size` -> RGB."""
+    gray = decode_sheet(png, None)
+    box = ink_box(gray)
+    crop = crop_box(box, gray.size, margin) if box is not None else (0, 0, *gray.size)
+    return square_view(gray, crop, size).convert("RGB")
+
+
+def overlap_patents(scored: Sequence[str], trained: set[str] | frozenset[str]) -> list[str]:
+    """The scored patents the model trained on (sorted): a benchmark the model has seen is not a benchmark."""
+    return sorted({str(p) for p in scored} & set(trained))

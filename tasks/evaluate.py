@@ -13,8 +13,11 @@ from prefect.cache_policies import NO_CACHE
 
 from pipeline.classes import locarno_class_titles, us_design_class_titles
 from pipeline.embed import EncoderSpec, model_tag
+from pipeline.eval_classes import HELDOUT_TEMPLATE, PROBE_MAX
+from pipeline.eval_deeppatent import overlap_patents
+from pipeline.eval_lists import evaluate_deeppatent_lists, list_patents
 from pipeline.eval_report import confusion_pngs, recall_png, report_markdown
-from pipeline.evaluate import PROBE_TRAIN_MAX, REPORT_SCHEMA, evaluate_deeppatent_lists, evaluate_vectors
+from pipeline.evaluate import REPORT_SCHEMA, EvaluationError, evaluate_vectors, set_deeppatent_keys
 from storage import layout
 from storage.embeddings import (
     EmbeddingsConflict,
@@ -25,12 +28,14 @@ from storage.embeddings import (
     read_encoder_record,
     release_fingerprint,
 )
+from storage.eval_inputs import caption_fallback, caption_provenance, render_size, split_patents
 from storage.folder import DataFolder
 from storage.reports import fingerprint, finished_report, write_report
 from tasks.progress import CountProgress
 
 Logger = logging.Logger | logging.LoggerAdapter
-EVAL_SPLITS = ("test", "train")  # test is evaluated; train fits the linear probes
+EVAL_SPLITS = ("test", "val")  # test is evaluated; val fits the probes (never train: the encoder saw it)
+TRAINED_SPLITS = ("train", "val")  # the splits of a model's training release a benchmark must not share patents with
 LIST_KEYS = ("query_list", "db_list", "image_root")
 
 
@@ -81,14 +86,82 @@ def ensure_embeddings(data_root: str, release: str, spec: EncoderSpec, tag: str,
 
 def _model_record(encoder: Any) -> dict[str, Any]:
     record = encoder.record()
-    keep = ("tag", "dim", "has_text", "prompt_template", "spec", "kind", "init", "model_name", "weights_sha256")
+    keep = ("tag", "dim", "has_text", "prompt_template", "spec", "kind", "init", "model_name", "weights_sha256",
+            "export")
     return {k: record.get(k) for k in keep}
+
+
+def trained_prompts(encoder: Any) -> bool:
+    """True when the model trained with the class-prompt term (its prompt accuracy is then not zero-shot)."""
+    info = encoder.record()
+    if not str(info.get("kind", "")).startswith("designclip-clip") or not (info.get("export") or {}).get("steps"):
+        return False
+    from pipeline.train_export import read_export_meta
+
+    weights = read_export_meta(info["path"]).get("loss_weights")
+    return weights is None or float(weights.get("prompt", 0.0)) > 0.0
+
+
+def class_prompt_vectors(encoder: Any) -> tuple[dict[str, tuple[Any, Any]], dict[str, dict[str, Any]]]:
+    """(prompt vectors per method, what each used): the model's own template and the held-out one."""
+    from pipeline.train_model import class_prompts
+
+    if not encoder.has_text:
+        return {}, {}
+    us, loc = us_design_class_titles(), locarno_class_titles()
+    own = encoder.prompt_template or encoder.record().get("prompt_template")
+    trained = trained_prompts(encoder)
+    prompts = {"prompted": (encoder.encode_texts(encoder.class_prompts(us)),
+                            encoder.encode_texts(encoder.class_prompts(loc)))}
+    info: dict[str, dict[str, Any]] = {
+        "prompted": {"template": own, "trained_prompts": trained,
+                     "label": "prompted (trained prompts)" if trained else "zero-shot (model's template, untrained)"},
+        "zero_shot_heldout_template": {"template": HELDOUT_TEMPLATE}}
+    if own != HELDOUT_TEMPLATE:
+        prompts["zero_shot_heldout_template"] = (encoder.encode_texts(class_prompts(us, HELDOUT_TEMPLATE)),
+                                                 encoder.encode_texts(class_prompts(loc, HELDOUT_TEMPLATE)))
+    else:
+        info["zero_shot_heldout_template"]["skipped"] = "the model trained with the held-out template itself"
+    return prompts, info
+
+
+def training_overlap(folder: DataFolder, encoder: Any, scored: set[str], scored_on: str) -> dict[str, Any]:
+    """How many of the scored patents the model's training release holds in train/val (None: unknown)."""
+    release = ((encoder.record().get("export") or {}).get("release") or {}).get("version")
+    base = {"scored_on": scored_on, "scored_patents": len(scored), "training_release": release}
+    if not release:
+        return {**base, "count": None, "checked": False,
+                "note": "not trained by this project: its training data is unknown (check its paper)"}
+    try:
+        trained = split_patents(folder, release, TRAINED_SPLITS)
+    except FileNotFoundError:
+        return {**base, "count": None, "checked": False,
+                "note": f"training release {release} is not under {folder.url}: overlap not checked"}
+    found = overlap_patents(scored, trained)
+    return {**base, "count": len(found), "checked": True, "examples": found[:10]}
+
+
+def check_overlap(overlap: dict[str, Any], tag: str, allow: bool, log: Logger) -> None:
+    """Refuse to score a benchmark the model trained on, unless allowed (then say it loudly)."""
+    if not overlap.get("count"):
+        return
+    message = (f"{tag}: its training release {overlap['training_release']} holds {overlap['count']} of the "
+               f"{overlap['scored_patents']} patents of {overlap['scored_on']} in train/val "
+               f"(e.g. {', '.join(overlap['examples'][:5])})")
+    if not allow:
+        raise EvaluationError(f"{message}: the scores would be inflated. Rebuild the release with the DeepPatent "
+                              "exclusions (the default for its weeks) and retrain, or pass --allow-deeppatent-overlap "
+                              "to score anyway (recorded as deeppatent.overlap_patents)")
+    overlap["allowed"] = True
+    log.warning("WARNING %s; scored anyway (--allow-deeppatent-overlap), recorded as deeppatent.overlap_patents",
+                message)
 
 
 def evaluate_model(data_root: str, release: str, spec: EncoderSpec, *, seed: int = 0, pairs_5k: int = 5000,
                    deeppatent_lists: dict[str, str] | None = None, batch_size: int = 64, device: str | None = None,
                    tag: str | None = None, embed_missing: bool = True, force: bool = False,
-                   probe_train_max: int = PROBE_TRAIN_MAX, logger: Logger | None = None) -> dict[str, Any]:
+                   probe_max: int = PROBE_MAX, allow_deeppatent_overlap: bool = False,
+                   logger: Logger | None = None) -> dict[str, Any]:
     """Evaluate one model on a release and write its report folder; same inputs as a finished report -> skipped.
 
     Returns {model_tag, release, report_dir, skipped, report (the report.json content), files}.
@@ -105,8 +178,8 @@ def evaluate_model(data_root: str, release: str, spec: EncoderSpec, *, seed: int
     inputs: dict[str, Any] = {
         "release": release_fingerprint(folder, release),
         "embeddings": embeddings_fingerprint(folder, release, tag, splits),
-        "settings": {"schema": REPORT_SCHEMA, "seed": seed, "pairs_5k": pairs_5k, "probe_train_max": probe_train_max,
-                     "deeppatent_lists": lists},
+        "settings": {"schema": REPORT_SCHEMA, "seed": seed, "pairs_5k": pairs_5k, "probe_max": probe_max,
+                     "deeppatent_lists": lists, "allow_deeppatent_overlap": allow_deeppatent_overlap},
     }
     inputs["fingerprint"] = fingerprint(inputs)
     done = None if force else finished_report(folder, release, tag, inputs["fingerprint"])
@@ -122,17 +195,21 @@ def evaluate_model(data_root: str, release: str, spec: EncoderSpec, *, seed: int
         raise EmbeddingsConflict(f"the vectors under tag {tag!r} were made by other weights "
                                  f"({str(stored.get('weights_sha256'))[:12]}) than {spec.model} "
                                  f"({str(encoder.record().get('weights_sha256'))[:12]}): pick another tag")
-    us_titles, loc_titles = us_design_class_titles(), locarno_class_titles()
-    us_prompts = loc_prompts = None
-    if encoder.has_text:
-        us_prompts = encoder.encode_texts(encoder.class_prompts(us_titles))
-        loc_prompts = encoder.encode_texts(encoder.class_prompts(loc_titles))
     test = load_split_vectors(folder, release, tag, "test")
-    train = load_split_vectors(folder, release, tag, "train") if "train" in splits else None
-    log.info("evaluate %s on %s: %d test views, %s train views", tag, release, len(test),
-             len(train) if train is not None else "no")
-    report = evaluate_vectors(test, train, us_prompts, loc_prompts, list(loc_titles), seed=seed, pairs_5k=pairs_5k,
-                              probe_train_max=probe_train_max)
+    val = load_split_vectors(folder, release, tag, "val") if "val" in splits else None
+    if deeppatent_lists:
+        scored, scored_on = list_patents(deeppatent_lists["query_list"], deeppatent_lists["db_list"]), \
+            "the DeepPatent lists"
+    else:
+        scored, scored_on = {p for p in test.meta.column("patent_id").to_pylist() if p}, f"the {release} test split"
+    overlap = training_overlap(folder, encoder, scored, scored_on)
+    check_overlap(overlap, tag, allow_deeppatent_overlap, log)
+    prompts, prompt_info = class_prompt_vectors(encoder)
+    log.info("evaluate %s on %s: %d test views, %s val views", tag, release, len(test),
+             len(val) if val is not None else "no")
+    report = evaluate_vectors(test, val, prompts, list(locarno_class_titles()), seed=seed, pairs_5k=pairs_5k,
+                              probe_max=probe_max, caption_fallback=caption_fallback(folder, release, test.keys),
+                              prompt_info=prompt_info)
     arrays = report.pop("arrays")
     if deeppatent_lists:
         progress: CountProgress | None = None
@@ -144,11 +221,16 @@ def evaluate_model(data_root: str, release: str, spec: EncoderSpec, *, seed: int
             progress(done_n)
 
         metrics, topk = evaluate_deeppatent_lists(encoder, deeppatent_lists["query_list"], deeppatent_lists["db_list"],
-                                                  deeppatent_lists["image_root"], batch_size, on_progress)
+                                                  deeppatent_lists["image_root"], batch_size, on_progress,
+                                                  size=render_size(folder, release))
         report["deeppatent_lists"] = metrics
         arrays["deeppatent_lists_topk"] = topk
+    set_deeppatent_keys(report, overlap)
     report.update({
         "model": _model_record(encoder), "release": {"version": release, "fingerprint_sha256": inputs["release"]},
+        "captions": {**caption_provenance(folder, release),
+                     "fallback_test_views": (report["retrieval"].get("all_views") or {}).get(
+                         "metadata_fallback_captions", 0)},
         "inputs": inputs, "embedded_now": embedded, "created_at": dt.datetime.now(dt.UTC).isoformat(),
         "seconds": round(time.perf_counter() - started, 3),
     })
@@ -164,9 +246,9 @@ def evaluate_model(data_root: str, release: str, spec: EncoderSpec, *, seed: int
 @task(name="evaluate", task_run_name="evaluate-{release}-{tag}", cache_policy=NO_CACHE)
 def evaluate_task(data_root: str, release: str, spec: EncoderSpec, seed: int = 0, pairs_5k: int = 5000,
                   deeppatent_lists: dict[str, str] | None = None, batch_size: int = 64, device: str | None = None,
-                  tag: str | None = None, force: bool = False,
-                  probe_train_max: int = PROBE_TRAIN_MAX) -> dict[str, Any]:
+                  tag: str | None = None, force: bool = False, probe_max: int = PROBE_MAX,
+                  allow_deeppatent_overlap: bool = False) -> dict[str, Any]:
     """One model's evaluation as a Prefect task (embeds the missing splits first; a finished report is skipped)."""
     return evaluate_model(data_root, release, spec, seed=seed, pairs_5k=pairs_5k, deeppatent_lists=deeppatent_lists,
-                          batch_size=batch_size, device=device, tag=tag, force=force,
-                          probe_train_max=probe_train_max, logger=get_run_logger())
+                          batch_size=batch_size, device=device, tag=tag, force=force, probe_max=probe_max,
+                          allow_deeppatent_overlap=allow_deeppatent_overlap, logger=get_run_logger())

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.eval_report import comparison_markdown, confusion_pngs, recall_png, report_markdown
+from pipeline.eval_report import comparison_markdown, confusion_pngs, pct, recall_png, report_markdown
 from pipeline.evaluate import evaluate_vectors
 from storage import layout
 from storage.folder import DataFolder
@@ -34,9 +34,9 @@ def hand_report(tag: str, shuffle: bool = False) -> tuple[dict, dict]:
     text = np.stack([e[0], e[0], e[2] + 0.5 * e[3], e[2] + 0.1 * e[3]])
     if shuffle:
         text = text[[2, 3, 0, 1]]  # R@1 0 % both ways
-    retrieval = evaluate_vectors(make_split(image, text, patents=["A", "A", "B", "B"]), None, None, None, LOCARNO)
-    test, train, us_prompts, loc_prompts = class_case()
-    report = evaluate_vectors(test, train, us_prompts, loc_prompts, LOCARNO)
+    retrieval = evaluate_vectors(make_split(image, text, patents=["A", "A", "B", "B"]), None, {}, LOCARNO)
+    test, val, us_prompts, loc_prompts = class_case()
+    report = evaluate_vectors(test, val, {"prompted": (us_prompts, loc_prompts)}, LOCARNO)
     report["retrieval"] = retrieval["retrieval"]
     arrays = report.pop("arrays")
     report.update({"model": {"tag": tag, "spec": {"model": tag}, "init": "test", "dim": 4},
@@ -48,15 +48,21 @@ def test_report_markdown_has_the_numbers() -> None:
     report, _ = hand_report("ours")
     md = report_markdown(report, images=["recall.png"])
     assert md.startswith("# Evaluation of `ours` on release `v1`")
-    assert "| all test views | 4 | 50.00 | 100.00 | 100.00 | 25.00 | 100.00 | 100.00 |" in md
-    assert "| min(5000, n) = all 4 pairs | 4 | 50.00 |" in md
-    assert "counts a miss" in md or "counts as a miss" in md  # the DesignCLIP paired-row rule is stated
-    assert "| US design classes (33) | zero-shot | 80.00 | 5 | left out: 1 unknown_class |" in md
-    title = report["classification"]["us"]["per_class"][2]["title"]
-    assert f"| D3 | {title} | 2 | 50.00 | 50.00 |" in md
+    # one view per patent (A: FIG. 1, B: FIG. 3): both found first; all views: R@1 50 / 25 %; patent level: all hits
+    assert ("| DesignCLIP protocol (1 view / patent, <= 5k patents), every eligible patent | 2 | 2 | 100.00 | 100.00 "
+            "| 100.00 | 100.00 | 100.00 | 100.00 |") in md
+    assert "| all test views | 4 | 2 | 50.00 | 100.00 | 100.00 | 25.00 | 100.00 | 100.00 |" in md
+    assert "| all views, patent level | 4 | 2 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 |" in md
+    assert "counts as a miss" in md and "any view of the query's patent is a hit" in md  # the rules are stated
+    assert "| prompted | US design classes (33) | 80.00 | 5 | left out: 1 unknown_class |" in md
+    assert ("| linear probe (fit on val) | US design classes (33) | 80.00 | 5 | left out: 1 unknown_class; fit on 20 "
+            "val views") in md
+    row = report["classification"]["us"]["per_class"][2]
+    assert f"| D3 | {row['title']} | 2 | 50.00 | {pct(row['designclip_probe'])} | 50.00 | – |" in md
     assert "Locarno codes not in the title list (left out): 99 (1)" in md
     dp = report["deeppatent"]["views_per_query"]["1"]
-    assert f"| 1 | {dp['queries']} | {dp['database']} | {100 * dp['mAP']:.2f} |" in md
+    assert f"| 1 | {dp['queries']} | {dp['database']} | {100 * dp['mAP']:.2f} | {100 * dp['mAP_pml']:.2f} |" in md
+    assert f"mAP official {100 * dp['mAP']:.2f}, mAP pml {100 * dp['mAP_pml']:.2f}" in md
     assert "![recall.png](recall.png)" in md
 
 
@@ -65,7 +71,10 @@ def test_comparison_puts_models_side_by_side_and_bolds_the_best() -> None:
     base, _ = hand_report("clip", shuffle=True)
     ours["model"]["role"], base["model"]["role"] = "ours", "baseline"
     md = comparison_markdown([ours, base])
-    assert "| ours (ours) | **50.00** | **100.00** | **100.00** | **25.00** |" in md
+    assert "| ours (ours) | **100.00** | **100.00** | **100.00** | **100.00** |" in md  # DesignCLIP protocol
+    assert "| ours (ours) | **50.00** | **100.00** | **100.00** | **25.00** |" in md  # all views
+    assert "| DesignCLIP ViT-B (published, other split) | – | 29.75 | 39.91 | – | – | – |" in md
+    assert "| DesignCLIP ViT-B (published, other split) | – | 41.34 | – |" in md  # US DesignCLIP probe column
     base_row = next(line for line in md.splitlines() if line.startswith("| clip (baseline) |") and "R@" not in line)
     assert "**" not in base_row.split("|")[2]  # its T->I R@1 is lower: not bold
     cls_rows = [line for line in md.splitlines() if line.startswith("| ours (ours) | **80.00**")]

@@ -15,10 +15,15 @@ import pytest
 from PIL import Image, ImageDraw
 
 from pipeline.classes import locarno_class_titles, us_design_class_titles
-from pipeline.evaluate import EvaluationError, evaluate_deeppatent_lists, evaluate_vectors, locarno_labels
+from pipeline.eval_lists import evaluate_deeppatent_lists
+from pipeline.evaluate import EvaluationError, evaluate_vectors, locarno_labels
 from storage.embeddings import EMBED_META, SplitVectors
 
 LOCARNO = list(locarno_class_titles())
+STABLE_KEYS = ("retrieval.designclip_5k", "retrieval.all_views", "retrieval.patent_level",
+               "classification.linear_probe_val", "classification.designclip_probe", "classification.prompted",
+               "classification.zero_shot_heldout_template", "deeppatent.map_official", "deeppatent.map_pml",
+               "deeppatent.p_at_1", "deeppatent.overlap_patents")
 US = list(us_design_class_titles())
 
 
@@ -43,8 +48,8 @@ def make_split(image: np.ndarray, text: np.ndarray | None = None, *, patents: li
     return SplitVectors(unit(image), None if text is None else unit(text), pa.Table.from_pylist(rows, EMBED_META))
 
 
-def evaluate(test: SplitVectors, train: SplitVectors | None = None, **kwargs) -> dict:
-    return evaluate_vectors(test, train, None, None, LOCARNO, **kwargs)
+def evaluate(test: SplitVectors, probe: SplitVectors | None = None, **kwargs) -> dict:
+    return evaluate_vectors(test, probe, {}, LOCARNO, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------------- retrieval
@@ -55,10 +60,11 @@ def test_identical_image_and_text_vectors_retrieve_their_pair_first() -> None:
     report = evaluate(make_split(image, image.copy()), pairs_5k=20)
     ret = report["retrieval"]
     assert ret["pairs"] == 50 and ret["left_out"] == {}
-    assert ret["all"]["text_to_image"] == {"1": 1.0, "5": 1.0, "10": 1.0}
-    assert ret["all"]["image_to_text"] == {"1": 1.0, "5": 1.0, "10": 1.0}
-    assert ret["sample"]["pairs"] == 20 and ret["sample"]["sampled"] is True
-    assert ret["sample"]["text_to_image"]["1"] == 1.0
+    assert ret["all_views"]["text_to_image"] == {"1": 1.0, "5": 1.0, "10": 1.0}
+    assert ret["all_views"]["image_to_text"] == {"1": 1.0, "5": 1.0, "10": 1.0}
+    head = ret["designclip_5k"]  # 50 one-view patents, 20 asked: a seeded sample of 20 patents
+    assert (head["pairs"], head["patents"], head["sampled"]) == (20, 20, True)
+    assert head["text_to_image"]["1"] == 1.0
     assert ret["curve"]["ks"] == [1, 2, 5, 10, 20, 50]  # k up to the number of pairs (50), not 100
 
 
@@ -67,7 +73,7 @@ def test_shuffled_captions_never_retrieve_their_pair_first() -> None:
     image = rng.normal(size=(40, 64))
     derangement = np.roll(np.arange(40), 1)  # caption i is image i-1's vector: no caption matches its own image
     report = evaluate(make_split(image, image[derangement]))
-    ret = report["retrieval"]["all"]
+    ret = report["retrieval"]["all_views"]
     assert ret["text_to_image"]["1"] == 0.0 and ret["image_to_text"]["1"] == 0.0
     # R@10 from a direct ranking (np.argsort is stable: ties -> lower index, the metric's rule)
     scores = unit(image[derangement]) @ unit(image).T
@@ -87,19 +93,19 @@ def test_hand_computed_ranks_ties_and_left_out_rows() -> None:
     assert ret["pairs"] == 4
     assert ret["left_out"] == {"caption_missing": 1, "image_unreadable": 1}
     # text->image: t1 == t0 == image 0, so image 0 (lower index) comes first: rank 2; t3 prefers image 2: rank 2
-    assert ret["all"]["text_to_image"] == {"1": 0.5, "5": 1.0, "10": 1.0}
+    assert ret["all_views"]["text_to_image"] == {"1": 0.5, "5": 1.0, "10": 1.0}
     # image->text: image 1 scores every caption 0 -> caption 0 first (tie), image 2 prefers t3, image 3 prefers t2
-    assert ret["all"]["image_to_text"] == {"1": 0.25, "5": 1.0, "10": 1.0}
-    assert ret["all"]["median_rank"] == {"text_to_image": 1.5, "image_to_text": 2.0}
-    assert ret["sample"]["sampled"] is False and ret["sample"]["pairs"] == 4
+    assert ret["all_views"]["image_to_text"] == {"1": 0.25, "5": 1.0, "10": 1.0}
+    assert ret["all_views"]["median_rank"] == {"text_to_image": 1.5, "image_to_text": 2.0}
+    assert ret["designclip_5k"]["sampled"] is False and ret["designclip_5k"]["pairs"] == 4  # one view per patent
 
 
 def test_image_only_models_skip_retrieval_and_zero_shot_but_not_the_rest() -> None:
     image = np.random.default_rng(2).normal(size=(6, 8))
     report = evaluate(make_split(image, None, patents=["A", "A", "B", "B", "C", "C"], cls=[0, 1, 0, 1, 0, 1]))
     assert "image-only" in report["retrieval"]["skipped"]
-    assert "image-only" in report["classification"]["us"]["zero_shot"]["skipped"]
-    assert report["classification"]["us"]["linear_probe"] == {"skipped": "no train split vectors"}
+    assert "image-only" in report["classification"]["prompted"]["us"]["skipped"]
+    assert report["classification"]["linear_probe_val"]["us"] == {"skipped": "no val split vectors to fit the probe on"}
     assert report["deeppatent"]["views_per_query"]["1"]["queries"] == 3
 
 
@@ -132,38 +138,42 @@ def class_case() -> tuple[SplitVectors, SplitVectors, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     rows = [(c, loc) for c, loc in [(0, 1), (2, 1), (3, 5), (5, 6)] for _ in range(5)]
     train = make_split(np.stack([vec(c, loc) + 0.05 * rng.normal(size=dim) for c, loc in rows]), np.zeros((20, dim)),
-                       cls=[c for c, _ in rows], locarno=[LOCARNO[loc] for _, loc in rows], split="train")
+                       cls=[c for c, _ in rows], locarno=[LOCARNO[loc] for _, loc in rows], split="val")
     return test, train, us_prompts, loc_prompts
 
 
 def test_zero_shot_and_linear_probe_on_hand_made_classes() -> None:
     test, train, us_prompts, loc_prompts = class_case()
-    report = evaluate_vectors(test, train, us_prompts, loc_prompts, LOCARNO)
-    us = report["classification"]["us"]
-    assert us["zero_shot"]["accuracy"] == pytest.approx(0.8)  # 4 of 5 labelled rows; the cls -1 row left out
-    assert us["zero_shot"]["left_out"] == {"unknown_class": 1} and us["zero_shot"]["evaluated"] == 5
-    assert us["linear_probe"]["accuracy"] == pytest.approx(0.8)  # the class-2 row that looks like class 5 is wrong
-    assert us["linear_probe"]["train_rows"] == 20 and us["linear_probe"]["unseen_test_classes"] == []
-    by_code = {r["code"]: r for r in us["per_class"]}
-    assert by_code["D1"] == {"code": "D1", "title": us_design_class_titles()["D1"], "support": 2,
-                             "zero_shot": 1.0, "linear_probe": 1.0}
-    assert by_code["D3"]["support"] == 2 and by_code["D3"]["zero_shot"] == 0.5
-    assert by_code["D6"]["zero_shot"] == 1.0 and by_code["D2"]["support"] == 0 and by_code["D2"]["zero_shot"] is None
-    assert us["confusion"]["codes"] == ["D1", "D3", "D6"]
-    assert us["confusion"]["zero_shot"] == [[2, 0, 0], [0, 1, 1], [0, 0, 1]]
+    report = evaluate_vectors(test, train, {"prompted": (us_prompts, loc_prompts)}, LOCARNO)
+    cls = report["classification"]
+    prompted, probe = cls["prompted"]["us"], cls["linear_probe_val"]["us"]
+    assert prompted["accuracy"] == pytest.approx(0.8)  # 4 of 5 labelled rows; the cls -1 row left out
+    assert prompted["left_out"] == {"unknown_class": 1} and prompted["evaluated"] == 5
+    assert probe["accuracy"] == pytest.approx(0.8)  # the class-2 row that looks like class 5 is wrong
+    assert probe["fit_rows"] == 20 and probe["unseen_test_classes"] == []
+    assert cls["probe_split"] == ["val"]
+    by_code = {r["code"]: r for r in cls["us"]["per_class"]}
+    assert {k: by_code["D1"][k] for k in ("code", "title", "support", "prompted", "linear_probe_val")} == {
+        "code": "D1", "title": us_design_class_titles()["D1"], "support": 2, "prompted": 1.0, "linear_probe_val": 1.0}
+    assert by_code["D3"]["support"] == 2 and by_code["D3"]["prompted"] == 0.5
+    assert by_code["D6"]["prompted"] == 1.0 and by_code["D2"]["support"] == 0 and by_code["D2"]["prompted"] is None
+    confusion = cls["us"]["confusion"]  # classes with test views or predicted by a method (the barely trained
+    pick = [confusion["codes"].index(c) for c in ("D1", "D3", "D6")]  # DesignCLIP probe predicts a few others)
+    assert np.asarray(confusion["prompted"])[np.ix_(pick, pick)].tolist() == [[2, 0, 0], [0, 1, 1], [0, 0, 1]]
+    assert np.asarray(confusion["prompted"]).sum() == 5
+    assert "zero_shot_heldout_template" not in cls["us"]["confusion"]  # no held-out prompt vectors given
 
-    loc = report["classification"]["locarno"]
-    assert loc["unmatched_codes"] == {"99": 1}
-    assert loc["zero_shot"]["evaluated"] == 4 and loc["zero_shot"]["accuracy"] == 1.0
-    assert {r["code"]: r["support"] for r in loc["per_class"] if r["support"]} == {"02": 3, "07": 1}
+    assert cls["locarno"]["unmatched_codes"] == {"99": 1}
+    assert cls["prompted"]["locarno"]["evaluated"] == 4 and cls["prompted"]["locarno"]["accuracy"] == 1.0
+    assert {r["code"]: r["support"] for r in cls["locarno"]["per_class"] if r["support"]} == {"02": 3, "07": 1}
 
 
-def test_linear_probe_fits_on_a_seeded_sample_of_a_large_train_split() -> None:
+def test_linear_probe_fits_on_a_seeded_sample_of_a_large_val_split() -> None:
     test, train, us_prompts, loc_prompts = class_case()
-    a = evaluate_vectors(test, train, us_prompts, loc_prompts, LOCARNO, probe_train_max=12)
-    probe = a["classification"]["us"]["linear_probe"]
-    assert (probe["train_rows"], probe["train_labelled"], probe["train_sampled"]) == (12, 20, True)
-    b = evaluate_vectors(test, train, us_prompts, loc_prompts, LOCARNO, probe_train_max=12)
+    a = evaluate_vectors(test, train, {"prompted": (us_prompts, loc_prompts)}, LOCARNO, probe_max=12)
+    probe = a["classification"]["linear_probe_val"]["us"]
+    assert (probe["fit_rows"], probe["fit_labelled"], probe["fit_sampled"]) == (12, 20, True)
+    b = evaluate_vectors(test, train, {"prompted": (us_prompts, loc_prompts)}, LOCARNO, probe_max=12)
     assert b["classification"] == a["classification"]
 
 
@@ -319,24 +329,38 @@ def test_evaluate_flow_on_release_v1_ours_beside_a_random_baseline(eval_root: Pa
         img, txt = test.image[keep], test.text[keep]
         r1 = float((np.argmax(txt @ img.T, axis=1) == np.arange(keep.sum())).mean())
         assert report["retrieval"]["pairs"] == int(keep.sum()) > 0
-        assert report["retrieval"]["all"]["text_to_image"]["1"] == pytest.approx(r1)
+        assert report["retrieval"]["all_views"]["text_to_image"]["1"] == pytest.approx(r1)
+        patents = {p for p, k in zip(test.meta.column("patent_id").to_pylist(), keep, strict=True) if k}
+        assert report["retrieval"]["designclip_5k"]["pairs"] == len(patents)  # one view per test patent
+        for key in STABLE_KEYS:  # the issue's report.json contract
+            section, name = key.split(".")
+            assert name in report[section], key
+        assert report["classification"]["probe_split"] == ["val"]
+        assert report["classification"]["linear_probe_val"]["us"]["fit_rows"] > 0
+        assert report["deeppatent"]["scored_on"] == "DeepPatent test lists"
+        assert report["deeppatent"]["map_official"] == report["deeppatent_lists"]["mAP"]
+        assert report["deeppatent"]["p_at_1"] == report["deeppatent_lists"]["top_k"]["1"]
+        assert 0.0 <= report["deeppatent"]["map_pml"] <= 1.0
+        assert report["deeppatent"]["overlap_patents"] is None  # neither model names a training release
+        assert report["captions"]["source"] == "metadata" and report["captions"]["fallback_test_views"] == 0
         assert report["counts"]["test"]["rows"] == len(test)
         dp = report["deeppatent"]["views_per_query"]["1"]
         assert read_dira_result(folder, "v1", tag).shape == (dp["queries"], 10)
         lists_top = read_dira_result(folder, "v1", tag, lists=True)
         assert lists_top.shape == (report["deeppatent_lists"]["queries"], 10)
-    assert read_report(folder, "v1", base)["embedded_now"] == ["test", "train"]  # the baseline was embedded first
-    # the untrained export and the random-init baseline share their seed-0 CLIP towers (the export adds heads): the
-    # export loader and the open_clip builder must then give the very same numbers, though the weights hash differs
+    assert read_report(folder, "v1", base)["embedded_now"] == ["test", "val"]  # the baseline was embedded first
+    # the untrained export and the random-init baseline share their seed-0 CLIP towers (the export adds heads): their
+    # caption vectors are the same; their image vectors differ only by the export's training-view preprocessing
     mine, theirs = out["reports"]
     assert mine["model"]["weights_sha256"] != theirs["model"]["weights_sha256"]
-    for section in ("retrieval", "classification", "deeppatent", "deeppatent_lists"):
-        assert mine[section] == theirs[section], section
+    np.testing.assert_allclose(load_split_vectors(folder, "v1", ours, "test").text,
+                               load_split_vectors(folder, "v1", base, "test").text, atol=1e-5)
     assert read_report(folder, "v1", ours)["embedded_now"] == []
 
     compare = Path(out["comparison"]["markdown"]).read_text()
     assert f"| {ours} (ours) |" in compare and f"| {base} (baseline) |" in compare
     assert Path(out["comparison"]["plot"]).stat().st_size > 0
+    assert "| DesignCLIP ViT-B (published, other split) | – | 29.75 | 39.91 |" in compare
     with get_client(sync_client=True) as client:
         for key, kind in ((f"evaluate-v1-{ours}", "markdown"), ("evaluate-v1-compare", "markdown"),
                           ("evaluate-v1-table", "table"), (f"evaluate-v1-{ours}-recall", "image")):
