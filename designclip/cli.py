@@ -199,7 +199,7 @@ def _train_options(args: argparse.Namespace):
                         steps=args.steps, epochs=args.epochs, lr=args.lr, lr_head=args.lr_head,
                         weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
                         precision=args.precision, grad_checkpointing=args.grad_checkpointing, seed=args.seed,
-                        arcface_s=args.arcface_s, arcface_m=args.arcface_m)
+                        arcface_s=args.arcface_s, arcface_m=args.arcface_m, view_temperature=args.view_temperature)
 
 
 def _print_train(stats: dict) -> None:
@@ -316,10 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train DesignCLIP (or an ArcFace retrieval model) on a release")
     train.add_argument("--release", required=True, help="release version to train on (its train split)")
     train.add_argument("--run", required=True, help="run name: runs/RUN (checkpoints, metrics) and models/RUN")
-    train.add_argument("--model", default="ViT-B-16", help="open_clip architecture, hf-hub:… or local-dir:…")
+    train.add_argument("--model", default="ViT-B-16", help="open_clip architecture (ViT-B-32 is DesignCLIP's "
+                       "'ViT-B', 512-d), hf-hub:… or local-dir:…")
     train.add_argument("--model-config", help="a custom open_clip model config (JSON file) instead of --model")
     train.add_argument("--pretrained", help="initial weights: openai, laion2b_…, … (hub downloads need a network)")
-    train.add_argument("--objective", choices=("clip", "arcface"), default="clip")
+    train.add_argument("--objective", choices=("clip", "caption-only", "arcface"), default="clip",
+                       help="clip: DesignCLIP, every --lambda term; caption-only: the image-caption term alone "
+                       "(a plain CLIP fine-tune, IMPACT's baseline; the --lambda options are ignored); arcface: "
+                       "an image-only retrieval model on patent identity")
     for name, default, what in (("clip", 1.0, "image-caption contrastive"), ("cls", 0.5, "US class head CE"),
                                 ("prompt", 0.5, "image vs class prompt contrastive"),
                                 ("view", 0.5, "multi-view (same patent) contrastive"),
@@ -338,12 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--precision", choices=("auto", "bf16", "fp16", "no"), default="auto",
                        help="autocast (auto: bf16 on GPU, fp32 on CPU)")
     train.add_argument("--grad-checkpointing", action="store_true")
+    train.add_argument("--view-temperature", type=float, default=0.07,
+                       help="temperature of the multi-view term (SupCon's 0.07; the CLIP term learns its own)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--arcface-s", type=float, default=30.0, help="ArcFace scale")
     train.add_argument("--arcface-m", type=float, default=0.5, help="ArcFace angular margin")
     train.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     train.add_argument("--log-every", type=int, default=10, help="steps between metric lines")
-    train.add_argument("--workers", type=int, default=2, help="DataLoader processes decoding images")
+    train.add_argument("--workers", type=int, help="DataLoader processes decoding images per training process "
+                       "(default: the CPUs per GPU; 2 on a CPU run)")
     train.set_defaults(func=cmd_train)
 
     from designclip import cli_run, cli_schedule, cli_search, cli_status

@@ -22,7 +22,14 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from pipeline.train_model import DEFAULT_PROMPT_TEMPLATE, ModelLoadError, build_clip, register_model_config
+from pipeline.train_model import (
+    DEFAULT_PROMPT_TEMPLATE,
+    ModelLoadError,
+    ViewPreprocess,
+    build_clip,
+    input_size,
+    register_model_config,
+)
 from pipeline.train_model import class_prompts as format_prompts
 
 EXPORT_META = "designclip.json"  # pipeline.train_export.META_FILE (not imported: keeps this module light)
@@ -252,7 +259,8 @@ def _load_export(folder: Path, spec: EncoderSpec, tag: str, device: str, precisi
     info = {**_spec_info(spec), "kind": f"designclip-{meta['objective']}", "source": source, "path": str(folder),
             "model_name": meta.get("model"), "init": _export_init(meta.get("extra", {})),
             "weights_sha256": _sha256_files(files), "weights_files": [p.name for p in files],
-            "export": {k: meta.get("extra", {}).get(k) for k in ("run", "release", "steps")}}
+            "export": {k: meta.get("extra", {}).get(k) for k in ("run", "release", "steps")},
+            "preprocess": {**model.view_preprocess.record(), "recorded": "preprocess" in meta}}
     return ClipEncoder(model, exported_eval_transform(model), getattr(model, "tokenizer", None) if clip_like else None,
                        tag=tag, dim=int(meta["embed_dim"]), device=device, info=info,
                        prompt_template=meta.get("prompt_template") if clip_like else None, precision=precision)
@@ -265,6 +273,17 @@ def _wrap_clip(clip: nn.Module, eval_tf: Callable[..., Tensor], tokenizer: Calla
                        info={**_spec_info(spec), **info}, precision=precision)
 
 
+def _folder_preprocess(folder: Path, clip: nn.Module) -> dict[str, Any]:
+    """The view preprocessing an exported open_clip config records (a copy of a DesignCLIP export's open_clip files);
+    a folder from elsewhere gets open_clip's transform alone."""
+    from pipeline.train_export import OPEN_CLIP_PREPROCESS_KEY
+
+    record = json.loads((folder / OPEN_CLIP_CONFIG).read_text()).get(OPEN_CLIP_PREPROCESS_KEY)
+    if record is None:
+        return {"keep_ink": False, "input_size": input_size(clip), "recorded": False}
+    return {"keep_ink": bool(record["keep_ink"]), "input_size": int(record["input_size"]), "recorded": True}
+
+
 def _load_open_clip_folder(folder: Path, spec: EncoderSpec, tag: str, device: str, precision: str,
                            source: str) -> ClipEncoder:
     try:
@@ -272,10 +291,12 @@ def _load_open_clip_folder(folder: Path, spec: EncoderSpec, tag: str, device: st
     except ModelLoadError as exc:
         raise EncoderError(f"{folder}: not a loadable open_clip folder ({exc})") from exc
     files = _weight_files(folder)
+    preprocess = _folder_preprocess(folder, clip)
     info = {"kind": "open_clip-folder", "source": source, "path": str(folder), "model_name": f"local-dir:{folder}",
             "init": "pretrained (local folder)", "weights_sha256": _sha256_files(files) if files else
-            state_dict_sha256(clip), "weights_files": [p.name for p in files]}
-    return _wrap_clip(clip, eval_tf, tokenizer, spec=spec, tag=tag, device=device, precision=precision, info=info)
+            state_dict_sha256(clip), "weights_files": [p.name for p in files], "preprocess": preprocess}
+    view_tf = ViewPreprocess(preprocess["keep_ink"], preprocess["input_size"]).wrap(eval_tf)
+    return _wrap_clip(clip, view_tf, tokenizer, spec=spec, tag=tag, device=device, precision=precision, info=info)
 
 
 def _load_folder(folder: Path, spec: EncoderSpec, tag: str, device: str, precision: str, source: str) -> ClipEncoder:
@@ -313,7 +334,8 @@ def _load_named(spec: EncoderSpec, tag: str, device: str, precision: str) -> Cli
     random = f"random init (seed {RANDOM_SEED})"
     init = f"pretrained {spec.pretrained or 'hf-hub'}" if spec.pretrained or hub else random
     info = {"kind": "hf-hub" if hub else "open_clip", "source": spec.model, "path": None, "model_name": spec.model,
-            "init": init, "weights_sha256": state_dict_sha256(clip), "weights_files": []}
+            "init": init, "weights_sha256": state_dict_sha256(clip), "weights_files": [],
+            "preprocess": {"keep_ink": False, "input_size": input_size(clip), "recorded": False}}
     return _wrap_clip(clip, eval_tf, tokenizer, spec=spec, tag=tag, device=device, precision=precision, info=info)
 
 

@@ -114,7 +114,10 @@ def cuda_available() -> bool:
 
 
 def default_profile(gpu: bool | None = None) -> RunProfile:
-    """CPU: metadata captions, the tiny CLIP for 40 steps; GPU: LLaVA captions, ViT-B-16 (openai) for a full epoch."""
+    """CPU: metadata captions, the tiny CLIP for 40 steps; GPU: LLaVA captions, ViT-B-16 (openai) for a full epoch.
+
+    For the like-for-like DesignCLIP row pass `--model ViT-B-32` (its "ViT-B": 512-d, openai weights, QuickGELU).
+    """
     if gpu is None:
         gpu = cuda_available()
         reason = "a CUDA GPU is present" if gpu else "no CUDA GPU found"

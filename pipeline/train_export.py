@@ -3,12 +3,15 @@
 Layout: open_clip_config.json ({model_cfg, preprocess_cfg}) + open_clip_model.safetensors (the open_clip state dict)
 are exactly what `open_clip.create_model_and_transforms('local-dir:PATH')` reads; designclip_heads.safetensors holds
 the class/Locarno heads (or the ArcFace projection and margin centres) and designclip.json, written last, says what
-the folder is. Every file is written under a temporary name in the folder and renamed into place.
+the folder is. The view preprocessing before open_clip's transform (keep_ink, input size) is in designclip.json's
+`preprocess` and, for a copy of the open_clip files alone, in open_clip_config.json's `designclip_preprocess`.
+Every file is written under a temporary name in the folder and renamed into place.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import asdict
@@ -21,13 +24,25 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from pipeline.classes import locarno_class_titles
-from pipeline.train_model import ArcFaceModel, DesignClip, LossWeights, build_clip, class_prompts, us_class_index
+from pipeline.train_model import (
+    ArcFaceModel,
+    DesignClip,
+    LossWeights,
+    ViewPreprocess,
+    build_clip,
+    class_prompts,
+    input_size,
+    us_class_index,
+)
 
 CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_model.safetensors"
 HEADS_FILE = "designclip_heads.safetensors"
 META_FILE = "designclip.json"
 EXPORT_FORMAT = 1
+OPEN_CLIP_PREPROCESS_KEY = "designclip_preprocess"  # open_clip ignores it; the folder alone still says how views go in
+
+log = logging.getLogger(__name__)
 
 
 class ExportError(ValueError):
@@ -123,12 +138,14 @@ def export_model(model: DesignClip | ArcFaceModel, out_dir: str | Path, model_na
         raise TypeError(f"export_model needs a DesignClip or ArcFaceModel (unwrapped), got {type(model).__name__}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / CONFIG_FILE, {"model_cfg": model.model_cfg, "preprocess_cfg": _preprocess_cfg(model)})
+    _write_json(out / CONFIG_FILE, {"model_cfg": model.model_cfg, "preprocess_cfg": _preprocess_cfg(model),
+                                    OPEN_CLIP_PREPROCESS_KEY: model.view_preprocess.record()})
     _write_tensors(out / WEIGHTS_FILE, _cpu_state(model.clip))
     _write_tensors(out / HEADS_FILE, _head_state(model))
     _save_hf_tokenizer(model, out)
     meta = _clip_meta(model) if isinstance(model, DesignClip) else _arcface_meta(model)
     _write_json(out / META_FILE, {"format": EXPORT_FORMAT, "model": _source_name(model_name_or_config), **meta,
+                                  "preprocess": model.view_preprocess.record(),
                                   "files": [CONFIG_FILE, WEIGHTS_FILE, HEADS_FILE], "extra": extra or {}})
     return out
 
@@ -171,16 +188,29 @@ def _rebuild(meta: dict[str, Any], clip: nn.Module, tokenizer: Callable[..., Ten
     raise ExportError(f"unknown objective {meta['objective']!r}")
 
 
+def _view_preprocess(meta: dict[str, Any], folder: Path, clip: nn.Module) -> ViewPreprocess:
+    """The view preprocessing training used; none beyond open_clip's for an export from before it was recorded."""
+    record = meta.get("preprocess")
+    if record is None:
+        log.info("%s: the export does not record its view preprocessing (made before keep_ink was recorded): views "
+                 "go through open_clip's transform alone, as they did then; re-export the run to match training",
+                 folder)
+        return ViewPreprocess(keep_ink=False, input_size=input_size(clip))
+    return ViewPreprocess(keep_ink=bool(record["keep_ink"]), input_size=int(record["input_size"]))
+
+
 def load_exported(path: str | Path, device: str | torch.device = "cpu") -> DesignClip | ArcFaceModel:
     """Rebuild the trained model from an export folder (open_clip via local-dir:, then the heads); eval mode."""
     folder = Path(path).resolve()
     meta = read_export_meta(folder)
     clip, _, _, tokenizer = build_clip(f"local-dir:{folder}", device=device)
     model = _rebuild(meta, clip, tokenizer)
+    model.view_preprocess = _view_preprocess(meta, folder, clip)
     _load_heads(model, load_file(str(folder / HEADS_FILE)))
     return model.to(device).eval()
 
 
 def exported_eval_transform(model: DesignClip | ArcFaceModel) -> Callable[..., Tensor]:
-    """The inference image transform recorded in the export (resize, centre crop, to RGB, normalise)."""
-    return image_transform_v2(PreprocessCfg(**model.clip.visual.preprocess_cfg), is_train=False)
+    """Training's view input minus augmentation: the recorded ink-keeping min-pool, then open_clip's eval transform."""
+    base = image_transform_v2(PreprocessCfg(**model.clip.visual.preprocess_cfg), is_train=False)
+    return model.view_preprocess.wrap(base)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -14,9 +15,11 @@ from typing import Any, Protocol
 
 import torch
 
-from pipeline.train_model import LossWeights
+from pipeline.train_data import steps_per_epoch
+from pipeline.train_model import VIEW_TEMPERATURE, LossWeights
 
-OBJECTIVES = ("clip", "arcface")
+OBJECTIVES = ("clip", "caption-only", "arcface")
+CAPTION_ONLY = LossWeights(clip=1.0, cls=0.0, prompt=0.0, view=0.0, locarno=0.0)  # IMPACT's plain CLIP fine-tune
 
 
 class TrainError(ValueError):
@@ -48,6 +51,11 @@ class TrainOptions:
     arcface_m: float = 0.5
     shuffle_patents: int = 256
     keep_ink: bool = True  # thicken strokes before downscaling views (thin lines vanish at 64-224 px otherwise)
+    view_temperature: float = VIEW_TEMPERATURE  # the multi-view SupCon term's own tau
+
+    def __post_init__(self) -> None:
+        if self.objective == "caption-only":  # the objective is its weights: record what is trained, not the lambdas
+            object.__setattr__(self, "weights", CAPTION_ONLY)
 
     def check(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -58,6 +66,18 @@ class TrainOptions:
             raise TrainError("steps must be positive")
         if self.precision not in ("auto", "bf16", "fp16", "no"):
             raise TrainError(f"precision {self.precision!r}: use auto, bf16, fp16 or no")
+        if self.view_temperature <= 0:
+            raise TrainError(f"view_temperature {self.view_temperature}: use a positive value (SupCon's is 0.07)")
+
+    @property
+    def contrastive(self) -> bool:
+        """The DesignClip objectives (all terms, or the caption term alone) as opposed to ArcFace."""
+        return self.objective in ("clip", "caption-only")
+
+    def idle_parameters(self) -> bool:
+        """True when a head or tower takes no part in the loss: only then must DDP search for unused parameters."""
+        w = self.weights
+        return self.contrastive and (w.cls == 0 or (w.clip == 0 and w.prompt == 0))
 
     def record(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -69,7 +89,7 @@ class LoopSettings:
 
     checkpoint_every: int = 500
     log_every: int = 10
-    workers: int = 2
+    workers: int | None = None  # None: the CPUs per GPU process (2 on a CPU run, whose main process computes too)
     stop_after: int | None = None  # stop (as if killed) after this many steps; tests and time-boxed runs
 
 
@@ -96,6 +116,16 @@ def cosine_with_warmup(total_steps: int, warmup_steps: int) -> Callable[[int], f
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return factor
+
+
+def loader_workers(requested: int | None, on_gpu: bool) -> int:
+    """DataLoader processes per training process: as asked, else this machine's CPUs shared among its GPU processes."""
+    if requested is not None:
+        return max(0, requested)
+    if not on_gpu:
+        return 2
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cpus // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
 
 
 def mixed_precision(precision: str) -> str:
@@ -144,12 +174,14 @@ def train(release_dir: str, store: CheckpointStore, options: TrainOptions, loop:
 
     options.check()
     log = logger or logging.getLogger("designclip.train")
-    unused = options.objective == "clip" and min(dataclasses.astuple(options.weights)) == 0  # a head/tower idles
+    unused = options.idle_parameters()
     accelerator = Accelerator(mixed_precision=mixed_precision(options.precision), cpu=not torch.cuda.is_available(),
                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=unused)])
     set_seed(options.seed)
     parts = train_setup.build(release_dir, options)
-    total_steps = options.steps or max(1, math.ceil(options.epochs * parts.steps_per_epoch))
+    global_batch = options.batch_size * accelerator.num_processes  # each process reads its own shards
+    total_steps = options.steps or max(1, math.ceil(options.epochs * steps_per_epoch(parts.train_samples,
+                                                                                     global_batch)))
     optimizer = torch.optim.AdamW(parts.param_groups, betas=(0.9, 0.98), eps=1e-6)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total_steps, options.warmup_steps))
     model, optimizer = accelerator.prepare(parts.model, optimizer)
@@ -163,7 +195,8 @@ def train(release_dir: str, store: CheckpointStore, options: TrainOptions, loop:
         store.keep_metrics_until(step)
         log.info("resuming from %s (step %d of %d)", path.name, step, total_steps)
     loader = parts.loader(skip_batches=step, process_index=accelerator.process_index,
-                          num_processes=accelerator.num_processes, workers=loop.workers)
+                          num_processes=accelerator.num_processes,
+                          workers=loader_workers(loop.workers, accelerator.device.type == "cuda"))
     batches = iter(loader)
     meter, started, samples = Meter(), time.perf_counter(), 0
     model.train()
@@ -185,8 +218,7 @@ def train(release_dir: str, store: CheckpointStore, options: TrainOptions, loop:
         meter.add({"loss": float(loss.detach()), **terms})
         if step % loop.log_every == 0 or step == total_steps:
             elapsed = time.perf_counter() - started
-            last_row = {"step": step, "epoch": round(step * options.batch_size * accelerator.num_processes
-                                                     / max(1, parts.train_samples), 4),
+            last_row = {"step": step, "epoch": round(step * global_batch / max(1, parts.train_samples), 4),
                         "lr": scheduler.get_last_lr()[0], "samples_per_s": round(samples / elapsed, 2),
                         "elapsed_s": round(elapsed, 3),
                         **meter.means()}

@@ -12,18 +12,22 @@ import math
 import tempfile
 from collections.abc import Callable, Iterable
 from copy import deepcopy
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import open_clip
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor, nn
 
 from pipeline.classes import us_design_class_titles
+from pipeline.train_gather import gather_batch
+from pipeline.view_image import keep_ink as thicken_ink
 
 DEFAULT_PROMPT_TEMPLATE = "a patent drawing of {title}"
+VIEW_TEMPERATURE = 0.07  # SupCon's tau for the multi-view term (CLIP's learnt 0.01 is far too sharp for views)
 MAX_LOGIT_SCALE = 100.0  # open_clip's training clamp (ln 100 on the parameter)
 IGNORE = -1  # label value for "unknown" (cls, locarno, patent)
 
@@ -41,6 +45,34 @@ class LossWeights:
     prompt: float = 0.5
     view: float = 0.5
     locarno: float = 0.0
+
+
+@dataclass(frozen=True)
+class ViewPreprocess:
+    """A view's steps before open_clip's transform; the export records them so evaluation sees training's input."""
+
+    keep_ink: bool
+    input_size: int
+
+    def wrap(self, transform: Callable[[Image.Image], Tensor]) -> Callable[[Image.Image], Tensor]:
+        """`transform` after the ink-keeping min-pool (when on), so thin lines survive the downscale to input_size."""
+        if not self.keep_ink:
+            return transform
+        size = self.input_size
+
+        def apply(image: Image.Image) -> Tensor:
+            return transform(thicken_ink(image, size))
+
+        return apply
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def input_size(clip: nn.Module) -> int:
+    """The square side the image tower takes (open_clip keeps it on the visual tower)."""
+    size = getattr(getattr(clip, "visual", None), "image_size", 224)
+    return int(size[0] if isinstance(size, tuple | list) else size)
 
 
 # --------------------------------------------------------------------------------------------------- building
@@ -77,9 +109,20 @@ def register_model_config(model_config: dict[str, Any], name: str | None = None)
     return name
 
 
+def pretrained_quick_gelu(model: str, pretrained: str | None) -> bool:
+    """True when open_clip's pretrained tag says its weights were trained with QuickGELU (OpenAI, DFN, MetaCLIP...)."""
+    if not pretrained or model.startswith(("local-dir:", "hf-hub:")):
+        return False
+    return bool((open_clip.get_pretrained_cfg(model, pretrained) or {}).get("quick_gelu"))
+
+
 def resolve_model_config(model: str, model_config: dict[str, Any] | None = None,
-                         image_size: int | None = None) -> tuple[str, dict[str, Any]]:
-    """(name open_clip should build, the exact model_cfg it will use) — the config is what export writes."""
+                         image_size: int | None = None, pretrained: str | None = None) -> tuple[str, dict[str, Any]]:
+    """(name open_clip should build, the exact model_cfg it will use) — the config is what export writes.
+
+    The activation is part of the config: a pretrained tag trained with QuickGELU sets `quick_gelu`, so the model,
+    its export and every reload run the activation the weights need (open_clip 3.x builds nn.GELU otherwise).
+    """
     if model_config is not None:
         name = register_model_config(model_config, None if model.startswith(("local-dir:", "hf-hub:")) else model)
         cfg = deepcopy(model_config)
@@ -94,6 +137,8 @@ def resolve_model_config(model: str, model_config: dict[str, Any] | None = None,
         cfg = deepcopy(cfg)
     if image_size is not None:
         cfg["vision_cfg"]["image_size"] = image_size
+    if pretrained_quick_gelu(name, pretrained):
+        cfg["quick_gelu"] = True
     return name, cfg
 
 
@@ -105,10 +150,11 @@ def build_clip(model: str, pretrained: str | None = None, model_config: dict[str
     The resolved config is kept on the model as `open_clip_cfg` so export can write it back out. `open_clip_kwargs`
     go to `open_clip.create_model_and_transforms` (aug_cfg, precision, cache_dir, pretrained_image, ...).
     """
-    name, cfg = resolve_model_config(model, model_config, image_size)
+    name, cfg = resolve_model_config(model, model_config, image_size, pretrained)
     try:
         clip, train_tf, eval_tf = open_clip.create_model_and_transforms(
-            name, pretrained=pretrained, force_image_size=image_size, **open_clip_kwargs)
+            name, pretrained=pretrained, force_image_size=image_size, force_quick_gelu=bool(cfg.get("quick_gelu")),
+            **open_clip_kwargs)
         tokenizer = open_clip.get_tokenizer(name)
     except Exception as exc:
         where = f"pretrained={pretrained!r}" if pretrained else "its weights"
@@ -142,11 +188,12 @@ class DesignClip(nn.Module):
     def __init__(self, clip: nn.Module, tokenizer: Callable[..., Tensor], *, num_locarno: int = 0,
                  prompt_template: str = DEFAULT_PROMPT_TEMPLATE, class_titles: dict[str, str] | None = None,
                  grad_checkpointing: bool = False, model_cfg: dict[str, Any] | None = None,
-                 loss_weights: LossWeights | None = None) -> None:
+                 loss_weights: LossWeights | None = None, keep_ink: bool = True) -> None:
         super().__init__()
         self.clip = clip
         self.tokenizer = tokenizer
         self.model_cfg = _model_cfg_of(clip, model_cfg)
+        self.view_preprocess = ViewPreprocess(keep_ink, input_size(clip))
         self.embed_dim = int(self.model_cfg["embed_dim"])
         self.class_titles = dict(class_titles or us_design_class_titles())
         self.prompt_template = prompt_template
@@ -225,9 +272,23 @@ def _masked_ce(logits: Tensor, labels: Tensor) -> Tensor:
     return F.cross_entropy(logits.float(), labels, ignore_index=IGNORE)
 
 
-def clip_contrastive(image_features: Tensor, text_features: Tensor, logit_scale: Tensor) -> Tensor:
-    """Symmetric InfoNCE between each image and its own caption (the diagonal)."""
+def same_patent_elsewhere(patent: Tensor) -> Tensor:
+    """(n, n) True where row and column are different views of one (known) patent: neither positive nor negative."""
+    known = patent != IGNORE
+    same = (patent[:, None] == patent[None, :]) & known[:, None] & known[None, :]
+    return same & ~torch.eye(len(patent), dtype=torch.bool, device=patent.device)
+
+
+def clip_contrastive(image_features: Tensor, text_features: Tensor, logit_scale: Tensor,
+                     patent: Tensor | None = None) -> Tensor:
+    """Symmetric InfoNCE between each image and its own caption (the diagonal).
+
+    With `patent`, the other views of a row's patent (and their captions) are masked out of its softmax: a batch
+    holds two views per patent, and pushing them apart would fight the multi-view term.
+    """
     logits = logit_scale * image_features.float() @ text_features.float().T
+    if patent is not None:
+        logits = logits.masked_fill(same_patent_elsewhere(patent), float("-inf"))
     labels = torch.arange(logits.shape[0], device=logits.device)
     return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
 
@@ -250,10 +311,8 @@ def multiview_supcon(image_features: Tensor, patent: Tensor, logit_scale: Tensor
     Anchors without a positive (single view, patent -1) are ignored; no positive at all gives a
     graph-connected 0.
     """
-    n = image_features.shape[0]
-    known = patent != IGNORE
-    eye = torch.eye(n, dtype=torch.bool, device=patent.device)
-    positives = (patent[:, None] == patent[None, :]) & known[:, None] & known[None, :] & ~eye
+    eye = torch.eye(image_features.shape[0], dtype=torch.bool, device=patent.device)
+    positives = same_patent_elsewhere(patent)
     anchors = positives.any(dim=1)
     if not bool(anchors.any()):
         return image_features.sum() * 0.0
@@ -272,19 +331,23 @@ def _need(out: dict[str, Any], key: str, term: str) -> Tensor:
     return value
 
 
-def design_clip_loss(out: dict[str, Any], cls: Tensor, locarno: Tensor, patent: Tensor,
-                     weights: LossWeights) -> tuple[Tensor, dict[str, float]]:
-    """Weighted sum of the enabled terms; logs loss_clip/loss_cls/loss_prompt/loss_view/loss_locarno + logit_scale."""
+def design_clip_loss(out: dict[str, Any], cls: Tensor, locarno: Tensor, patent: Tensor, weights: LossWeights,
+                     view_temperature: float = VIEW_TEMPERATURE) -> tuple[Tensor, dict[str, float]]:
+    """Weighted sum of the enabled terms over the global batch (every process's rows, see train_gather).
+
+    Logs loss_clip/loss_cls/loss_prompt/loss_view/loss_locarno + logit_scale.
+    """
+    out, (cls, locarno, patent) = gather_batch(out, (cls, locarno, patent))
     scale = out["logit_scale"]
     terms: dict[str, Tensor] = {}
     if weights.clip > 0:
-        terms["clip"] = clip_contrastive(out["image_features"], _need(out, "text_features", "clip"), scale)
+        terms["clip"] = clip_contrastive(out["image_features"], _need(out, "text_features", "clip"), scale, patent)
     if weights.cls > 0:
         terms["cls"] = class_ce(out["class_logits"], cls)
     if weights.prompt > 0:
         terms["prompt"] = prompt_contrastive(out["image_features"], _need(out, "prompt_features", "prompt"), scale, cls)
     if weights.view > 0:
-        terms["view"] = multiview_supcon(out["image_features"], patent, scale)
+        terms["view"] = multiview_supcon(out["image_features"], patent, 1.0 / view_temperature)
     if weights.locarno > 0:
         terms["locarno"] = class_ce(_need(out, "locarno_logits", "locarno"), locarno)
     if not terms:
@@ -337,11 +400,13 @@ class ArcFaceModel(nn.Module):
 
     def __init__(self, clip: nn.Module, num_classes: int, *, embed_dim: int = 512, batch_norm: bool = True,
                  s: float = 30.0, m: float = 0.5, easy_margin: bool = False, grad_checkpointing: bool = False,
-                 model_cfg: dict[str, Any] | None = None, tokenizer: Callable[..., Tensor] | None = None) -> None:
+                 model_cfg: dict[str, Any] | None = None, tokenizer: Callable[..., Tensor] | None = None,
+                 keep_ink: bool = True) -> None:
         super().__init__()
         self.clip = clip
         self.tokenizer = tokenizer
         self.model_cfg = _model_cfg_of(clip, model_cfg)
+        self.view_preprocess = ViewPreprocess(keep_ink, input_size(clip))
         visual_out = int(getattr(clip.visual, "output_dim", None) or self.model_cfg["embed_dim"])
         self.embed_dim = embed_dim
         self.embed = nn.Linear(visual_out, embed_dim)
@@ -421,22 +486,23 @@ def param_groups(model: DesignClip | ArcFaceModel, lr_backbone: float, lr_head: 
 def build_design_clip(model: str, pretrained: str | None = None, model_config: dict[str, Any] | None = None,
                       image_size: int | None = None, *, num_locarno: int = 0,
                       prompt_template: str = DEFAULT_PROMPT_TEMPLATE, grad_checkpointing: bool = False,
-                      loss_weights: LossWeights | None = None, **open_clip_kwargs: Any
+                      loss_weights: LossWeights | None = None, keep_ink: bool = True, **open_clip_kwargs: Any
                       ) -> tuple[DesignClip, Callable[..., Tensor], Callable[..., Tensor], Callable[..., Tensor]]:
     """build_clip + DesignClip wrapper in one call (the training setup's entry point)."""
     clip, train_tf, eval_tf, tokenizer = build_clip(model, pretrained, model_config, image_size, **open_clip_kwargs)
     wrapped = DesignClip(clip, tokenizer, num_locarno=num_locarno, prompt_template=prompt_template,
-                         grad_checkpointing=grad_checkpointing, loss_weights=loss_weights)
+                         grad_checkpointing=grad_checkpointing, loss_weights=loss_weights, keep_ink=keep_ink)
     return wrapped, train_tf, eval_tf, tokenizer
 
 
 def build_arcface(model: str, num_classes: int, pretrained: str | None = None,
                   model_config: dict[str, Any] | None = None, image_size: int | None = None, *,
                   embed_dim: int = 512, batch_norm: bool = True, s: float = 30.0, m: float = 0.5,
-                  easy_margin: bool = False, grad_checkpointing: bool = False, **open_clip_kwargs: Any
-                  ) -> tuple[ArcFaceModel, Callable[..., Tensor], Callable[..., Tensor]]:
+                  easy_margin: bool = False, grad_checkpointing: bool = False, keep_ink: bool = True,
+                  **open_clip_kwargs: Any) -> tuple[ArcFaceModel, Callable[..., Tensor], Callable[..., Tensor]]:
     """build_clip + ArcFaceModel in one call; returns (model, train transform, eval transform)."""
     clip, train_tf, eval_tf, tokenizer = build_clip(model, pretrained, model_config, image_size, **open_clip_kwargs)
     wrapped = ArcFaceModel(clip, num_classes, embed_dim=embed_dim, batch_norm=batch_norm, s=s, m=m,
-                           easy_margin=easy_margin, grad_checkpointing=grad_checkpointing, tokenizer=tokenizer)
+                           easy_margin=easy_margin, grad_checkpointing=grad_checkpointing, tokenizer=tokenizer,
+                           keep_ink=keep_ink)
     return wrapped, train_tf, eval_tf

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader
 
 from pipeline.train_data import (
@@ -17,7 +16,6 @@ from pipeline.train_data import (
     make_loader,
     patent_index,
     split_shards,
-    steps_per_epoch,
 )
 from pipeline.train_loop import TrainError, TrainOptions
 from pipeline.train_model import (
@@ -28,7 +26,6 @@ from pipeline.train_model import (
     design_clip_loss,
     param_groups,
 )
-from pipeline.view_image import keep_ink
 
 LossFn = Callable[[torch.nn.Module, TrainBatch], tuple[torch.Tensor, dict[str, float]]]
 
@@ -43,7 +40,6 @@ class TrainParts:
     after_step: Callable[[torch.nn.Module], None]
     make_stream: Callable[..., DataLoader]
     train_samples: int
-    steps_per_epoch: int
     patents: dict[str, int]
 
     def loader(self, skip_batches: int, process_index: int = 0, num_processes: int = 1,
@@ -55,11 +51,11 @@ def _clip_parts(options: TrainOptions, locarno: dict[str, int] | None) -> tuple[
     w = options.weights
     model, train_tf, _, tokenizer = build_design_clip(
         options.model, options.pretrained, options.model_config, num_locarno=len(locarno or {}),
-        grad_checkpointing=options.grad_checkpointing, loss_weights=w)
+        grad_checkpointing=options.grad_checkpointing, loss_weights=w, keep_ink=options.keep_ink)
 
     def loss(m: torch.nn.Module, b: TrainBatch) -> tuple[torch.Tensor, dict[str, float]]:
         out = m(b.images, b.texts if w.clip > 0 else None, with_prompts=w.prompt > 0)
-        return design_clip_loss(out, b.cls, b.locarno, b.patent, w)
+        return design_clip_loss(out, b.cls, b.locarno, b.patent, w, options.view_temperature)
 
     return model, train_tf, tokenizer, loss, clamp_logit_scale
 
@@ -67,7 +63,7 @@ def _clip_parts(options: TrainOptions, locarno: dict[str, int] | None) -> tuple[
 def _arcface_parts(options: TrainOptions, classes: int) -> tuple[Any, Any, Any, LossFn, Callable]:
     model, train_tf, _ = build_arcface(options.model, classes, options.pretrained, options.model_config,
                                        s=options.arcface_s, m=options.arcface_m,
-                                       grad_checkpointing=options.grad_checkpointing)
+                                       grad_checkpointing=options.grad_checkpointing, keep_ink=options.keep_ink)
 
     def loss(m: torch.nn.Module, b: TrainBatch) -> tuple[torch.Tensor, dict[str, float]]:
         value = arcface_loss(m(b.images, b.patent), b.patent)
@@ -79,33 +75,17 @@ def _arcface_parts(options: TrainOptions, classes: int) -> tuple[Any, Any, Any, 
     return model, train_tf, no_text, loss, lambda _m: None
 
 
-def _input_size(model: torch.nn.Module) -> int:
-    """The square side the image tower takes (open_clip keeps it on the visual tower)."""
-    visual = getattr(getattr(model, "clip", model), "visual", None)
-    size = getattr(visual, "image_size", 224)
-    return int(size[0] if isinstance(size, tuple | list) else size)
-
-
-def ink_preserving(transform: Callable[[Image.Image], torch.Tensor], target: int) -> Callable:
-    """The model's transform after thickening strokes, so 512-px line drawings keep their lines at 64-224 px."""
-
-    def apply(image: Image.Image) -> torch.Tensor:
-        return transform(keep_ink(image, target))
-
-    return apply
-
-
 def build(release_dir: str, options: TrainOptions) -> TrainParts:
     """Everything the loop needs for `options.objective` on the release's train split."""
     shards, total = split_shards(release_dir, "train")
     patents = patent_index(release_dir, "train")
-    locarno = locarno_index(release_dir) if options.objective == "clip" and options.weights.locarno > 0 else None
-    if options.objective == "clip":
+    locarno = locarno_index(release_dir) if options.contrastive and options.weights.locarno > 0 else None
+    if options.contrastive:
         model, transform, tokenize, loss, after = _clip_parts(options, locarno)
     else:
         model, transform, tokenize, loss, after = _arcface_parts(options, len(patents))
     groups = param_groups(model, options.lr, options.lr_head, options.weight_decay)
-    transform = ink_preserving(transform, _input_size(model)) if options.keep_ink else transform
+    transform = model.view_preprocess.wrap(transform)  # what the export records, so evaluation sees the same
 
     def make_stream(skip_batches: int, process_index: int, num_processes: int, workers: int) -> DataLoader:
         mine = shards[process_index::num_processes]
@@ -117,5 +97,4 @@ def build(release_dir: str, options: TrainOptions) -> TrainParts:
                                 seed=options.seed, skip_batches=skip_batches)
         return make_loader(dataset, workers)
 
-    return TrainParts(model, groups, loss, after, make_stream, total, steps_per_epoch(total, options.batch_size),
-                      patents)
+    return TrainParts(model, groups, loss, after, make_stream, total, patents)

@@ -56,6 +56,7 @@ def test_export_encoder_record_and_unit_vectors(encoder, tiny_export: Path, draw
     assert record["export"]["run"] == "tiny-untrained"
     assert len(record["weights_sha256"]) == 64
     assert record["weights_files"] == ["open_clip_model.safetensors", "designclip_heads.safetensors"]
+    assert record["preprocess"] == {"keep_ink": True, "input_size": 64, "recorded": True}, "as training feeds views"
     image, text = encoder.encode_images(drawings), encoder.encode_texts(CAPTIONS)
     assert image.dtype == text.dtype == np.float32
     assert image.shape == (len(drawings), 64) and text.shape == (len(CAPTIONS), 64)

@@ -61,6 +61,7 @@ def test_flow_trains_exports_a_plain_open_clip_folder_and_rerun_skips(data: str,
     model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{model_dir}")
     meta = json.loads((model_dir / "designclip.json").read_text())
     assert meta["objective"] == "clip" and meta["extra"]["steps"] == 30 and meta["extra"]["release"]["version"] == "v1"
+    assert meta["preprocess"] == {"keep_ink": True, "input_size": 64}, "evaluation applies what training did"
     trained = load_file(str(model_dir / "open_clip_model.safetensors"))
     state = model.state_dict()
     assert set(trained) <= set(state) and all(torch.equal(state[k], v) for k, v in trained.items())
@@ -128,6 +129,18 @@ def test_arcface_objective_trains_on_patent_ids_and_exports(data: str) -> None:
     open_clip.create_model_and_transforms(f"local-dir:{stats['model_dir']}")
 
 
+def test_caption_only_trains_the_clip_term_alone_and_exports(data: str) -> None:
+    """IMPACT's plain fine-tune: no class, prompt or multi-view term is computed, whatever the lambdas say."""
+    options = TrainOptions(**{**OPTIONS.__dict__, "objective": "caption-only", "steps": 4})
+    stats = train_run(data, "v1", "caption", options, LoopSettings(checkpoint_every=100, log_every=2, workers=0))
+    rows = [json.loads(line) for line in Path(stats["metrics"]).read_text().splitlines()]
+    assert {k for k in rows[0] if k.startswith("loss")} == {"loss", "loss_clip"}
+    assert all(r["loss"] == r["loss_clip"] for r in rows)
+    meta = json.loads(Path(stats["model_dir"], "designclip.json").read_text())
+    assert meta["loss_weights"] == {"clip": 1.0, "cls": 0.0, "prompt": 0.0, "view": 0.0, "locarno": 0.0}
+    assert meta["extra"]["options"]["objective"] == "caption-only"
+
+
 def test_missing_release_and_remote_roots_say_what_to_do(data: str) -> None:
     with pytest.raises(ReleaseMissing, match="run `designclip release --version v9` first"):
         train_run(data, "v9", "x", OPTIONS)
@@ -141,7 +154,7 @@ DDP_LAUNCH = """
 import sys
 from designclip.cli import main
 raise SystemExit(main(["--data-root", sys.argv[1], "train", "--release", "v1", "--run", "ddp", "--model-config",
-                       sys.argv[2], "--batch-size", "4", "--steps", "4", "--checkpoint-every", "2", "--log-every", "2",
+                       sys.argv[2], "--batch-size", "4", "--epochs", "1", "--checkpoint-every", "2", "--log-every", "2",
                        "--workers", "0", "--warmup-steps", "1"]))
 """
 
@@ -159,5 +172,5 @@ def test_two_processes_train_with_ddp_and_checkpoint_both_rng_states(data: str, 
     checkpoint = Path(data, "runs", "ddp", "checkpoints", "step-0000004")
     assert {"random_states_0.pkl", "random_states_1.pkl", "model.safetensors"} <= {p.name for p in checkpoint.iterdir()}
     rows = [json.loads(line) for line in Path(data, "runs", "ddp", "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [2, 4] and rows[-1]["epoch"] == 1.0, "4 steps x 4 views x 2 processes = 32"
+    assert [r["step"] for r in rows] == [2, 4] and rows[-1]["epoch"] == 1.0, "one epoch: 32 views / (4 x 2 processes)"
     open_clip.create_model_and_transforms(f"local-dir:{Path(data, 'models', 'ddp')}")
