@@ -122,8 +122,9 @@ def _batches(count: int, first: int) -> list[tuple[int, int]]:
 def read_sheet_labels(gray: Image.Image, hague: bool = False, expect: int | None = None) -> SheetText:
     """Every "FIG. n" label of an upright gray sheet, recognised on label-sized text lines only.
 
-    Lines standing alone on white paper are read first; crowded or underlined ones only when those gave no label
-    (or fewer than `expect`), so a typical sheet costs a handful of small recognitions, not a page of OCR.
+    Lines standing alone on white paper are read first; crowded or underlined ones after them, except when the
+    sheet's `expect`ed labels are already found, so a typical sheet costs a handful of small recognitions, not a
+    page of OCR.
     """
     candidates = find_text_candidates(gray, min_letters=2 if hague else 3)
     clear = [c for c in candidates if c.halo <= CLEAR_HALO]
@@ -136,8 +137,8 @@ def read_sheet_labels(gray: Image.Image, hague: bool = False, expect: int | None
             results += _read(gray, tier[start:end])
             if expect is not None and len(_labels(results, hague)) >= expect:
                 break
-        if _labels(results, hague) and (expect is None or len(_labels(results, hague)) >= expect):
-            break
+        if expect is not None and len(_labels(results, hague)) >= expect:
+            break  # a sheet of unknown count reads its crowded lines too: one label may stand close to a drawing
     labels = _labels(results, hague)
     unread: list[Box] = []
     for cand, _, text, score in results:

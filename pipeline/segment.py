@@ -48,6 +48,7 @@ class SheetLayout:
     unread: list[Box] = field(default_factory=list)
     strays: list[FigLabel] = field(default_factory=list)  # labels of FIG.s not in the patent's FIG. list
     ink: np.ndarray | None = None  # 1/MASK_SCALE ink mask, label text removed
+    fine: np.ndarray | None = None  # the same, down to single dots (dotted lines): for region boxes, not for cuts
 
     def label_for(self, fig: str) -> FigLabel | None:
         return next((lb for lb in self.labels if lb.fig == fig), None)
@@ -60,10 +61,11 @@ class SheetLayout:
         return tuple(lb.fig for lb in self.strays)
 
 
-def sheet_ink(gray: Image.Image, erase: Sequence[Box], scale: int = MASK_SCALE) -> np.ndarray:
-    """1/scale ink mask (a 1-px line still darkens its cell) with the label text blanked out."""
+def sheet_ink(gray: Image.Image, erase: Sequence[Box], scale: int = MASK_SCALE, threshold: int = 235) -> np.ndarray:
+    """1/scale ink mask (a 1-px line still darkens its cell below 235; a single dot only below 250) with the label
+    text blanked out."""
     small = np.asarray(gray.reduce(scale) if scale > 1 else gray)
-    ink = (small < 235).astype(np.uint8)
+    ink = (small < threshold).astype(np.uint8)
     for x0, y0, x1, y1 in erase:
         ink[y0 // scale:-(-y1 // scale), x0 // scale:-(-x1 // scale)] = 0
     return ink
@@ -81,6 +83,7 @@ def analyse_sheet(gray: Image.Image, sheet: int, figs: Sequence[str] = (), expec
     strays = [lb for lb in text.labels if figs and lb.fig not in figs]
     layout = SheetLayout(sheet=sheet, size=gray.size, labels=labels, unread=text.unread, strays=strays)
     layout.ink = sheet_ink(gray, layout.erase_boxes())
+    layout.fine = sheet_ink(gray, layout.erase_boxes(), threshold=250)
     return layout
 
 
@@ -246,7 +249,7 @@ def split_sheet(layout: SheetLayout, figs: Sequence[str],
     # so their drawing joins no FIG.'s view.
     others = layout.strays if others is None else others
     anchors = [lb.box for lb in labels if lb is not None] + [lb.box for lb in others]
-    boxes = xy_cut(layout.ink, anchors, MASK_SCALE)
+    boxes = xy_cut(layout.ink, anchors, MASK_SCALE, fine=layout.fine)
     if boxes is not None and not overlapping(boxes) and not far_label(boxes, anchors):
         return SheetSplit(dict(zip(figs, boxes[:len(figs)], strict=True)), "xycut")
     blobs = nearest_label_split(layout.ink, anchors)

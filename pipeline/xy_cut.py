@@ -43,12 +43,14 @@ def _ink_box(mask: np.ndarray, cell: Box) -> Box | None:
     return (x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + int(rows[-1]) + 1)
 
 
-def xy_cut(ink: np.ndarray, labels: Sequence[Box], scale: int, min_share: float = 0.01) -> list[Box] | None:
+def xy_cut(ink: np.ndarray, labels: Sequence[Box], scale: int, min_share: float = 0.01,
+           fine: np.ndarray | None = None) -> list[Box] | None:
     """One ink box per label (full-resolution pixels, same order), or None when no whitespace cuts separate them.
 
     `ink` is the sheet's ink at 1/scale with the label text removed; `labels` are label boxes (full resolution).
     A cut is allowed only where each side keeps at least one label and real ink, so a label is never cut away
-    from the drawing it names, whether it sits under, over or beside it.
+    from the drawing it names, whether it sits under, over or beside it. `fine` (same grid, fainter ink such as
+    single dots of a dotted line) only widens each region's box inside its own cell.
     """
     small_labels = [tuple(v // scale for v in box) for box in labels]
     solid = ink.copy()
@@ -62,7 +64,7 @@ def xy_cut(ink: np.ndarray, labels: Sequence[Box], scale: int, min_share: float 
 
     def cut(cell: Box, members: list[int]) -> bool:
         if len(members) == 1:
-            box = _ink_box(ink, cell)
+            box = _ink_box(ink if fine is None else np.maximum(ink, fine), cell)
             if box is None:
                 return False
             result[members[0]] = box
