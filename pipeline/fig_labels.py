@@ -130,7 +130,10 @@ def read_sheet_labels(gray: Image.Image, hague: bool = False, expect: int | None
     clear = [c for c in candidates if c.halo <= CLEAR_HALO]
     crowded = [c for c in candidates if c.halo > CLEAR_HALO]
     results: list[tuple[TextCandidate, int, str, float]] = []
-    for tier in (clear, crowded):
+    for number, tier in enumerate((clear, crowded)):
+        if number == 1 and expect is None and results:
+            # Labels on one sheet share a font size: of the crowded lines, read those as tall as a label found.
+            tier = [c for c in tier if any(_same_size(c, lb) for lb in _labels(results, hague).values())]
         # When the count is known, read the likeliest line alone first: on a one-FIG. sheet it is the label.
         first = expect if expect is not None else _BATCH
         for start, end in _batches(len(tier), first):
@@ -146,6 +149,15 @@ def read_sheet_labels(gray: Image.Image, hague: bool = False, expect: int | None
             unread.append(cand.box)
     found = sorted(labels.values(), key=lambda lb: (lb.box[1], lb.box[0]))
     return SheetText(found, unread)
+
+
+def _same_size(candidate: TextCandidate, label: FigLabel) -> bool:
+    """Whether a text line is as thick as a label read on the same sheet (within a quarter)."""
+    def thickness(box: Box, vertical: bool) -> int:
+        return box[2] - box[0] if vertical else box[3] - box[1]
+
+    mine, theirs = thickness(candidate.box, candidate.vertical), thickness(label.box, label.rotation == 90)
+    return abs(mine - theirs) <= 0.25 * theirs
 
 
 def _labels(results: Sequence[tuple[TextCandidate, int, str, float]], hague: bool) -> dict[Box, FigLabel]:
