@@ -126,6 +126,41 @@ def _predict(x: torch.Tensor, model: tuple[torch.Tensor, torch.Tensor]) -> np.nd
         return torch.argmax(x @ model[0] + model[1], dim=1).numpy()
 
 
+def _probe_inputs(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
+                  test_y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Features as float32 matrices of one width and labels as int64 vectors, for either probe."""
+    train_x = np.asarray(train_x, dtype=np.float32)
+    test_x = np.asarray(test_x, dtype=np.float32)
+    train_y = np.asarray(train_y).astype(np.int64).ravel()
+    test_y = np.asarray(test_y).astype(np.int64).ravel()
+    if train_x.ndim != 2 or test_x.ndim != 2 or train_x.shape[1] != test_x.shape[1]:
+        raise ValueError(f"feature shapes do not fit: train {train_x.shape}, test {test_x.shape}")
+    return train_x, train_y, test_x, test_y
+
+
+def _probe_result(predictions: np.ndarray, test_y: np.ndarray, num_classes: int, classes: np.ndarray,
+                  train_rows: int, train_left_out: int, c: float | None, sweep: list[dict]) -> dict:
+    """The result keys both probes share: scores over the labelled test rows, what was left out, what was fitted."""
+    test_keep = test_y >= 0
+    target, kept_pred = test_y[test_keep], predictions[test_keep]
+    return {
+        "accuracy": accuracy(kept_pred, target),
+        "per_class": _per_class_list(per_class_accuracy(kept_pred, target, num_classes)),
+        "per_class_count": np.bincount(target, minlength=num_classes).tolist(),
+        "c": c,
+        "c_sweep": sweep,
+        "predictions": predictions,
+        "classes": classes.tolist(),
+        "confusion": confusion_matrix(kept_pred, target, num_classes),
+        "evaluated": int(test_keep.sum()),
+        "left_out": int((~test_keep).sum()),
+        "left_out_rows": np.flatnonzero(~test_keep).astype(np.int64),
+        "train_rows": train_rows,
+        "train_left_out": train_left_out,
+        "unseen_test_classes": sorted(set(target.tolist()) - set(classes.tolist())),
+    }
+
+
 def linear_probe(
     train_x: np.ndarray,
     train_y: np.ndarray,
@@ -144,12 +179,7 @@ def linear_probe(
     evaluated / left_out / left_out_rows (test rows labelled -1), train_rows, train_left_out,
     unseen_test_classes (test classes absent from train: their samples count as wrong).
     """
-    train_x = np.asarray(train_x, dtype=np.float32)
-    test_x = np.asarray(test_x, dtype=np.float32)
-    train_y = np.asarray(train_y).astype(np.int64).ravel()
-    test_y = np.asarray(test_y).astype(np.int64).ravel()
-    if train_x.ndim != 2 or test_x.ndim != 2 or train_x.shape[1] != test_x.shape[1]:
-        raise ValueError(f"feature shapes do not fit: train {train_x.shape}, test {test_x.shape}")
+    train_x, train_y, test_x, test_y = _probe_inputs(train_x, train_y, test_x, test_y)
     if train_y.size != train_x.shape[0] or test_y.size != test_x.shape[0]:
         raise ValueError("labels and feature rows differ in number")
     for name, y in (("train", train_y), ("test", test_y)):
@@ -163,7 +193,6 @@ def linear_probe(
     if y.size == 0:
         raise ValueError("no labelled train rows: nothing to fit a linear probe on")
     classes = np.unique(y)
-    test_keep = test_y >= 0
     tx = torch.from_numpy(np.ascontiguousarray(test_x))
     sweep: list[dict] = []
     chosen: float | None = None
@@ -191,24 +220,8 @@ def linear_probe(
         model = _fit(torch.from_numpy(x), torch.from_numpy(code), classes.size, chosen, max_iter)
         predictions = classes[_predict(tx, model)].astype(np.int64)
 
-    target = test_y[test_keep]
-    kept_pred = predictions[test_keep]
-    return {
-        "accuracy": accuracy(kept_pred, target),
-        "per_class": _per_class_list(per_class_accuracy(kept_pred, target, num_classes)),
-        "per_class_count": np.bincount(target, minlength=num_classes).tolist(),
-        "c": chosen,
-        "c_sweep": sweep,
-        "predictions": predictions,
-        "classes": classes.tolist(),
-        "confusion": confusion_matrix(kept_pred, target, num_classes),
-        "evaluated": int(test_keep.sum()),
-        "left_out": int((~test_keep).sum()),
-        "left_out_rows": np.flatnonzero(~test_keep).astype(np.int64),
-        "train_rows": int(y.size),
-        "train_left_out": int((~train_keep).sum()),
-        "unseen_test_classes": sorted(set(target.tolist()) - set(classes.tolist())),
-    }
+    return _probe_result(predictions, test_y, num_classes, classes, int(y.size), int((~train_keep).sum()), chosen,
+                         sweep)
 
 
 DESIGNCLIP_PROBE = {"epochs": 5, "batch_size": 32, "lr": 1e-4}  # DesignCLIP's probe: one nn.Linear trained by Adam
@@ -229,12 +242,7 @@ def designclip_probe(
 
     Same result keys as ``linear_probe`` (``c`` None, ``c_sweep`` empty) plus ``steps`` and ``settings``.
     """
-    train_x = np.asarray(train_x, dtype=np.float32)
-    test_x = np.asarray(test_x, dtype=np.float32)
-    train_y = np.asarray(train_y).astype(np.int64).ravel()
-    test_y = np.asarray(test_y).astype(np.int64).ravel()
-    if train_x.ndim != 2 or test_x.ndim != 2 or train_x.shape[1] != test_x.shape[1]:
-        raise ValueError(f"feature shapes do not fit: train {train_x.shape}, test {test_x.shape}")
+    train_x, train_y, test_x, test_y = _probe_inputs(train_x, train_y, test_x, test_y)
     train_keep = train_y >= 0
     x, y = torch.from_numpy(train_x[train_keep]), torch.from_numpy(train_y[train_keep])
     if y.numel() == 0:
@@ -257,24 +265,9 @@ def designclip_probe(
             steps += 1
     with torch.no_grad():
         predictions = head(torch.from_numpy(test_x)).argmax(dim=1).numpy().astype(np.int64)
-    test_keep = test_y >= 0
-    target, kept_pred = test_y[test_keep], predictions[test_keep]
-    classes = np.unique(y.numpy())
-    return {
-        "accuracy": accuracy(kept_pred, target),
-        "per_class": _per_class_list(per_class_accuracy(kept_pred, target, num_classes)),
-        "per_class_count": np.bincount(target, minlength=num_classes).tolist(),
-        "c": None,
-        "c_sweep": [],
-        "predictions": predictions,
-        "classes": classes.tolist(),
-        "confusion": confusion_matrix(kept_pred, target, num_classes),
-        "evaluated": int(test_keep.sum()),
-        "left_out": int((~test_keep).sum()),
-        "left_out_rows": np.flatnonzero(~test_keep).astype(np.int64),
-        "train_rows": int(y.numel()),
-        "train_left_out": int((~train_keep).sum()),
-        "unseen_test_classes": sorted(set(target.tolist()) - set(classes.tolist())),
+    result = _probe_result(predictions, test_y, num_classes, np.unique(y.numpy()), int(y.numel()),
+                           int((~train_keep).sum()), None, [])
+    return result | {
         "steps": steps,
         "settings": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": "Adam", "seed": seed},
     }
