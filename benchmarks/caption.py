@@ -38,10 +38,9 @@ from pipeline.parse import parse_grant  # noqa: E402
 from pipeline.render import RenderOptions, render_patent  # noqa: E402
 from tests.conftest import SAMPLE  # noqa: E402
 from tests.pipeline.test_render import fixture_input  # noqa: E402
-from tests.tiny_llava import IMAGE_TOKEN, build_processor, build_tiny_llava, build_tokenizer  # noqa: E402
+from tests.tiny_llava import build_tiny_llava, random_llava_7b  # noqa: E402
 
 GOAL_RATE, GOAL_RATIO = 15.0, 4.0
-LLAVA_VOCAB = 32064
 
 
 @dataclass
@@ -76,44 +75,13 @@ def sample_requests(count: int, patents: int) -> tuple[list[CaptionRequest], int
     return requests, len(views)
 
 
-def llava_7b_config(tokenizer, text_layers: int = 32, vision_layers: int = 24):
-    """llava-hf/llava-1.5-7b-hf's shapes: CLIP ViT-L/14 at 336 px and Llama-2-7B (layers overridable for debugging)."""
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
-
-    vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=vision_layers,
-                              num_attention_heads=16, image_size=336, patch_size=14, projection_dim=768,
-                              hidden_act="quick_gelu", layer_norm_eps=1e-5)
-    text = LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=text_layers,
-                       num_attention_heads=32, num_key_value_heads=32, vocab_size=LLAVA_VOCAB,
-                       max_position_embeddings=4096, rms_norm_eps=1e-5, bos_token_id=tokenizer.bos_token_id,
-                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    return LlavaConfig(vision_config=vision, text_config=text,
-                       image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), image_seq_length=576,
-                       projector_hidden_act="gelu", vision_feature_layer=-2,
-                       vision_feature_select_strategy="default")
-
-
-def random_llava(device: str, text_layers: int, vision_layers: int):
-    """Random-weight LLaVA-1.5-7B created in place on `device` in bf16 (nothing saved, nothing downloaded)."""
-    from transformers import LlavaForConditionalGeneration
-
-    tokenizer = build_tokenizer(pad_vocab_to=LLAVA_VOCAB)  # every id the random model emits decodes to a word
-    config = llava_7b_config(tokenizer, text_layers, vision_layers)
-    torch.manual_seed(0)
-    with torch.device(device):
-        model = LlavaForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    return model.eval(), build_processor(tokenizer, 336)
-
-
 class Factory:
     """Builds one captioner per batch size around ONE loaded model (loading is not what is timed)."""
 
     def __init__(self, args: argparse.Namespace, generation: GenerationSettings, tmp: str):
         self.args, self.generation = args, generation
         if args.model == "random-7b":
-            self.model, self.processor = random_llava(args.device, args.text_layers, args.vision_layers)
+            self.model, self.processor = random_llava_7b(args.device, args.text_layers, args.vision_layers)
             self.model_id = "random-7b"
         else:
             folder = build_tiny_llava(Path(tmp) / "tiny") if args.model == "tiny" else args.model

@@ -47,7 +47,6 @@ from pipeline.train_loop import TrainOptions  # noqa: E402
 from pipeline.train_model import LossWeights  # noqa: E402
 
 GOALS = {"caption_rate": 15.0, "caption_speedup": 4.0, "train_ratio": 0.9}
-LLAVA_VOCAB = 32064
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,27 +136,9 @@ def write_release(data: Path, sizes: Sizes, pngs: list[bytes]) -> Path:
 
 def llava_7b(device: str) -> tuple[Any, Any]:
     """llava-hf/llava-1.5-7b-hf's shapes with random weights, created on `device` in bf16 (nothing downloaded)."""
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+    from tests.tiny_llava import random_llava_7b
 
-    from tests.tiny_llava import IMAGE_TOKEN, build_processor, build_tokenizer
-
-    tokenizer = build_tokenizer(pad_vocab_to=LLAVA_VOCAB)  # every id the random model emits decodes to a word
-    vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                              image_size=336, patch_size=14, projection_dim=768, hidden_act="quick_gelu",
-                              layer_norm_eps=1e-5)
-    text = LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
-                       num_key_value_heads=32, vocab_size=LLAVA_VOCAB, max_position_embeddings=4096, rms_norm_eps=1e-5,
-                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                       pad_token_id=tokenizer.pad_token_id)
-    config = LlavaConfig(vision_config=vision, text_config=text, image_seq_length=576,
-                         image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), projector_hidden_act="gelu",
-                         vision_feature_layer=-2, vision_feature_select_strategy="default")
-    torch.manual_seed(0)
-    with torch.device(device):
-        model = LlavaForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    return model.eval(), build_processor(tokenizer, 336)
+    return random_llava_7b(device)
 
 
 def llava_tiny(device: str) -> tuple[Any, Any]:

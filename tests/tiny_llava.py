@@ -116,3 +116,34 @@ def build_tiny_llava(folder: Path, seed: int = 0) -> Path:
     model.save_pretrained(folder)
     build_processor(tokenizer, config.vision_config.image_size).save_pretrained(folder)
     return folder
+
+
+LLAVA_VOCAB = 32064  # llava-hf/llava-1.5-7b-hf's vocabulary (LLaMA's 32000 + image and padding tokens)
+
+
+def llava_7b_config(tokenizer: PreTrainedTokenizerFast, text_layers: int = 32, vision_layers: int = 24) -> LlavaConfig:
+    """llava-hf/llava-1.5-7b-hf's shapes: CLIP ViT-L/14 at 336 px and Llama-2-7B (layers overridable for debugging)."""
+    vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=vision_layers,
+                              num_attention_heads=16, image_size=336, patch_size=14, projection_dim=768,
+                              hidden_act="quick_gelu", layer_norm_eps=1e-5)
+    text = LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=text_layers,
+                       num_attention_heads=32, num_key_value_heads=32, vocab_size=LLAVA_VOCAB,
+                       max_position_embeddings=4096, rms_norm_eps=1e-5, bos_token_id=tokenizer.bos_token_id,
+                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    return LlavaConfig(vision_config=vision, text_config=text,
+                       image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), image_seq_length=576,
+                       projector_hidden_act="gelu", vision_feature_layer=-2,
+                       vision_feature_select_strategy="default")
+
+
+def random_llava_7b(device: str, text_layers: int = 32, vision_layers: int = 24
+                    ) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
+    """Random-weight LLaVA-1.5-7B created in place on `device` in bf16 (nothing saved, nothing downloaded)."""
+    tokenizer = build_tokenizer(pad_vocab_to=LLAVA_VOCAB)  # every id the random model emits decodes to a word
+    config = llava_7b_config(tokenizer, text_layers, vision_layers)
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = LlavaForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model.eval(), build_processor(tokenizer, 336)
