@@ -219,7 +219,7 @@ def segment_sheet(gray: Image.Image, sheet: int, figs: Sequence[str], margin: fl
     """Run today's segmenter on one upright sheet holding `figs` (as an XML would list them), as render does."""
     from pipeline.segment import analyse_sheet, plan_regions
 
-    regions = plan_regions(list(figs), [sheet], lambda s: analyse_sheet(gray, s))
+    regions = plan_regions(list(figs), [sheet], lambda s: analyse_sheet(gray, s, figs))
     whole = ink_box(gray) or (0, 0, *gray.size)
     return [View(r.fig or None, r.sheet, crop_box(r.box or whole, gray.size, margin), r.flag is not None,
                  _box(getattr(r, "label_box", None)), r.method) for r in regions]

@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.label_erase import erase_text
 from pipeline.segment import analyse_sheet
+from pipeline.segment_eval import coverage
 from pipeline.sheet_image import Box, decode_sheet, ink_box
 from tests.pipeline.test_render import fixture_input
 
@@ -70,10 +71,6 @@ def _shrink(drawing: Image.Image, scale: float) -> Image.Image:
     return Image.fromarray(np.where(a < 160, 0, 255).astype(np.uint8))
 
 
-def _overlap(a: Box, b: Box) -> bool:
-    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
-
-
 def compose(rng: random.Random, pool: list[Image.Image], staggered: bool) -> SyntheticSheet | None:
     """One sheet of 2-4 FIG.s; None when its drawings or labels would touch."""
     n = rng.choice([2, 2, 3, 4])
@@ -112,7 +109,7 @@ def compose(rng: random.Random, pool: list[Image.Image], staggered: bool) -> Syn
         dx, dy = max(0, min(dx, W - drawing.width)), max(0, min(dy, H - drawing.height))
         lx, ly = max(0, min(lx, W - label.width)), max(0, min(ly, H - label.height))
         boxes = [(dx, dy, dx + drawing.width, dy + drawing.height), (lx, ly, lx + label.width, ly + label.height)]
-        if any(_overlap(a, b) for a in boxes for b in taken):
+        if any(coverage(a, b) > 0 for a in boxes for b in taken):
             return None
         taken += boxes
         sheet.paste(drawing, (dx, dy))
@@ -121,9 +118,3 @@ def compose(rng: random.Random, pool: list[Image.Image], staggered: bool) -> Syn
     return SyntheticSheet(sheet, truth, {"n": n, "layout": layout, "place": place, "gap": gap, "size": size,
                                           "style": style, "staggered": staggered})
 
-
-def covers(crop: Box, box: Box) -> float:
-    """Share of `box` inside `crop`."""
-    ix = max(0, min(crop[2], box[2]) - max(crop[0], box[0]))
-    iy = max(0, min(crop[3], box[3]) - max(crop[1], box[1]))
-    return ix * iy / ((box[2] - box[0]) * (box[3] - box[1]))

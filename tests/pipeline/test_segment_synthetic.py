@@ -7,8 +7,9 @@ import random
 import pytest
 
 from pipeline.segment import analyse_sheet, plan_regions
+from pipeline.segment_eval import coverage
 from pipeline.sheet_image import ink_box
-from tests.pipeline.synthetic_sheets import compose, covers, drawing_pool
+from tests.pipeline.synthetic_sheets import compose, drawing_pool
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +28,9 @@ def test_composed_sheets_are_cut_into_their_figs(pool, staggered):
         regions = {r.fig: r for r in plan_regions(figs, [1], lambda s, g=sheet.gray, f=figs: analyse_sheet(g, s, f))}
         for fig, box in sheet.truth:
             region = regions[fig]
+            # Stricter than the benchmark's judge: the region itself (no crop margin) must hold 90 % of its drawing.
             crop = region.box or ink_box(sheet.gray)
-            right = covers(crop, box) >= 0.9 and all(covers(crop, b) <= 0.1 for f, b in sheet.truth if f != fig)
+            right = coverage(crop, box) >= 0.9 and all(coverage(crop, b) <= 0.1 for f, b in sheet.truth if f != fig)
             if not right:
                 wrong.append((fig, sheet.settings, region.method, region.flag))
     assert wrong == []
