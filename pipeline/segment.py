@@ -61,14 +61,15 @@ class SheetLayout:
         return tuple(lb.fig for lb in self.strays)
 
 
-def sheet_ink(gray: Image.Image, erase: Sequence[Box], scale: int = MASK_SCALE, threshold: int = 235) -> np.ndarray:
-    """1/scale ink mask (a 1-px line still darkens its cell below 235; a single dot only below 250) with the label
-    text blanked out."""
+def sheet_ink(gray: Image.Image, erase: Sequence[Box], scale: int = MASK_SCALE) -> tuple[np.ndarray, np.ndarray]:
+    """1/scale ink masks with the label text blanked out, from one downscale: lines (a 1-px line still darkens its
+    cell below 235) and fine ink (a single dot darkens it only below 250)."""
     small = np.asarray(gray.reduce(scale) if scale > 1 else gray)
-    ink = (small < threshold).astype(np.uint8)
+    masks = (small < 235).astype(np.uint8), (small < 250).astype(np.uint8)
     for x0, y0, x1, y1 in erase:
-        ink[y0 // scale:-(-y1 // scale), x0 // scale:-(-x1 // scale)] = 0
-    return ink
+        for ink in masks:
+            ink[y0 // scale:-(-y1 // scale), x0 // scale:-(-x1 // scale)] = 0
+    return masks
 
 
 def analyse_sheet(gray: Image.Image, sheet: int, figs: Sequence[str] = (), expect: int | None = None) -> SheetLayout:
@@ -82,8 +83,7 @@ def analyse_sheet(gray: Image.Image, sheet: int, figs: Sequence[str] = (), expec
     labels = [lb for lb in text.labels if not figs or lb.fig in figs]
     strays = [lb for lb in text.labels if figs and lb.fig not in figs]
     layout = SheetLayout(sheet=sheet, size=gray.size, labels=labels, unread=text.unread, strays=strays)
-    layout.ink = sheet_ink(gray, layout.erase_boxes())
-    layout.fine = sheet_ink(gray, layout.erase_boxes(), threshold=250)
+    layout.ink, layout.fine = sheet_ink(gray, layout.erase_boxes())
     return layout
 
 
