@@ -130,18 +130,23 @@ def read_sheet_labels(gray: Image.Image, hague: bool = False, expect: int | None
     clear = [c for c in candidates if c.halo <= CLEAR_HALO]
     crowded = [c for c in candidates if c.halo > CLEAR_HALO]
     results: list[tuple[TextCandidate, int, str, float]] = []
+
+    def expected_found() -> bool:
+        return expect is not None and len(_labels(results, hague)) >= expect
+
     for number, tier in enumerate((clear, crowded)):
-        if number == 1 and expect is None and results:
-            # Labels on one sheet share a font size: of the crowded lines, read those as tall as a label found.
-            tier = [c for c in tier if any(_same_size(c, lb) for lb in _labels(results, hague).values())]
+        found = _labels(results, hague).values()
+        if number == 1 and expect is None and found:
+            # A sheet of unknown count reads its crowded lines too (one label may stand close to a drawing), but
+            # labels on one sheet share a font size: only those as tall as a label already found.
+            tier = [c for c in tier if any(_same_size(c, lb) for lb in found)]
         # When the count is known, read the likeliest line alone first: on a one-FIG. sheet it is the label.
-        first = expect if expect is not None else _BATCH
-        for start, end in _batches(len(tier), first):
+        for start, end in _batches(len(tier), expect if expect is not None else _BATCH):
             results += _read(gray, tier[start:end])
-            if expect is not None and len(_labels(results, hague)) >= expect:
+            if expected_found():
                 break
-        if expect is not None and len(_labels(results, hague)) >= expect:
-            break  # a sheet of unknown count reads its crowded lines too: one label may stand close to a drawing
+        if expected_found():
+            break
     labels = _labels(results, hague)
     unread: list[Box] = []
     for cand, _, text, score in results:

@@ -114,3 +114,13 @@ def test_labels_whose_letters_touch_are_read():
     widest = max(p[2] - p[0] for p in first.parts)
     assert widest > 1.8 * (first.box[3] - first.box[1])  # "FIG" is now one component
     assert [lb.fig for lb in find_fig_labels(gray)] == ["4", "5", "6", "7"]
+
+
+def test_an_underlined_label_is_read_when_the_sheet_count_is_unknown():
+    """USD0930529 underlines its "FIG - n" labels (crowded lines): read them even when no clean line is a label."""
+    item = fixture_input("USD0930529")
+    orientation = {s["sheet"]: s["orientation"] for s in item.sheets}
+    for number in range(1, 8):
+        gray = decode_sheet(item.images[number], orientation[number])
+        assert [lb.fig for lb in read_sheet_labels(gray).labels] == [str(number)]
+        assert [lb.fig for lb in read_sheet_labels(gray, expect=1).labels] == [str(number)]
