@@ -138,7 +138,7 @@ def _meta(patent: dict[str, Any], figure: dict[str, Any] | None, region: Region,
         "segmentation": region.method,
         "flagged": region.flag is not None,
         "flag": region.flag,
-        "label_box": list(region.label_box or (0, 0, 0, 0)),
+        "label_box": list(region.label_box) if region.label_box else None,  # sample_json says what "none" is
         "label_text": region.label_text,
         "image_index": (figure or {}).get("image_index"),
         "view_inherited_from": (figure or {}).get("view_inherited_from"),
