@@ -82,6 +82,7 @@ def plan_release(views: Sequence[PlannedView], rule: SplitRule, exclusions: Sequ
             listed[pid].append(exclusion.name)
     splits: dict[str, str | None] = {}
     excluded_by: dict[str, str] = {}
+    pulled: Counter[str] = Counter()  # per list: patents kept out only as near-duplicates of its patents
     for group, pids in members.items():
         names = sorted({n for p, _ in pids for n in listed.get(p, [])})
         split: str | None = _group_split(rule, group, pids)
@@ -89,14 +90,13 @@ def plan_release(views: Sequence[PlannedView], rule: SplitRule, exclusions: Sequ
             split = None if drop_excluded else "test"
             for p, _ in pids:
                 excluded_by[p] = ",".join(listed[p]) if p in listed else "near-duplicate:" + ",".join(names)
+                pulled.update([] if p in listed else names)
         for p, _ in pids:
             splits[p] = split
     records = []
     for exclusion in exclusions:
-        found = {p for p, names in listed.items() if exclusion.name in names}
-        pulled = {p for p, why in excluded_by.items() if why.startswith("near-duplicate:")
-                  and exclusion.name in why.split(":", 1)[1].split(",")}
-        records.append({**exclusion.record(), "in_release_inputs": len(found), "near_duplicates": len(pulled),
+        found = sum(exclusion.name in names for names in listed.values())
+        records.append({**exclusion.record(), "in_release_inputs": found, "near_duplicates": pulled[exclusion.name],
                         "to": "left out" if drop_excluded else "test"})
     return ReleasePlan(splits, near, excluded_by, left_out, records)
 
