@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.sheet_image import Box
+from pipeline.union_find import UnionFind
 
 # Letter heights at 300 dpi: USPTO rules ask for >= 3.2 mm (38 px); labels are seldom taller than ~1 cm.
 MIN_CHAR_PX = 30
@@ -26,22 +27,6 @@ class TextCandidate:
     vertical: bool  # the line runs top-to-bottom (a label turned 90°)
     parts: tuple[Box, ...]  # the components of the line (full-resolution boxes)
     halo: float = 0.0  # ink around the line against ink in it: ~0 on white paper, higher when underlined or crowded
-
-
-class _Sets:
-    """Union-find over component indices."""
-
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def join(self, a: int, b: int) -> None:
-        self.parent[self.find(a)] = self.find(b)
 
 
 def ink_mask(gray: Image.Image, scale: int = 2) -> np.ndarray:
@@ -95,7 +80,7 @@ def _lines(boxes: np.ndarray, vertical: bool, min_letters: int) -> list[list[int
         return []
     order = letters[np.argsort(boxes[letters, 0], kind="stable")]
     starts = boxes[order, 0]
-    sets = _Sets(len(boxes))
+    sets = UnionFind(len(boxes))
     for pos, i in enumerate(order):
         # Partners start within reach: a gap up to 1.8 letter heights ("FIG.  1": the dot leaves a wide gap), and a
         # partner at most 1.7 times taller, so nothing beyond x1 + 1.8 * 1.7 * h can join.
@@ -109,7 +94,7 @@ def _lines(boxes: np.ndarray, vertical: bool, min_letters: int) -> list[list[int
         ok = (gap <= 1.8 * np.maximum(hi, hj)) & (np.maximum(hi, hj) <= 1.7 * np.minimum(hi, hj)) \
             & (overlap >= 0.6 * np.minimum(hi, hj))
         for j in js[ok]:
-            sets.join(int(i), int(j))
+            sets.union(int(i), int(j))
     groups: dict[int, list[int]] = {}
     for i in letters:
         groups.setdefault(sets.find(int(i)), []).append(int(i))

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from pipeline.union_find import UnionFind
+
 HASH_BITS = 64
 HASH256_BITS = 256
 # Measured in benchmarks/near_duplicates.py, chosen on the re-scans of the even-numbered fixture patents: re-scans
@@ -125,23 +127,6 @@ def near_pairs(codes: np.ndarray, threshold: int) -> Iterator[tuple[np.ndarray, 
                     yield i[keep], j[keep]
 
 
-class _UnionFind:
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, a: int) -> int:
-        parent = self.parent
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)  # the root is the smallest index: the smallest patent id
-
-
 def _words256(text: str) -> tuple[int, int, int, int]:
     code = parse_hash(text, HASH256_BITS)
     if code is None:
@@ -237,7 +222,7 @@ class NearDuplicates:
         names = sorted(patents)
         index = {p: i for i, p in enumerate(names)}
         v = _views([(code, index[p], fine) for code, p, fine in hashed])
-        uf = _UnionFind(len(names))
+        uf = UnionFind(len(names))  # roots are the smallest index: the smallest patent id
         pairs: list[tuple[str, str]] = []
         candidates = 0
 
