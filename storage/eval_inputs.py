@@ -7,23 +7,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from storage import layout
 from storage.folder import DataFolder
 from storage.release import read_release_marker
+from storage.release_samples import manifest_columns
 
 METADATA = "metadata"  # pipeline.release.METADATA_CAPTIONS (not imported: keeps storage free of stage code)
-
-
-def _manifest(folder: DataFolder, release: str, columns: list[str]) -> dict[str, list[Any]]:
-    rel = layout.release_file(release, "manifest.parquet")
-    if not folder.exists(rel):
-        raise FileNotFoundError(f"release {release!r} has no manifest at {folder.path(rel)}; "
-                                f"build it with `designclip release --version {release}`")
-    with folder.open(rel) as f:
-        table = pq.read_table(f, columns=columns)
-    return {c: table.column(c).to_pylist() for c in columns}
 
 
 def release_settings(folder: DataFolder, release: str) -> dict[str, Any]:
@@ -59,7 +49,7 @@ def caption_fallback(folder: DataFolder, release: str, keys: Sequence[str]) -> n
     """Per key: True when a model caption failed and `.txt` fell back to the metadata text (which names the class)."""
     if (release_settings(folder, release).get("caption_source") or METADATA) == METADATA:
         return np.zeros(len(keys), dtype=bool)  # metadata captions by choice, not by failure
-    manifest = _manifest(folder, release, ["key", "caption_source"])
+    manifest = manifest_columns(folder, release, ["key", "caption_source"])
     source = dict(zip(manifest["key"], manifest["caption_source"], strict=True))
     return np.asarray([source.get(k) in (None, METADATA) for k in keys], dtype=bool)
 
@@ -67,5 +57,5 @@ def caption_fallback(folder: DataFolder, release: str, keys: Sequence[str]) -> n
 def split_patents(folder: DataFolder, release: str, splits: Iterable[str]) -> set[str]:
     """The patent ids a release's `splits` hold (what a model trained on that release has seen)."""
     wanted = set(splits)
-    manifest = _manifest(folder, release, ["split", "patent_id"])
+    manifest = manifest_columns(folder, release, ["split", "patent_id"])
     return {p for s, p in zip(manifest["split"], manifest["patent_id"], strict=True) if s in wanted and p}

@@ -110,18 +110,24 @@ class SampleRef:
     locarno_class: str | None
 
 
+def manifest_columns(folder: DataFolder, release: str, columns: Iterable[str]) -> dict[str, list[Any]]:
+    """Columns of a release's manifest.parquet as lists; a missing manifest names the command that builds it."""
+    rel = layout.release_file(release, "manifest.parquet")
+    if not folder.exists(rel):
+        raise FileNotFoundError(f"release {release!r} has no manifest at {folder.path(rel)}; "
+                                f"build it with `designclip release --version {release}`")
+    columns = list(columns)
+    with folder.open(rel) as f:
+        table = pq.read_table(f, columns=columns)
+    return {name: table.column(name).to_pylist() for name in columns}
+
+
 class ReleaseCatalog:
     """A release's manifest loaded once (key -> shard + offset) to fetch any view's PNG or JSON by key."""
 
     def __init__(self, folder: DataFolder, release: str, titles: Mapping[str, str] | None = None) -> None:
         self.folder, self.release = folder, release
-        rel = layout.release_file(release, "manifest.parquet")
-        if not folder.exists(rel):
-            raise FileNotFoundError(f"release {release!r} has no manifest at {folder.path(rel)}; "
-                                    f"build it with `designclip release --version {release}`")
-        with folder.open(rel) as f:
-            table = pq.read_table(f, columns=list(_MANIFEST_COLUMNS))
-        self._columns = {name: table.column(name).to_pylist() for name in _MANIFEST_COLUMNS}
+        self._columns = manifest_columns(folder, release, _MANIFEST_COLUMNS)
         self._row = {k: i for i, k in enumerate(self._columns["key"])}
         self._titles = dict(titles or {})
 
