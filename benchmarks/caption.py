@@ -30,14 +30,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.caption_llava import LlavaCaptioner, build_prompt  # noqa: E402
-from pipeline.caption_llava import prompt_tokens as longest_prompt  # noqa: E402
-from pipeline.caption_memory import bytes_per_sample  # noqa: E402
-from pipeline.captioning import CaptionRequest, CaptionResult, GenerationSettings, make_captioner  # noqa: E402
-from pipeline.parse import parse_grant  # noqa: E402
-from pipeline.render import RenderOptions, render_patent  # noqa: E402
+from designclip.pipeline.caption.captioner import CaptionRequest, CaptionResult, GenerationSettings, make_captioner  # noqa: E402
+from designclip.pipeline.caption.llava import LlavaCaptioner, build_prompt  # noqa: E402
+from designclip.pipeline.caption.llava import prompt_tokens as longest_prompt  # noqa: E402
+from designclip.pipeline.caption.memory import bytes_per_sample  # noqa: E402
+from designclip.pipeline.ingest.parse import parse_grant  # noqa: E402
+from designclip.pipeline.render.patent_views import RenderOptions, render_patent  # noqa: E402
+
 from tests.conftest import SAMPLE  # noqa: E402
-from tests.pipeline.test_render import fixture_input  # noqa: E402
+from tests.pipeline.render.test_patent_views import fixture_input  # noqa: E402
 from tests.tiny_llava import build_tiny_llava, random_llava_7b  # noqa: E402
 
 GOAL_RATE, GOAL_RATIO = 15.0, 4.0

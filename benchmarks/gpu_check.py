@@ -40,11 +40,12 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from designclip.pipeline.train.data import decode_image, tar_samples  # noqa: E402
+from designclip.pipeline.train.loop import TrainOptions  # noqa: E402
+from designclip.pipeline.train.model import LossWeights  # noqa: E402
+
 from benchmarks.train import ours, raw  # noqa: E402
-from designclip.cli import tiny_model_config  # noqa: E402
-from pipeline.train_data import decode_image, tar_samples  # noqa: E402
-from pipeline.train_loop import TrainOptions  # noqa: E402
-from pipeline.train_model import LossWeights  # noqa: E402
+from designclip.cli.main import tiny_model_config  # noqa: E402
 
 GOALS = {"caption_rate": 15.0, "caption_speedup": 4.0, "train_ratio": 0.9}
 
@@ -158,8 +159,8 @@ def llava_tiny(device: str) -> tuple[Any, Any]:
 
 def check_caption(sizes: Sizes, device: str, pngs: list[bytes]) -> list[dict[str, Any]]:
     """Images/s of the llava captioner at batch 1 and at its tuned batch (CUDA: sized from free memory)."""
-    from pipeline.caption_llava import LlavaCaptioner
-    from pipeline.captioning import CaptionRequest, GenerationSettings
+    from designclip.pipeline.caption.captioner import CaptionRequest, GenerationSettings
+    from designclip.pipeline.caption.llava import LlavaCaptioner
 
     model, processor = (llava_7b if sizes.llava == "7b" else llava_tiny)(device)
     generation = GenerationSettings(max_new_tokens=sizes.new_tokens, min_new_tokens=sizes.new_tokens)
@@ -203,9 +204,9 @@ def check_train(sizes: Sizes, data: Path, workers: int) -> list[dict[str, Any]]:
 
 def check_embed(sizes: Sizes, data: Path, device: str) -> list[dict[str, Any]]:
     """Images/s of an exported model over the release shards: PNG decode + eval transform + encode, batch 256."""
-    from pipeline.embed import EncoderSpec, load_encoder
-    from pipeline.train_export import export_model
-    from pipeline.train_model import build_design_clip
+    from designclip.pipeline.embed.encoder import EncoderSpec, load_encoder
+    from designclip.pipeline.train.export import export_model
+    from designclip.pipeline.train.model import build_design_clip
 
     tiny = sizes.clip_model == "designclip-tiny"
     config = tiny_model_config() if tiny else None
@@ -234,9 +235,8 @@ def check_faiss(sizes: Sizes, gpu: bool) -> list[dict[str, Any]]:
     try:
         import faiss  # noqa: F401
         import numpy as np
-
-        from pipeline.faiss_index import build_index, gpu_available
-        from pipeline.index_plan import plan_index
+        from designclip.pipeline.index.faiss_index import build_index, gpu_available
+        from designclip.pipeline.index.plan import plan_index
     except ImportError as err:
         return [_row("faiss.build", "skipped", None, "", note=f"faiss is not installed ({err})")]
     if gpu and not gpu_available():

@@ -54,9 +54,9 @@ def _child(mode: str, archive: str, data_root: str) -> None:
         blob = Path(archive).read_bytes()
         print(len(blob))
     else:
-        from pipeline.ingest import ingest_archive
-        from storage.folder import DataFolder
-        from storage.tables import WeekWriter
+        from designclip.pipeline.ingest.week_archive import ingest_archive
+        from designclip.storage.folder import DataFolder
+        from designclip.storage.tables import WeekWriter
 
         with WeekWriter(DataFolder(data_root), WEEK, Path(archive).name) as sink:
             stats = ingest_archive(archive, Path(archive).name, WEEK, sink)

@@ -23,7 +23,8 @@ from PIL import Image, ImageFilter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.near_duplicates import (  # noqa: E402
+from designclip.pipeline.ingest.parse import parse_grant  # noqa: E402
+from designclip.pipeline.render.near_duplicates import (  # noqa: E402
     CONFIRM,
     HASH256_BITS,
     LEGACY,
@@ -33,9 +34,8 @@ from pipeline.near_duplicates import (  # noqa: E402
     view_hash,
     view_hash256,
 )
-from pipeline.parse import parse_grant  # noqa: E402
-from pipeline.sheet_image import decode_sheet, ink_box  # noqa: E402
-from pipeline.view_image import crop_box, square_view  # noqa: E402
+from designclip.pipeline.render.sheet_image import decode_sheet, ink_box  # noqa: E402
+from designclip.pipeline.render.view_image import crop_box, square_view  # noqa: E402
 
 SAMPLE = ROOT / "designclip" / "sample" / "patents"
 DEEPPATENT2 = ROOT.parent / "shared" / "fixtures" / "deeppatent2-sheets"
@@ -129,7 +129,8 @@ def main() -> None:
     drawing = {pid: {no: (view_hash(v), view_hash256(v)) for no, v in vs.items()} for pid, vs in views.items()}
     tune = set(sorted(drawing)[::2])  # thresholds are chosen on these (even-numbered) patents; the rest is held out
 
-    print(f"rule in pipeline/near_duplicates.py: candidate 64-bit <= {THRESHOLD}, confirmed 256-bit <= {CONFIRM} "
+    print(f"rule in pipeline/render/near_duplicates.py: "
+          f"candidate 64-bit <= {THRESHOLD}, confirmed 256-bit <= {CONFIRM} "
           f"(older shards without phash256: 64-bit <= {LEGACY})\n")
     rescans: dict[str, dict[str, list[tuple[int, int]]]] = {}
     for name, fn in transforms(rng).items():

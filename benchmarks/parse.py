@@ -11,10 +11,9 @@ import platform
 import time
 from pathlib import Path
 
+from designclip.pipeline.ingest.parse import _new_parser, parse_grant
+from designclip.pipeline.ingest.views import _normalise_head
 from lxml import etree
-
-from pipeline.parse import _new_parser, parse_grant
-from pipeline.views import _normalise_head
 
 SAMPLE = Path(__file__).resolve().parents[1] / "designclip" / "sample" / "patents"
 
@@ -44,7 +43,7 @@ def main() -> None:
           f"lxml {etree.__version__}")
     print(f"documents: {len(docs)} real design grants x {args.repeat} passes")
     print(f"raw lxml.etree.fromstring: {raw:9.1f} docs/s")
-    print(f"pipeline.parse.parse_grant: {ours:9.1f} patents/s")
+    print(f"designclip.pipeline.ingest.parse.parse_grant: {ours:9.1f} patents/s")
     print(f"ratio (parse stage / raw): {ours / raw:.2f}  (goal >= 0.80)")
 
 

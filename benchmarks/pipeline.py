@@ -1,6 +1,6 @@
 """One sample week end to end (ingest, render, caption, release) against raw parse + raw render, same run.
 
-The week with the most bundled sample patents is served from a local BDSS mirror (pipeline.mirror); its
+The week with the most bundled sample patents is served from a local BDSS mirror (pipeline.ingest.mirror); its
 archive is downloaded into each data root before the clock starts (the download is timed and printed,
 never counted). Each stage runs twice per repetition on a fresh data root: as the Prefect flow
 (embedded server, like `designclip demo`) and as the plain stage functions the flow's tasks wrap
@@ -35,36 +35,36 @@ import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
+import designclip.pipeline.render.segment  # noqa: E402
 import prefect  # noqa: E402
-from lxml import etree  # noqa: E402
-from prefect import flow, task  # noqa: E402
-
-import pipeline.segment  # noqa: E402
-from benchmarks.render import raw_loop  # noqa: E402
-from designclip.cli import sample_patents_dir  # noqa: E402
-from flows.caption import caption_flow  # noqa: E402
-from flows.ingest import ingest_flow  # noqa: E402
-from flows.release import release_flow  # noqa: E402
-from flows.render import render_flow  # noqa: E402
-from pipeline.download import download_archive  # noqa: E402
-from pipeline.listing import list_bdss  # noqa: E402
-from pipeline.mirror import build_bdss_mirror, group_by_week  # noqa: E402
-from pipeline.parse import _new_parser  # noqa: E402
-from pipeline.render import RenderOptions  # noqa: E402
-from storage.captions import rendered_shards  # noqa: E402
-from storage.folder import DataFolder  # noqa: E402
-from storage.reference import write_class_tables  # noqa: E402
-from storage.tables import read_sheet_image, read_table  # noqa: E402
-from tasks.caption import (  # noqa: E402
+from designclip.flows.caption import caption_flow  # noqa: E402
+from designclip.flows.ingest import ingest_flow  # noqa: E402
+from designclip.flows.release import release_flow  # noqa: E402
+from designclip.flows.render import render_flow  # noqa: E402
+from designclip.pipeline.ingest.download import download_archive  # noqa: E402
+from designclip.pipeline.ingest.listing import list_bdss  # noqa: E402
+from designclip.pipeline.ingest.mirror import build_bdss_mirror, group_by_week  # noqa: E402
+from designclip.pipeline.ingest.parse import _new_parser  # noqa: E402
+from designclip.pipeline.render.patent_views import RenderOptions  # noqa: E402
+from designclip.storage.captions import rendered_shards  # noqa: E402
+from designclip.storage.folder import DataFolder  # noqa: E402
+from designclip.storage.reference import write_class_tables  # noqa: E402
+from designclip.storage.tables import read_sheet_image, read_table  # noqa: E402
+from designclip.tasks.caption import (  # noqa: E402
     CaptionerSpec,
     caption_shard_file,
     load_captioner,
     prepare_set,
     unload_captioners,
 )
-from tasks.ingest import ingest_week_archive  # noqa: E402
-from tasks.release import build_release  # noqa: E402
-from tasks.render import render_week_shards, shutdown_pools  # noqa: E402
+from designclip.tasks.ingest import ingest_week_archive  # noqa: E402
+from designclip.tasks.release import build_release  # noqa: E402
+from designclip.tasks.render import render_week_shards, shutdown_pools  # noqa: E402
+from lxml import etree  # noqa: E402
+from prefect import flow, task  # noqa: E402
+
+from benchmarks.render import raw_loop  # noqa: E402
+from designclip.cli.main import sample_patents_dir  # noqa: E402
 
 STAGES = ("ingest", "render", "caption", "release")
 PROFILE = "px512"
@@ -87,8 +87,8 @@ class OcrClock:
 
     def __init__(self) -> None:
         self.seconds, self.calls = 0.0, 0
-        self._inner = pipeline.segment.read_sheet_labels
-        pipeline.segment.read_sheet_labels = self._timed
+        self._inner = designclip.pipeline.render.segment.read_sheet_labels
+        designclip.pipeline.render.segment.read_sheet_labels = self._timed
 
     def _timed(self, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()

@@ -26,13 +26,14 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.archives import WeeklyArchive  # noqa: E402
-from pipeline.mirror import build_weekly_tar  # noqa: E402
-from pipeline.render import RenderOptions  # noqa: E402
-from storage.folder import DataFolder  # noqa: E402
-from storage.tables import read_sheet_image, read_table  # noqa: E402
-from tasks.ingest import ingest_week_archive  # noqa: E402
-from tasks.render import render_week_shards, shutdown_pools, warm_pool  # noqa: E402
+from designclip.pipeline.ingest.archives import WeeklyArchive  # noqa: E402
+from designclip.pipeline.ingest.mirror import build_weekly_tar  # noqa: E402
+from designclip.pipeline.render.patent_views import RenderOptions  # noqa: E402
+from designclip.storage.folder import DataFolder  # noqa: E402
+from designclip.storage.tables import read_sheet_image, read_table  # noqa: E402
+from designclip.tasks.ingest import ingest_week_archive  # noqa: E402
+from designclip.tasks.render import render_week_shards, shutdown_pools, warm_pool  # noqa: E402
+
 from tests.conftest import SAMPLE  # noqa: E402
 
 
@@ -58,7 +59,7 @@ def stage(root: str, weeks: list[dt.date], size: int, workers: int) -> tuple[flo
 
 
 def _one_fig_per_sheet(folder: Path) -> bool:
-    from pipeline.parse import parse_grant
+    from designclip.pipeline.ingest.parse import parse_grant
 
     grant = parse_grant(next(folder.glob("*.XML")).read_bytes())
     return len(grant.figures) == len([s for s in grant.sheets if s["sheet"]])

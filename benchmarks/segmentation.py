@@ -1,10 +1,10 @@
 """FIG. segmentation quality, fixtures and DeepPatent2 sheets reported apart, tune / holdout / all.
 
 A FIG. is right when its view is on its true sheet and the view's crop holds that FIG. and no other
-(pipeline/segment_eval.py: covers >= 90 % of its true box, <= 10 % of any other FIG.'s). Targets per set:
+(pipeline/render/segment_eval.py: covers >= 90 % of its true box, <= 10 % of any other FIG.'s). Targets per set:
 >= 97 % right, 0 unflagged wrong views, 0 views showing two FIG.s.
-Fixtures: the 30 patents of tests/data/segmentation_truth.json through pipeline.render.render_patent.
-DeepPatent2: the 15 sheets of tests/data/deeppatent2-sheets/ through pipeline.segment.plan_regions, each sheet
+Fixtures: the 30 patents of tests/data/segmentation_truth.json through pipeline.render.patent_views.render_patent.
+DeepPatent2: the 15 sheets of tests/data/deeppatent2-sheets/ through pipeline.render.segment.plan_regions, each sheet
 decoded with its truth orientation as the render stage would (--as-stored: as the PNG is stored, landscape
 sheets not turned, so their labels read bottom-to-top). Held-out items print counts only (--show-holdout lists them).
 Usage: python benchmarks/segmentation.py [--set fixtures|deeppatent2] [--patents USD0909824 ...] [--as-stored]
@@ -21,10 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PIL import Image, ImageDraw  # noqa: E402
-
-from pipeline.render import RenderOptions, render_patent  # noqa: E402
-from pipeline.segment_eval import (  # noqa: E402
+from designclip.pipeline.render.patent_views import RenderOptions, render_patent  # noqa: E402
+from designclip.pipeline.render.segment_eval import (  # noqa: E402
     PARTS,
     Tally,
     as_stored,
@@ -35,8 +33,10 @@ from pipeline.segment_eval import (  # noqa: E402
     sheet_truth,
     views_from_metas,
 )
-from pipeline.sheet_image import decode_sheet  # noqa: E402
-from tests.pipeline.test_render import fixture_input  # noqa: E402
+from designclip.pipeline.render.sheet_image import decode_sheet  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+from tests.pipeline.render.test_patent_views import fixture_input  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 

@@ -27,10 +27,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from designclip.cli import tiny_model_config  # noqa: E402
-from pipeline.train_loop import LoopSettings, TrainOptions, mixed_precision, train  # noqa: E402
-from pipeline.train_model import LossWeights, build_clip  # noqa: E402
-from storage.train_runs import TrainRun  # noqa: E402
+from designclip.pipeline.train.loop import LoopSettings, TrainOptions, mixed_precision, train  # noqa: E402
+from designclip.pipeline.train.model import LossWeights, build_clip  # noqa: E402
+from designclip.storage.train_runs import TrainRun  # noqa: E402
+
+from designclip.cli.main import tiny_model_config  # noqa: E402
 
 WEEKS = [dt.date(2021, 3, 23), dt.date(2021, 4, 6), dt.date(2021, 4, 13), dt.date(2021, 5, 4),
          dt.date(2021, 6, 29), dt.date(2021, 8, 31), dt.date(2021, 9, 14), dt.date(2021, 12, 21),
@@ -39,8 +40,9 @@ WEEKS = [dt.date(2021, 3, 23), dt.date(2021, 4, 6), dt.date(2021, 4, 13), dt.dat
 
 def build_release(root: Path) -> str:
     """A real release of the cheap sample weeks (one FIG. per sheet): 58 views, built in seconds."""
-    from tasks.release import build_release as build
-    from tasks.render import render_week_shards
+    from designclip.tasks.release import build_release as build
+    from designclip.tasks.render import render_week_shards
+
     from tests.builders import ingest_sample_weeks
 
     data = root / "data"

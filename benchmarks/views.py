@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.parse import parse_grant  # noqa: E402
+from designclip.pipeline.ingest.parse import parse_grant  # noqa: E402
 
 SAMPLE = ROOT / "designclip" / "sample" / "patents"
 

@@ -9,13 +9,12 @@ import sys
 from collections import Counter
 from typing import Any
 
+from designclip.pipeline.caption.captioner import default_backend
+from designclip.storage.captions import rendered_shards, shard_captions_done
+from designclip.storage.folder import DataFolder
+from designclip.tasks.caption import CaptionerSpec, caption_shard, load_captioner, prepare_set, unload_captioners
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-
-from pipeline.captioning import default_backend
-from storage.captions import rendered_shards, shard_captions_done
-from storage.folder import DataFolder
-from tasks.caption import CaptionerSpec, caption_shard, load_captioner, prepare_set, unload_captioners
 
 
 class CaptionFailed(RuntimeError):
@@ -50,16 +49,17 @@ def caption_markdown(summary: dict[str, Any]) -> str:
 
 
 def _launch_processes(processes: int, argv: list[str]) -> None:
-    """Several GPUs: `accelerate launch`, each process captioning whole shards (designclip.caption_worker)."""
+    """Several GPUs: `accelerate launch`, each process captioning whole shards (designclip.cli.caption_worker)."""
     import torch
 
     gpus = torch.cuda.device_count()
     if gpus < processes:
         raise CaptionFailed(f"--processes {processes} needs {processes} CUDA GPUs, this machine has {gpus}: "
-                            "use --processes 1 (or `torchrun --nproc_per_node N -m designclip.caption_worker` on CPU)")
+                            "use --processes 1 "
+                            "(or `torchrun --nproc_per_node N -m designclip.cli.caption_worker` on CPU)")
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "-m", "designclip.caption_worker", *argv]
+           "-m", "designclip.cli.caption_worker", *argv]
     completed = subprocess.run(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)
     if completed.returncode != 0:
         raise CaptionFailed(f"caption workers exited with {completed.returncode}; rerun to resume the unfinished "

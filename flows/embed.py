@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from designclip.pipeline.embed.encoder import EncoderSpec
+from designclip.tasks.embed import embed_shard, get_encoder, prepare_release, shard_row, summarize, unload_encoders
+from designclip.tasks.progress import CountProgress, artifact_key
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-
-from pipeline.embed import EncoderSpec
-from tasks.embed import embed_shard, get_encoder, prepare_release, shard_row, summarize, unload_encoders
-from tasks.progress import CountProgress, artifact_key
 
 
 class EmbedFailed(RuntimeError):

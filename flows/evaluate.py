@@ -6,16 +6,15 @@ import base64
 import hashlib
 from typing import Any
 
+from designclip.pipeline.embed.encoder import EncoderSpec, model_tag
+from designclip.pipeline.evaluate.classes import PROBE_MAX
+from designclip.pipeline.evaluate.report import comparison_markdown, model_label, pct, recall_png
+from designclip.storage.folder import DataFolder
+from designclip.storage.reports import read_report_file, write_comparison
+from designclip.tasks.evaluate import evaluate_task
+from designclip.tasks.progress import artifact_key
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
-
-from pipeline.embed import EncoderSpec, model_tag
-from pipeline.eval_classes import PROBE_MAX
-from pipeline.eval_report import comparison_markdown, model_label, pct, recall_png
-from storage.folder import DataFolder
-from storage.reports import read_report_file, write_comparison
-from tasks.evaluate import evaluate_task
-from tasks.progress import artifact_key
 
 IMAGE_ARTIFACT_MAX_BYTES = 512 * 1024  # plots above this are linked by path only (artifacts live in Prefect's DB)
 

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from designclip.storage.embeddings import read_encoder_record
+from designclip.storage.folder import DataFolder
+from designclip.storage.indexes import card_markdown
+from designclip.tasks.index import KINDS, index_task
+from designclip.tasks.progress import artifact_key
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-
-from storage.embeddings import read_encoder_record
-from storage.folder import DataFolder
-from storage.indexes import card_markdown
-from tasks.index import KINDS, index_task
-from tasks.progress import artifact_key
 
 
 def resolve_model_tag(data_root: str, release: str, model: str, pretrained: str | None = None) -> str:
     """`model` as given when it already names embeddings of the release, else the tag its spec gets."""
     if not pretrained and read_encoder_record(DataFolder(data_root), release, model) is not None:
         return model
-    from pipeline.embed import EncoderSpec, model_tag
+    from designclip.pipeline.embed.encoder import EncoderSpec, model_tag
 
     return model_tag(EncoderSpec(model, pretrained))
 

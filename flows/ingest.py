@@ -8,15 +8,14 @@ from typing import Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
+from designclip.pipeline.ingest.archives import WeeklyArchive
+from designclip.pipeline.ingest.download import DownloadOptions
+from designclip.storage.folder import DataFolder
+from designclip.storage.reference import write_class_tables
+from designclip.tasks.ingest import download_week, ingest_week, list_weeks
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
-
-from pipeline.archives import WeeklyArchive
-from pipeline.download import DownloadOptions
-from storage.folder import DataFolder
-from storage.reference import write_class_tables
-from tasks.ingest import download_week, ingest_week, list_weeks
 
 
 class IngestFailed(RuntimeError):
@@ -35,7 +34,7 @@ def _summary_markdown(rows: list[dict[str, Any]]) -> str:
 
 def local_archive(path: str) -> WeeklyArchive:
     """A weekly archive the user already has on disk (I*.tar/zip or the no-images ipgYYMMDD.xml/zip)."""
-    from pipeline.archives import parse_archive_name
+    from designclip.pipeline.ingest.archives import parse_archive_name
 
     p = Path(path).resolve()
     parsed = parse_archive_name(p.name)

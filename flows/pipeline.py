@@ -9,11 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from designclip.pipeline.dag.run_profile import STAGES, RunProfile, default_profile, profile_from_record, stages_between
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
 from prefect import flow, get_run_logger
-
-from pipeline.run_profile import STAGES, RunProfile, default_profile, profile_from_record, stages_between
-from storage import layout
-from storage.folder import DataFolder
 
 __all__ = ["STAGES", "PipelineFailed", "default_release", "default_run", "force_stage", "pipeline_flow"]
 
@@ -79,37 +78,37 @@ def _stage_call(stage: str, start: dt.date, end: dt.date, data_root: str, profil
                 run: str, caption_set: str | None, ingest: dict[str, Any], release_options: dict[str, Any]) -> Any:
     """Run one stage's flow as a subflow (imported when needed: the model stages pull in torch and FAISS)."""
     if stage == "ingest":
-        from flows.ingest import ingest_flow
+        from designclip.flows.ingest import ingest_flow
 
         return ingest_flow(start=start, end=end, data_root=data_root, **ingest)
     if stage == "render":
-        from flows.render import render_flow
+        from designclip.flows.render import render_flow
 
         return render_flow(start=start, end=end, data_root=data_root, size=profile.render_size)
     if stage == "caption":
-        from flows.caption import caption_flow
+        from designclip.flows.caption import caption_flow
 
         return caption_flow(start=start, end=end, data_root=data_root, profile=profile.size_profile,
                             captioner=profile.captioner, model=profile.caption_model,
                             batch_size=profile.caption_batch_size)
     if stage == "release":
-        from flows.release import release_flow
+        from designclip.flows.release import release_flow
 
         return release_flow(version=release, data_root=data_root, profile=profile.size_profile,
                             years=list(range(start.year, end.year + 1)),
                             caption_source=caption_set or profile.captioner, **release_options)
     if stage == "train":
-        from flows.train import train_flow
+        from designclip.flows.train import train_flow
 
         return train_flow(release=release, run=run, data_root=data_root, options=profile.train_options(),
                           loop=profile.loop_settings())
     if stage == "index":
-        from flows.embed import embed_flow
-        from flows.index import index_flow
+        from designclip.flows.embed import embed_flow
+        from designclip.flows.index import index_flow
 
         embedded = embed_flow(release=release, model=run, data_root=data_root, batch_size=profile.embed_batch_size)
         return {"embed": embedded, "index": index_flow(release=release, model=run, data_root=data_root)}
-    from flows.evaluate import evaluate_flow
+    from designclip.flows.evaluate import evaluate_flow
 
     models, pretrained = [run], [None]
     if profile.baseline:
@@ -190,8 +189,8 @@ def force_stage(stage: str, start: dt.date, end: dt.date, data_root: str = "./da
     Weeks in [start, end] (data stages), the release, the run, and the run's and baseline's vectors/reports on
     the release; other releases and runs are kept.
     """
-    from pipeline.embed import EncoderSpec, model_tag
-    from storage.invalidate import invalidate, weeks_on_disk
+    from designclip.pipeline.embed.encoder import EncoderSpec, model_tag
+    from designclip.storage.invalidate import invalidate, weeks_on_disk
 
     profile = profile_from_record(profile) or default_profile()
     release = release or default_release(start, end)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from designclip.pipeline.release.rules import split_table
+from designclip.tasks.release import release_task
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
-
-from pipeline.release import split_table
-from tasks.release import release_task
 
 
 def release_markdown(stats: dict[str, Any]) -> str:

@@ -6,15 +6,14 @@ import datetime as dt
 import os
 from typing import Any
 
+from designclip.pipeline.render.patent_views import RenderOptions
+from designclip.storage.folder import DataFolder
+from designclip.storage.tables import finished_weeks
+from designclip.tasks.render import render_week, shutdown_pools
+from designclip.tasks.runners import task_runner
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
-
-from pipeline.render import RenderOptions
-from storage.folder import DataFolder
-from storage.tables import finished_weeks
-from tasks.render import render_week, shutdown_pools
-from tasks.runners import task_runner
 
 
 class RenderFailed(RuntimeError):

@@ -6,11 +6,16 @@ import datetime as dt
 import os
 from typing import Any, Literal
 
+from designclip.pipeline.dag.schedule_window import (
+    Window,
+    is_empty,
+    previous_calendar_year,
+    release_version_for,
+    since_last_finished,
+)
+from designclip.storage.folder import DataFolder
+from designclip.storage.tables import finished_weeks
 from prefect import flow, get_run_logger
-
-from pipeline.schedule_window import Window, is_empty, previous_calendar_year, release_version_for, since_last_finished
-from storage.folder import DataFolder
-from storage.tables import finished_weeks
 
 Mode = Literal["previous-year", "since-last"]
 Until = Literal["ingest", "render", "caption", "release", "train", "index", "evaluate"]
@@ -44,7 +49,7 @@ def run_window(window: Window, data_root: str, until: str, source: str, base_url
     release = release_version_for(start, end)
     log.info("grant dates %s .. %s up to %s; release version %s; data root %s", start, end, until, release,
              data_root)
-    from flows.pipeline import pipeline_flow
+    from designclip.flows.pipeline import pipeline_flow
 
     result = pipeline_flow(start=start, end=end, data_root=data_root, until=until, source=source,
                            base_url=base_url, release=release, **(options or {}))

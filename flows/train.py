@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from designclip.pipeline.train.loop import LoopSettings, TrainOptions
+from designclip.tasks.train import train_task
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
-
-from pipeline.train_loop import LoopSettings, TrainOptions
-from tasks.train import train_task
 
 
 def train_markdown(stats: dict[str, Any]) -> str:

@@ -1,5 +1,5 @@
 """The only code that knows paths, schemas, atomic writes and done markers."""
 
-from storage.folder import DataFolder
+from designclip.storage.folder import DataFolder
 
 __all__ = ["DataFolder"]

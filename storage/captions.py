@@ -11,12 +11,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from pipeline.captioning import BACKENDS, CaptionRequest, CaptionResult
-from storage import layout
-from storage.folder import DataFolder
-from storage.release import iter_shard_samples, shard_number
-from storage.tables import finished_weeks, read_marker
+from designclip.pipeline.caption.captioner import BACKENDS, CaptionRequest, CaptionResult
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.release import iter_shard_samples, shard_number
+from designclip.storage.tables import finished_weeks, read_marker
 
 CAPTIONS = pa.schema(
     [

@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from storage import layout
-from storage.folder import DataFolder
-from storage.release import release_digest
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.release import release_digest
 
 SPLITS = ("train", "val", "test")
 DTYPES = ("float32", "float16")
@@ -125,7 +124,7 @@ def release_shards(folder: DataFolder, release: str, splits: Iterable[str] = SPL
 
 def read_release_shard(folder: DataFolder, release: str, shard: ReleaseShard) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(key, {ext: bytes}) of every sample of a release shard, in shard order (streamed)."""
-    from pipeline.train_data import tar_samples
+    from designclip.pipeline.train.data import tar_samples
 
     url = folder.fs.unstrip_protocol(folder.path(layout.release_file(release, shard.name)))
     yield from tar_samples(url)

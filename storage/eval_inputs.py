@@ -7,13 +7,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.release import read_release_marker
+from designclip.storage.release_samples import manifest_columns
 
-from storage import layout
-from storage.folder import DataFolder
-from storage.release import read_release_marker
-from storage.release_samples import manifest_columns
-
-METADATA = "metadata"  # pipeline.release.METADATA_CAPTIONS (not imported: keeps storage free of stage code)
+METADATA = "metadata"  # pipeline.release.rules.METADATA_CAPTIONS (not imported: keeps storage free of stage code)
 
 
 def release_settings(folder: DataFolder, release: str) -> dict[str, Any]:

@@ -17,16 +17,15 @@ import faiss
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from pipeline.index_plan import human_bytes
-from storage import layout
-from storage.folder import DataFolder
+from designclip.pipeline.index.plan import human_bytes
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
 
 INDEX_FILE, IDS_FILE, CARD_JSON, CARD_MD = "index.faiss", "ids.parquet", "card.json", "card.md"
 
 IDS = pa.schema(
     [
-        ("id", pa.int64()),  # the FAISS id search returns: blake2b of the key (pipeline.faiss_index.key_ids)
+        ("id", pa.int64()),  # the FAISS id search returns: blake2b of the key (pipeline.index.faiss_index.key_ids)
         ("key", pa.string()),  # the sample key in the release
         ("row", pa.int64()),  # position of the vector in the index (insertion order)
     ]

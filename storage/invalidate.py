@@ -12,9 +12,9 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 
-from pipeline.run_profile import STAGES, check_stage
-from storage import layout
-from storage.folder import DataFolder
+from designclip.pipeline.dag.run_profile import STAGES, check_stage
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
 
 MARKER_NAMES = ("release.json", "train.json", "card.json", "report.json", "encoder.json")
 _WEEK = re.compile(r"^I(\d{8})")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from pipeline.classes import locarno_class_titles, us_design_class_titles
-from storage import layout
-from storage.folder import DataFolder
-from storage.schemas import LOCARNO_CLASSES, US_DESIGN_CLASSES
+from designclip.pipeline.common.classes import locarno_class_titles, us_design_class_titles
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.schemas import LOCARNO_CLASSES, US_DESIGN_CLASSES
 
 
 def write_class_tables(folder: DataFolder) -> None:

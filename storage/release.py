@@ -15,8 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from pipeline.release import (
+from designclip.pipeline.common.splits import SPLITS
+from designclip.pipeline.release.rules import (
     ReleaseError,
     SourceSample,
     group_members,
@@ -24,11 +24,10 @@ from pipeline.release import (
     starts_new_shard,
     tar_size,
 )
-from pipeline.splits import SPLITS
-from storage import layout
-from storage.folder import DataFolder
-from storage.shards import HashingWriter, TarShard, read_index
-from storage.tables import finished_weeks
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.shards import HashingWriter, TarShard, read_index
+from designclip.storage.tables import finished_weeks
 
 MANIFEST = pa.schema(
     [

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow.parquet as pq
-
-from storage import layout
-from storage.folder import DataFolder
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
 
 # Sample keys as the render stage makes them (`USD0917866_f1`, `USD0917866_f3-A`): no dots, slashes or spaces.
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")

@@ -11,9 +11,8 @@ import json
 from typing import Any
 
 import numpy as np
-
-from storage import layout
-from storage.folder import DataFolder
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
 
 REPORT_JSON = "report.json"
 DIRA_RESULT = "dira_result.npy"  # DeepPatent protocol on the release's test split (views_per_query 1)
@@ -61,7 +60,7 @@ def write_report(folder: DataFolder, release: str, tag: str, report: dict[str, A
     `arrays` may hold `dira_topk` (+ `dira_query_keys`, `dira_db_keys`) and `deeppatent_lists_topk`; they are
     written as int64 (queries, 10) `.npy` in the DIRA format (database indices best first, -1 padded).
     """
-    from pipeline.eval_deeppatent import dira_top10
+    from designclip.pipeline.evaluate.deeppatent import dira_top10
 
     arrays = arrays or {}
     old = read_report(folder, release, tag)

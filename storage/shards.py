@@ -14,10 +14,9 @@ from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from pipeline.release import starts_new_shard
-from storage import layout
-from storage.folder import DataFolder
+from designclip.pipeline.release.rules import starts_new_shard
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
 
 SHARD_INDEX = pa.schema(
     [
@@ -33,7 +32,7 @@ SHARD_INDEX = pa.schema(
         ("png_bytes", pa.int64()),
         ("sample_bytes", pa.int64()),
         ("offset", pa.int64()),
-        ("phash", pa.string()),  # the view's perceptual hash (pipeline.near_duplicates); null in older shards
+        ("phash", pa.string()),  # the view's perceptual hash (pipeline.render.near_duplicates); null in older shards
         ("flag", pa.string()),  # why the view is flagged ("" when not); null in older shards
         ("phash256", pa.string()),  # 256-bit hash of the view's ink box (confirms near-duplicates); null in older
     ]

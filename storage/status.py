@@ -12,12 +12,12 @@ import re
 from collections import Counter
 from typing import Any
 
-from pipeline.archives import parse_archive_name
-from storage import layout
-from storage.captions import caption_sets
-from storage.embeddings import SPLITS, release_fingerprint
-from storage.folder import DataFolder
-from storage.tables import finished_weeks, read_marker
+from designclip.pipeline.ingest.archives import parse_archive_name
+from designclip.storage import layout
+from designclip.storage.captions import caption_sets
+from designclip.storage.embeddings import SPLITS, release_fingerprint
+from designclip.storage.folder import DataFolder
+from designclip.storage.tables import finished_weeks, read_marker
 
 STATES = ("done", "partial", "failed", "missing", "leftovers")
 _WEEK_ID = re.compile(r"^I(\d{8})")

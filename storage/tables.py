@@ -11,10 +11,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from storage import layout
-from storage.folder import DataFolder
-from storage.schemas import TABLES
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.schemas import TABLES
 
 
 class _BufferedTable:

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from storage import layout
-from storage.folder import DataFolder
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
 
 _STEP = re.compile(r"^step-(\d{7})$")
 

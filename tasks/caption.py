@@ -10,21 +10,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-
-from pipeline.captioning import Captioner, CaptionResult, GenerationSettings, caption_set_id, make_captioner
-from pipeline.contact_sheet import caption_sheet
-from storage import layout
-from storage.captions import (
+from designclip.pipeline.caption.captioner import (
+    Captioner,
+    CaptionResult,
+    GenerationSettings,
+    caption_set_id,
+    make_captioner,
+)
+from designclip.pipeline.common.contact_sheet import caption_sheet
+from designclip.storage import layout
+from designclip.storage.captions import (
     ShardCaptionWriter,
     ShardRef,
     read_shard_requests,
     shard_captions_done,
     write_set_record,
 )
-from storage.folder import DataFolder
-from tasks.progress import CountProgress
+from designclip.storage.folder import DataFolder
+from designclip.tasks.progress import CountProgress
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 _LOADED: dict[str, Captioner] = {}
 _LOCK = threading.Lock()

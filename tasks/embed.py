@@ -13,12 +13,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-
-from pipeline.embed import ClipEncoder, EncoderSpec, load_encoder
-from pipeline.train_data import IMAGE_ERRORS, decode_image
-from storage.embeddings import (
+from designclip.pipeline.embed.encoder import ClipEncoder, EncoderSpec, load_encoder
+from designclip.pipeline.train.data import IMAGE_ERRORS, decode_image
+from designclip.storage.embeddings import (
     EMBED_META,
     SPLITS,
     ReleaseShard,
@@ -31,8 +28,10 @@ from storage.embeddings import (
     write_encoder_record,
     write_shard_embeddings,
 )
-from storage.folder import DataFolder
-from tasks.progress import CountProgress
+from designclip.storage.folder import DataFolder
+from designclip.tasks.progress import CountProgress
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 Logger = logging.Logger | logging.LoggerAdapter
 

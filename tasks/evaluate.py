@@ -8,18 +8,20 @@ import os
 import time
 from typing import Any
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-
-from pipeline.classes import locarno_class_titles, us_design_class_titles
-from pipeline.embed import EncoderSpec, model_tag
-from pipeline.eval_classes import HELDOUT_TEMPLATE, PROBE_MAX
-from pipeline.eval_deeppatent import overlap_patents
-from pipeline.eval_lists import evaluate_deeppatent_lists, list_patents
-from pipeline.eval_report import confusion_pngs, recall_png, report_markdown
-from pipeline.evaluate import REPORT_SCHEMA, EvaluationError, evaluate_vectors, set_deeppatent_keys
-from storage import layout
-from storage.embeddings import (
+from designclip.pipeline.common.classes import locarno_class_titles, us_design_class_titles
+from designclip.pipeline.embed.encoder import EncoderSpec, model_tag
+from designclip.pipeline.evaluate.classes import HELDOUT_TEMPLATE, PROBE_MAX
+from designclip.pipeline.evaluate.deeppatent import overlap_patents
+from designclip.pipeline.evaluate.evaluation import (
+    REPORT_SCHEMA,
+    EvaluationError,
+    evaluate_vectors,
+    set_deeppatent_keys,
+)
+from designclip.pipeline.evaluate.lists import evaluate_deeppatent_lists, list_patents
+from designclip.pipeline.evaluate.report import confusion_pngs, recall_png, report_markdown
+from designclip.storage import layout
+from designclip.storage.embeddings import (
     EmbeddingsConflict,
     EmbeddingsMissing,
     embedded_splits,
@@ -28,10 +30,12 @@ from storage.embeddings import (
     read_encoder_record,
     release_fingerprint,
 )
-from storage.eval_inputs import caption_fallback, caption_provenance, render_size, split_patents
-from storage.folder import DataFolder
-from storage.reports import fingerprint, finished_report, write_report
-from tasks.progress import CountProgress
+from designclip.storage.eval_inputs import caption_fallback, caption_provenance, render_size, split_patents
+from designclip.storage.folder import DataFolder
+from designclip.storage.reports import fingerprint, finished_report, write_report
+from designclip.tasks.progress import CountProgress
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 Logger = logging.Logger | logging.LoggerAdapter
 EVAL_SPLITS = ("test", "val")  # test is evaluated; val fits the probes (never train: the encoder saw it)
@@ -74,7 +78,7 @@ def ensure_embeddings(data_root: str, release: str, spec: EncoderSpec, tag: str,
         raise EmbeddingsMissing(f"release {release} split(s) {', '.join(missing)} are not embedded by {tag}: run "
                                 f"`designclip embed --release {release} --model {spec.model}"
                                 + (f" --pretrained {spec.pretrained}`" if spec.pretrained else "`"))
-    from tasks.embed import embed_release
+    from designclip.tasks.embed import embed_release
 
     log.info("evaluate %s: embedding the %s split(s) of release %s first", tag, ",".join(missing), release)
     summary = embed_release(data_root, release, spec, splits=missing, batch_size=batch_size, device=device,
@@ -96,7 +100,7 @@ def trained_prompts(encoder: Any) -> bool:
     info = encoder.record()
     if not str(info.get("kind", "")).startswith("designclip-clip") or not (info.get("export") or {}).get("steps"):
         return False
-    from pipeline.train_export import read_export_meta
+    from designclip.pipeline.train.export import read_export_meta
 
     weights = read_export_meta(info["path"]).get("loss_weights")
     return weights is None or float(weights.get("prompt", 0.0)) > 0.0
@@ -104,7 +108,7 @@ def trained_prompts(encoder: Any) -> bool:
 
 def class_prompt_vectors(encoder: Any) -> tuple[dict[str, tuple[Any, Any]], dict[str, dict[str, Any]]]:
     """(prompt vectors per method, what each used): the model's own template and the held-out one."""
-    from pipeline.train_model import class_prompts
+    from designclip.pipeline.train.model import class_prompts
 
     if not encoder.has_text:
         return {}, {}
@@ -166,7 +170,7 @@ def evaluate_model(data_root: str, release: str, spec: EncoderSpec, *, seed: int
 
     Returns {model_tag, release, report_dir, skipped, report (the report.json content), files}.
     """
-    from tasks.embed import get_encoder
+    from designclip.tasks.embed import get_encoder
 
     log = logger or logging.getLogger("designclip.evaluate")
     started = time.perf_counter()

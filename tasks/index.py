@@ -12,10 +12,7 @@ from typing import Any
 
 import faiss
 import numpy as np
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-
-from pipeline.faiss_index import (
+from designclip.pipeline.index.faiss_index import (
     IndexBuildError,
     build_index,
     evaluate_index,
@@ -23,9 +20,9 @@ from pipeline.faiss_index import (
     tune_index,
     uses_gpu,
 )
-from pipeline.index_plan import DEFAULT_FLAT_MAX, plan_index
-from storage import layout
-from storage.embeddings import (
+from designclip.pipeline.index.plan import DEFAULT_FLAT_MAX, plan_index
+from designclip.storage import layout
+from designclip.storage.embeddings import (
     EmbeddingsMissing,
     embed_command,
     embeddings_fingerprint,
@@ -33,8 +30,10 @@ from storage.embeddings import (
     read_encoder_record,
     release_shards,
 )
-from storage.folder import DataFolder
-from storage.indexes import read_card, write_index
+from designclip.storage.folder import DataFolder
+from designclip.storage.indexes import read_card, write_index
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 KINDS = ("image", "text")
 OTHER = {"image": "text", "text": "image"}

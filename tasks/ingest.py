@@ -13,19 +13,18 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
+from designclip.pipeline.ingest.archive import ArchiveError
+from designclip.pipeline.ingest.archives import WeeklyArchive
+from designclip.pipeline.ingest.download import DownloadError, DownloadOptions, TransientDownloadError, download_archive
+from designclip.pipeline.ingest.listing import list_bdss, list_odp
+from designclip.pipeline.ingest.parse import PARSER_VERSION
+from designclip.pipeline.ingest.week_archive import ingest_archive
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.tables import WeekWriter, read_marker, write_marker
+from designclip.tasks.progress import ByteProgress
 from prefect import get_run_logger, task
 from prefect.context import TaskRunContext
-
-from pipeline.archive import ArchiveError
-from pipeline.archives import WeeklyArchive
-from pipeline.download import DownloadError, DownloadOptions, TransientDownloadError, download_archive
-from pipeline.ingest import ingest_archive
-from pipeline.listing import list_bdss, list_odp
-from pipeline.parse import PARSER_VERSION
-from storage import layout
-from storage.folder import DataFolder
-from storage.tables import WeekWriter, read_marker, write_marker
-from tasks.progress import ByteProgress
 
 STAGE = "ingest"
 _SLOTS: dict[int, threading.BoundedSemaphore] = {}

@@ -93,7 +93,9 @@ class CountProgress(_Progress):
         super().__init__(label, logger, f"progress-{label}", f"{label}: {unit} done", every_s)
         self.total, self.unit = total, unit
 
-    def __call__(self, done: int, extra: str = "") -> None:
+    def __call__(self, done: int, total: int | None = None, *, extra: str = "") -> None:
+        """A `designclip.pipeline.common.stage.Progress`: (done, total); a given total replaces the first one."""
+        self.total = total if total is not None else self.total
         elapsed = self._due(done >= self.total)
         if elapsed is None:
             return

@@ -10,11 +10,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from prefect import get_run_logger, task
-
-from pipeline.exclusions import ExclusionError, ExclusionList, default_exclusions, read_exclusion_file
-from pipeline.near_duplicates import LEGACY, THRESHOLD
-from pipeline.release import (
+from designclip.pipeline.common.splits import SPLITS, hash_unit
+from designclip.pipeline.release.exclusions import (
+    ExclusionError,
+    ExclusionList,
+    default_exclusions,
+    read_exclusion_file,
+)
+from designclip.pipeline.release.plan import EXCLUDED_DROPPED, PlannedView, ReleasePlan, leakage_lines, plan_release
+from designclip.pipeline.release.rules import (
     METADATA_CAPTIONS,
     ReleaseError,
     ReleaseOptions,
@@ -31,18 +35,17 @@ from pipeline.release import (
     release_members,
     split_rule,
 )
-from pipeline.release_plan import EXCLUDED_DROPPED, PlannedView, ReleasePlan, leakage_lines, plan_release
-from pipeline.splits import SPLITS, hash_unit
-from storage import layout
-from storage.captions import (
+from designclip.pipeline.render.near_duplicates import LEGACY, THRESHOLD
+from designclip.storage import layout
+from designclip.storage.captions import (
     CaptionStorageError,
     ShardRef,
     captions_fingerprint,
     read_shard_captions,
     resolve_caption_set,
 )
-from storage.folder import DataFolder
-from storage.release import (
+from designclip.storage.folder import DataFolder
+from designclip.storage.release import (
     ManifestWriter,
     ReleaseFolder,
     ReleaseInput,
@@ -52,8 +55,9 @@ from storage.release import (
     shard_number,
     unrendered_weeks,
 )
-from storage.release_spill import OrderedSpill
-from tasks.progress import CountProgress
+from designclip.storage.release_spill import OrderedSpill
+from designclip.tasks.progress import CountProgress
+from prefect import get_run_logger, task
 
 OnShard = Callable[[str, dict[str, Any]], None]
 ORDER_SALT = "release-order/"  # not the split hash's salt: the order within a split is its own permutation

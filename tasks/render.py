@@ -12,16 +12,22 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
+from designclip.pipeline.common.contact_sheet import Thumb, contact_sheet, thumbnail
+from designclip.pipeline.render.patent_views import (
+    PATENT_FIELDS,
+    PatentInput,
+    PatentViews,
+    RenderOptions,
+    class_index,
+    render_patent,
+)
+from designclip.pipeline.render.segment import SEGMENTER_VERSION
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.shards import WeekShardWriter, sample_members
+from designclip.storage.tables import read_marker, read_sheet_image, read_week_table, write_marker
+from designclip.tasks.progress import CountProgress
 from prefect import get_run_logger, task
-
-from pipeline.contact_sheet import Thumb, contact_sheet, thumbnail
-from pipeline.render import PATENT_FIELDS, PatentInput, PatentViews, RenderOptions, class_index, render_patent
-from pipeline.segment import SEGMENTER_VERSION
-from storage import layout
-from storage.folder import DataFolder
-from storage.shards import WeekShardWriter, sample_members
-from storage.tables import read_marker, read_sheet_image, read_week_table, write_marker
-from tasks.progress import CountProgress
 
 DEFAULT_OPTIONS = RenderOptions()
 _POOLS: dict[int, ProcessPoolExecutor] = {}

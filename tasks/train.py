@@ -7,16 +7,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from designclip.pipeline.common.plots import loss_curves
+from designclip.pipeline.train.loop import DEFAULT_LOOP, LoopSettings, TrainError, TrainOptions, train
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.release import read_release_marker, release_digest
+from designclip.storage.train_runs import TrainRun
+from designclip.tasks.progress import CountProgress
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-
-from pipeline.plots import loss_curves
-from pipeline.train_loop import DEFAULT_LOOP, LoopSettings, TrainError, TrainOptions, train
-from storage import layout
-from storage.folder import DataFolder
-from storage.release import read_release_marker, release_digest
-from storage.train_runs import TrainRun
-from tasks.progress import CountProgress
 
 
 class ReleaseMissing(TrainError):
@@ -47,7 +46,7 @@ def train_run(data_root: str, release: str, run_name: str, options: TrainOptions
               loop: LoopSettings = DEFAULT_LOOP, logger: logging.Logger | logging.LoggerAdapter | None = None,
               on_log: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train (or resume) run `run_name` on a release; a finished identical run is skipped."""
-    from pipeline.train_export import export_model
+    from designclip.pipeline.train.export import export_model
 
     log = logger or logging.getLogger("designclip.train")
     record = {"release": release_record(data_root, release), "options": options.record()}
@@ -86,6 +85,6 @@ def train_task(data_root: str, release: str, run_name: str, options: TrainOption
         if progress is None:
             progress = CountProgress(f"train {run_name}", row["total_steps"], log, unit="steps", every_s=0.0)
         terms = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.startswith("loss"))
-        progress(row["step"], f" {terms}, lr {row['lr']:.2e}, {row['samples_per_s']} samples/s")
+        progress(row["step"], extra=f" {terms}, lr {row['lr']:.2e}, {row['samples_per_s']} samples/s")
 
     return train_run(data_root, release, run_name, options, loop, logger=log, on_log=on_log)

@@ -7,7 +7,8 @@ import io
 import zipfile
 from pathlib import Path
 
-from pipeline.mirror import build_patent_zip, build_weekly_tar
+from designclip.pipeline.ingest.mirror import build_patent_zip, build_weekly_tar
+
 from tests.conftest import patent_folder
 
 
@@ -52,9 +53,10 @@ def faulty_week(out: Path, week: dt.date = dt.date(2021, 2, 9)) -> Path:
 
 def ingest_sample_weeks(data_root: Path, weeks: list[dt.date], work: Path) -> None:
     """Ingest some weeks of the bundled sample into `data_root` (no Prefect): real tars through the real parser."""
-    from pipeline.archives import WeeklyArchive
-    from pipeline.mirror import group_by_week
-    from tasks.ingest import ingest_week_archive
+    from designclip.pipeline.ingest.archives import WeeklyArchive
+    from designclip.pipeline.ingest.mirror import group_by_week
+    from designclip.tasks.ingest import ingest_week_archive
+
     from tests.conftest import SAMPLE
 
     by_week = group_by_week(SAMPLE)

@@ -16,16 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from designclip.pipeline.ingest.mirror import build_patent_zip, write_tar
 from requests.structures import CaseInsensitiveDict
-
-from pipeline.mirror import build_patent_zip, write_tar
 
 log = logging.getLogger(__name__)
 
 REDBOOK_DIR = "data/patent/grant/redbook"
 SAMPLE_PATENTS = Path(__file__).resolve().parents[1] / "designclip" / "sample" / "patents"
 ODP_LISTING_PATH = "/api/v1/datasets/products/PTGRDT"
-# The mirror's own idea of an archive name, kept independent of pipeline.archives on purpose.
+# The mirror's own idea of an archive name, kept independent of designclip.pipeline.ingest.archives on purpose.
 _ARCHIVE_RE = re.compile(r"^I(\d{8})(?:_r\d+)?\.(?:tar|zip|ZIP)$")
 HTML_ERROR_PAGE = (
     b"<!DOCTYPE html>\n<html><head><title>Error</title></head>"

@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
+from designclip.storage.folder import DataFolder
+from designclip.storage.tables import read_table
 
-from designclip.cli import main
-from storage.folder import DataFolder
-from storage.tables import read_table
+from designclip.cli.main import main
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -93,7 +93,7 @@ def test_search_needs_a_query_or_a_drawing_and_names_the_missing_stage(tmp_path:
 
 
 def test_search_and_evaluate_commands_on_the_embedded_release(embedded_v1: dict, tmp_path: Path, capsys) -> None:
-    from tasks.index import build_release_index
+    from designclip.tasks.index import build_release_index
 
     root, release = embedded_v1["data_root"], embedded_v1["release"]
     build_release_index(root, release, embedded_v1["tag"])

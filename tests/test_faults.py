@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from designclip.flows.ingest import IngestFailed, ingest_flow
+from designclip.pipeline.ingest.archive import ArchiveError
+from designclip.pipeline.ingest.archives import WeeklyArchive
+from designclip.pipeline.ingest.mirror import build_bdss_mirror
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.tables import read_marker, read_table
+from designclip.tasks.ingest import ingest_week_archive
 
-from flows.ingest import IngestFailed, ingest_flow
-from pipeline.archive import ArchiveError
-from pipeline.archives import WeeklyArchive
-from pipeline.mirror import build_bdss_mirror
-from storage import layout
-from storage.folder import DataFolder
-from storage.tables import read_marker, read_table
-from tasks.ingest import ingest_week_archive
 from tests.conftest import SAMPLE
 from tests.httpmirror import Mirror, _MirrorHandler, bdss_path, serve_mirror
 
@@ -156,7 +156,7 @@ def test_kill_9_during_a_download_then_rerun_matches_an_uninterrupted_run(
     part = crashed / f"{layout.raw_archive(SLOW_WEEK, SLOW_NAME)}.part"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     with slow_mirror(mirror_root, {SLOW_NAME}, HOLD_AT) as (mirror, _):
-        cmd = [sys.executable, "-m", "designclip.cli", "--data-root", str(crashed), "ingest",
+        cmd = [sys.executable, "-m", "designclip.cli.main", "--data-root", str(crashed), "ingest",
                "--start", start.isoformat(), "--end", end.isoformat(), "--base-url", mirror.base_url]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:

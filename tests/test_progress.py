@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.progress import format_progress
+from designclip.tasks.progress import format_progress
 
 
 def test_progress_shows_bytes_percent_rate_and_eta() -> None:

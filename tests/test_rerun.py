@@ -8,11 +8,17 @@ import json
 from pathlib import Path
 
 import pytest
+from designclip.pipeline.dag.run_profile import (
+    STAGES,
+    ProfileError,
+    default_profile,
+    profile_from_record,
+    stages_between,
+)
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.invalidate import invalidate, weeks_on_disk
 
-from pipeline.run_profile import STAGES, ProfileError, default_profile, profile_from_record, stages_between
-from storage import layout
-from storage.folder import DataFolder
-from storage.invalidate import invalidate, weeks_on_disk
 from tests.release.conftest import RENDERED, copy_data
 
 W1, W2 = RENDERED[0], RENDERED[1]
@@ -25,9 +31,9 @@ def tree(root: Path) -> set[str]:
 @pytest.fixture()
 def data(release_data: Path, tmp_path: Path) -> Path:
     """A private copy of the sample data root with a caption set, a raw download, a release and model outputs."""
-    from storage.captions import rendered_shards
-    from tasks.caption import CaptionerSpec, caption_shard_file, load_captioner, prepare_set
-    from tasks.release import build_release
+    from designclip.storage.captions import rendered_shards
+    from designclip.tasks.caption import CaptionerSpec, caption_shard_file, load_captioner, prepare_set
+    from designclip.tasks.release import build_release
 
     root = copy_data(release_data, tmp_path / "data")
     loaded = load_captioner(CaptionerSpec("metadata"))
@@ -129,7 +135,7 @@ def test_profiles_cpu_and_gpu_settings_and_overrides():
 
 
 def test_rerun_command_needs_a_flow_run_id_or_a_mode(tmp_path: Path):
-    from designclip.cli_run import add_commands
+    from designclip.cli.run import add_commands
 
     parser = argparse.ArgumentParser()
     add_commands(parser.add_subparsers(dest="command"))

@@ -10,15 +10,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from pipeline.release import check_version
-from pipeline.schedule_window import (
+from designclip.pipeline.dag.schedule_window import (
     EARLIEST_GRANT,
     is_empty,
     previous_calendar_year,
     release_version_for,
     since_last_finished,
 )
+from designclip.pipeline.release.rules import check_version
 
 ROOT = Path(__file__).resolve().parents[1]
 D = dt.date
@@ -82,22 +81,22 @@ def test_every_year_gets_its_own_valid_version() -> None:
 
 @pytest.fixture
 def fake_pipeline(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
-    """flows.pipeline replaced by a recorder: what the scheduled flows hand to the DAG."""
+    """designclip.flows.pipeline replaced by a recorder: what the scheduled flows hand to the DAG."""
     calls: list[dict] = []
-    module = types.ModuleType("flows.pipeline")
+    module = types.ModuleType("designclip.flows.pipeline")
 
     def pipeline_flow(**kwargs):
         calls.append(kwargs)
         return {"stages": "recorded"}
 
     module.pipeline_flow = pipeline_flow
-    monkeypatch.setitem(sys.modules, "flows.pipeline", module)
+    monkeypatch.setitem(sys.modules, "designclip.flows.pipeline", module)
     return calls
 
 
 def _finish_ingest(data_root: Path, weeks: list[dt.date]) -> None:
-    from storage.folder import DataFolder
-    from storage.tables import write_marker
+    from designclip.storage.folder import DataFolder
+    from designclip.storage.tables import write_marker
 
     for week in weeks:
         write_marker(DataFolder(str(data_root)), "ingest", week, {"patents": 1})
@@ -105,7 +104,7 @@ def _finish_ingest(data_root: Path, weeks: list[dt.date]) -> None:
 
 def test_yearly_flow_runs_the_previous_year_into_its_own_release(prefect_harness, fake_pipeline, tmp_path,
                                                                   monkeypatch) -> None:
-    from flows.scheduled import yearly_flow
+    from designclip.flows.scheduled import yearly_flow
 
     monkeypatch.setenv("DESIGNCLIP_DATA_ROOT", str(tmp_path / "data"))
     out = yearly_flow(today=D(2025, 1, 2), base_url="http://127.0.0.1:9/mirror", options={"max_downloads": 4})
@@ -118,7 +117,7 @@ def test_yearly_flow_runs_the_previous_year_into_its_own_release(prefect_harness
 
 
 def test_since_last_reads_the_ingest_markers(prefect_harness, fake_pipeline, tmp_path) -> None:
-    from flows.scheduled import weekly_flow, yearly_flow
+    from designclip.flows.scheduled import weekly_flow, yearly_flow
 
     data = tmp_path / "data"
     _finish_ingest(data, [D(2024, 12, 24), D(2024, 12, 31)])
@@ -135,12 +134,12 @@ def test_since_last_reads_the_ingest_markers(prefect_harness, fake_pipeline, tmp
 
 
 def test_the_dag_takes_what_the_scheduled_flows_hand_it() -> None:
-    """The recorder above stands in for flows.pipeline: the real one must accept the same call."""
+    """The recorder above stands in for designclip.flows.pipeline: the real one must accept the same call."""
     import typing
 
-    from flows.pipeline import pipeline_flow
-    from flows.scheduled import Until
-    from pipeline.run_profile import STAGES
+    from designclip.flows.pipeline import pipeline_flow
+    from designclip.flows.scheduled import Until
+    from designclip.pipeline.dag.run_profile import STAGES
 
     assert typing.get_args(Until) == STAGES
     pipeline_flow.validate_parameters({"start": D(2024, 1, 1), "end": D(2024, 12, 31), "data_root": "/d",
@@ -149,9 +148,8 @@ def test_the_dag_takes_what_the_scheduled_flows_hand_it() -> None:
 
 
 def test_a_bad_mode_is_refused_before_any_stage(prefect_harness, fake_pipeline, tmp_path) -> None:
+    from designclip.flows.scheduled import yearly_flow
     from prefect.exceptions import ParameterTypeError
-
-    from flows.scheduled import yearly_flow
 
     with pytest.raises(ParameterTypeError):
         yearly_flow(data_root=str(tmp_path), mode="last-year", today=D(2025, 1, 2))
@@ -167,7 +165,7 @@ def _prefect_yaml() -> dict:
 def test_prefect_yaml_entrypoints_and_parameters_fit_the_flows() -> None:
     from prefect.utilities.callables import parameter_schema
 
-    from designclip.cli_schedule import load_flow
+    from designclip.cli.schedule import load_flow
 
     deployments = {d["name"]: d for d in _prefect_yaml()["deployments"]}
     assert set(deployments) == {"designclip-yearly", "designclip-weekly"}
@@ -189,7 +187,7 @@ def test_prefect_yaml_entrypoints_and_parameters_fit_the_flows() -> None:
 def test_prefect_yaml_schedules_parse_and_fire_when_meant() -> None:
     from prefect.client.schemas.schedules import CronSchedule, RRuleSchedule
 
-    from designclip.cli_schedule import next_runs
+    from designclip.cli.schedule import next_runs
 
     deployments = {d["name"]: d for d in _prefect_yaml()["deployments"]}
     [yearly] = deployments["designclip-yearly"]["schedules"]
@@ -207,7 +205,7 @@ def test_prefect_yaml_schedules_parse_and_fire_when_meant() -> None:
 
 
 def test_load_deployments_refuses_what_it_cannot_register(tmp_path) -> None:
-    from designclip.cli_schedule import ScheduleConfigError, load_deployments
+    from designclip.cli.schedule import ScheduleConfigError, load_deployments
 
     bad = tmp_path / "prefect.yaml"
     bad.write_text(yaml.safe_dump({"deployments": [{"name": "x", "entrypoint": "flows/scheduled.py:yearly_flow",
@@ -221,7 +219,7 @@ def test_load_deployments_refuses_what_it_cannot_register(tmp_path) -> None:
 # --- designclip schedule --------------------------------------------------------------------------------------
 
 def _schedule(argv: list[str]) -> int:
-    from designclip.cli_schedule import add_commands
+    from designclip.cli.schedule import add_commands
 
     parser = argparse.ArgumentParser()
     add_commands(parser.add_subparsers(dest="command"))
@@ -230,7 +228,7 @@ def _schedule(argv: list[str]) -> int:
 
 
 def test_schedule_prints_without_registering(capsys, monkeypatch) -> None:
-    import designclip.cli_schedule as cli_schedule
+    import designclip.cli.schedule as cli_schedule
 
     monkeypatch.setattr(cli_schedule, "apply", lambda *a, **k: pytest.fail("registered without --apply"))
     assert _schedule([]) == 0
@@ -255,7 +253,8 @@ def test_schedule_apply_registers_the_deployments(prefect_harness, capsys) -> No
     by_name = {d.name: d for d in found}
     assert set(by_name) == {"designclip-yearly", "designclip-weekly"}
     yearly, weekly = by_name["designclip-yearly"], by_name["designclip-weekly"]
-    assert yearly.entrypoint == "flows.scheduled.yearly_flow" and yearly.work_pool_name == "designclip-test-pool"
+    assert yearly.entrypoint == "designclip.flows.scheduled.yearly_flow"
+    assert yearly.work_pool_name == "designclip-test-pool"
     assert yearly.parameters == {"mode": "previous-year", "until": "release"} and not yearly.pull_steps
     [ys] = yearly.schedules
     assert (ys.schedule.cron, ys.schedule.timezone, ys.active) == ("0 6 2 1 *", "America/New_York", True)
@@ -272,7 +271,7 @@ def test_a_process_worker_runs_a_registered_deployment(prefect_harness, tmp_path
     from prefect.deployments import run_deployment
     from prefect.workers.process import ProcessWorker
 
-    from designclip.cli_schedule import apply, load_deployments
+    from designclip.cli.schedule import apply, load_deployments
 
     _finish_ingest(tmp_path, [D(2025, 1, 7)])
     apply(load_deployments(), "designclip-worker-pool")

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from designclip.pipeline.dag.status_table import format_status, markdown_table, text_table
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.status import collect_status, grant_weeks
+from designclip.storage.tables import read_week_table
 
-from designclip.cli_status import add_commands
-from pipeline.status_table import format_status, markdown_table, text_table
-from storage import layout
-from storage.folder import DataFolder
-from storage.status import collect_status, grant_weeks
-from storage.tables import read_week_table
+from designclip.cli.status import add_commands
 
 GOOD = [dt.date(2021, 4, 6), dt.date(2021, 5, 4)]  # real sample weeks (one FIG. per sheet: cheap to render)
 CORRUPT = dt.date(2021, 4, 13)  # downloaded, then its stored archive is overwritten with random bytes
@@ -32,12 +32,13 @@ def weeks_root(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) 
     """The ingest flow over a mirror of three real weeks and one of random bytes (its download fails); the stored
     archive of one real week is then corrupted and the flow rerun (its parse fails). Both good weeks rendered
     (the second one patent per shard); metadata captions for all of the first week, only shard 0 of the second."""
-    from flows.ingest import IngestFailed, ingest_flow
-    from pipeline.captioning import make_captioner
-    from pipeline.mirror import build_weekly_tar, group_by_week
-    from storage.captions import rendered_shards
-    from tasks.caption import caption_shard_file, prepare_set
-    from tasks.render import render_week_shards
+    from designclip.flows.ingest import IngestFailed, ingest_flow
+    from designclip.pipeline.caption.captioner import make_captioner
+    from designclip.pipeline.ingest.mirror import build_weekly_tar, group_by_week
+    from designclip.storage.captions import rendered_shards
+    from designclip.tasks.caption import caption_shard_file, prepare_set
+    from designclip.tasks.render import render_week_shards
+
     from tests.conftest import SAMPLE
     from tests.httpmirror import serve_mirror
 
@@ -131,7 +132,7 @@ def test_a_corrupt_week_is_failed_with_its_error_and_does_not_hide_the_others(we
 
 
 def test_garbage_given_as_a_local_archive_is_a_failed_week(tmp_path: Path, prefect_harness: None) -> None:
-    from flows.ingest import IngestFailed, ingest_flow
+    from designclip.flows.ingest import IngestFailed, ingest_flow
 
     garbage = tmp_path / "I20210601.tar"
     garbage.write_bytes(os.urandom(5000))
@@ -164,7 +165,7 @@ def test_a_week_in_the_range_never_ingested_is_missing(weeks_root: Path) -> None
 
 
 def test_a_crashed_release_shows_as_leftovers_beside_a_finished_one(weeks_root: Path, tmp_path: Path) -> None:
-    from tasks.release import build_release
+    from designclip.tasks.release import build_release
 
     data = tmp_path / "data"
     shutil.copytree(weeks_root, data)
@@ -190,10 +191,11 @@ def test_a_crashed_release_shows_as_leftovers_beside_a_finished_one(weeks_root: 
 
 def test_dataset_stages_of_the_real_release(embedded_v1: dict, tmp_path: Path) -> None:
     """release v1, its embeddings and image index, one finished and one stopped training run."""
-    from designclip.cli import tiny_model_config
-    from pipeline.train_loop import LoopSettings, TrainOptions
-    from tasks.index import build_release_index
-    from tasks.train import train_run
+    from designclip.pipeline.train.loop import LoopSettings, TrainOptions
+    from designclip.tasks.index import build_release_index
+    from designclip.tasks.train import train_run
+
+    from designclip.cli.main import tiny_model_config
 
     data = tmp_path / "data"
     shutil.copytree(embedded_v1["data_root"], data, ignore=shutil.ignore_patterns("indexes", "reports", "runs",

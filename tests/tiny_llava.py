@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import torch
+from designclip.pipeline.caption.prompts import caption_question, llava_prompt
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (
     CLIPImageProcessor,
@@ -16,8 +17,6 @@ from transformers import (
     LlavaProcessor,
     PreTrainedTokenizerFast,
 )
-
-from pipeline.caption_prompts import caption_question, llava_prompt
 
 IMAGE_TOKEN = "<image>"
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", IMAGE_TOKEN]

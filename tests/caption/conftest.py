@@ -16,7 +16,8 @@ SHARD_SAMPLES = 5
 @pytest.fixture(scope="session")
 def caption_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data root with WEEKS ingested and rendered (px512), no captions yet: copy it before writing."""
-    from tasks.render import render_week_shards
+    from designclip.tasks.render import render_week_shards
+
     from tests.builders import ingest_sample_weeks
 
     root = tmp_path_factory.mktemp("caption")

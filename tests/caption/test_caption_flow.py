@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from designclip.storage import layout
 
-from storage import layout
 from tests.release.conftest import read_samples
 
 START, END = dt.date(2021, 1, 1), dt.date(2021, 12, 31)
@@ -17,8 +17,8 @@ START, END = dt.date(2021, 1, 1), dt.date(2021, 12, 31)
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_caption_flow_then_a_release_with_those_captions(data: Path) -> None:
-    from flows.caption import caption_flow
-    from tasks.release import CaptionsMissing, build_release
+    from designclip.flows.caption import caption_flow
+    from designclip.tasks.release import CaptionsMissing, build_release
 
     summary = caption_flow(start=START, end=END, data_root=str(data), captioner="metadata")
     assert summary["caption_set"] == "metadata-1"
@@ -54,7 +54,7 @@ def test_caption_flow_then_a_release_with_those_captions(data: Path) -> None:
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_caption_flow_errors_say_what_to_run(data: Path, tmp_path: Path) -> None:
-    from flows.caption import CaptionFailed, caption_flow
+    from designclip.flows.caption import CaptionFailed, caption_flow
 
     with pytest.raises(CaptionFailed, match="run `designclip render --start 2020-01-01 --end 2020-12-31` first"):
         caption_flow(start=dt.date(2020, 1, 1), end=dt.date(2020, 12, 31), data_root=str(data), captioner="metadata")
@@ -63,7 +63,7 @@ def test_caption_flow_errors_say_what_to_run(data: Path, tmp_path: Path) -> None
 
 
 def test_cli_caption_on_a_cpu_machine_uses_the_metadata_backend(data: Path, capsys, prefect_harness) -> None:
-    from designclip.cli import main
+    from designclip.cli.main import main
 
     assert main(["--data-root", str(data), "caption", "--start", "2021-03-01", "--end", "2021-04-30"]) == 0
     out = capsys.readouterr().out

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from designclip.storage import layout
+from designclip.storage.captions import ShardRef, rendered_shards
+from designclip.storage.folder import DataFolder
+from designclip.tasks.caption import CaptionerSpec, caption_shard_file, load_captioner, prepare_set, unload_captioners
 
-from storage import layout
-from storage.captions import ShardRef, rendered_shards
-from storage.folder import DataFolder
-from tasks.caption import CaptionerSpec, caption_shard_file, load_captioner, prepare_set, unload_captioners
 from tests.release.conftest import clone_week, read_samples
 from tests.tiny_llava import build_tiny_llava
 
@@ -35,7 +35,7 @@ class Crash(RuntimeError):
 
 
 def test_bad_image_is_recorded_resume_matches_and_release_falls_back(data: Path, tiny_folder: Path) -> None:
-    from tasks.release import build_release
+    from designclip.tasks.release import build_release
 
     # a week cloned from 2021-04-06 (USD0915080, 2 views) whose second view's PNG is cut in half
     clone_week(data, dt.date(2021, 4, 6), BAD_WEEK, png_edit=lambda key, png: png[: len(png) // 2]
@@ -85,7 +85,7 @@ def test_bad_image_is_recorded_resume_matches_and_release_falls_back(data: Path,
 
 
 def test_a_failed_caption_falls_back_to_the_metadata_caption_in_the_release(data: Path, tiny_folder: Path) -> None:
-    from tasks.release import build_release
+    from designclip.tasks.release import build_release
 
     clone_week(data, dt.date(2021, 4, 6), BAD_WEEK, png_edit=lambda key, png: png[:100] if key == BAD_KEY else png)
     for day in ("2021-03-23", "2021-04-06", "2021-05-04"):  # release only the bad week
@@ -112,7 +112,7 @@ def test_a_failed_caption_falls_back_to_the_metadata_caption_in_the_release(data
 
 
 def _requests(folder: DataFolder, ref: ShardRef):
-    from storage.captions import read_shard_requests
+    from designclip.storage.captions import read_shard_requests
 
     return read_shard_requests(folder, PROFILE, ref)
 
@@ -120,7 +120,7 @@ def _requests(folder: DataFolder, ref: ShardRef):
 @pytest.mark.usefixtures("prefect_harness")
 def test_caption_flow_runs_llava_with_loader_worker_processes(data: Path, tiny_folder: Path) -> None:
     """The production path: a Prefect flow run, then llava with 2 DataLoader processes (plain fork broke here)."""
-    from flows.caption import caption_flow
+    from designclip.flows.caption import caption_flow
 
     summary = caption_flow(start=dt.date(2021, 1, 1), end=dt.date(2021, 12, 31), data_root=str(data),
                            captioner="llava", model=str(tiny_folder), batch_size=4, max_new_tokens=8,

@@ -11,18 +11,17 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
-from pipeline.captioning import caption_set_id
-from storage import layout
-from storage.captions import (
+from designclip.pipeline.caption.captioner import caption_set_id
+from designclip.storage import layout
+from designclip.storage.captions import (
     CaptionStorageError,
     read_shard_requests,
     rendered_shards,
     resolve_caption_set,
     write_set_record,
 )
-from storage.folder import DataFolder
-from tasks.caption import CaptionerSpec, caption_shard_file, load_captioner, prepare_set
+from designclip.storage.folder import DataFolder
+from designclip.tasks.caption import CaptionerSpec, caption_shard_file, load_captioner, prepare_set
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = "px512"
@@ -84,10 +83,10 @@ def test_set_ids_keep_models_prompts_and_settings_apart(data: Path) -> None:
 
 SLOW_RUN = """
 import sys, time
-from pipeline.caption_metadata import MetadataCaptioner
-from storage.captions import rendered_shards
-from storage.folder import DataFolder
-from tasks.caption import caption_shard_file, prepare_set
+from designclip.pipeline.caption.metadata import MetadataCaptioner
+from designclip.storage.captions import rendered_shards
+from designclip.storage.folder import DataFolder
+from designclip.tasks.caption import caption_shard_file, prepare_set
 
 class Slow(MetadataCaptioner):
     def caption(self, requests):
@@ -136,7 +135,7 @@ def test_two_processes_split_whole_shards_between_them(data: Path) -> None:
     """The multi-GPU path (accelerate's split_between_processes) run as two real CPU processes over gloo."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                          "-m", "designclip.caption_worker", "--data-root", str(data), "--weeks-from", "2021-01-01",
+                          "-m", "designclip.cli.caption_worker", "--data-root", str(data), "--weeks-from", "2021-01-01",
                           "--weeks-to", "2021-12-31", "--captioner", "metadata"],
                          env=env, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stderr[-2000:]

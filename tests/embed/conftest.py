@@ -9,8 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from storage import layout
+from designclip.storage import layout
 
 
 def copy_release(release_data: Path, dst: Path, version: str = "v1") -> Path:

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from designclip.pipeline.embed.encoder import EncoderSpec
+from designclip.storage import embeddings, layout
+from designclip.storage.embeddings import EmbeddingsConflict, EmbeddingsMissing, load_split_vectors
+from designclip.storage.folder import DataFolder
+from designclip.tasks.embed import embed_release
 
-from pipeline.embed import EncoderSpec
-from storage import embeddings, layout
-from storage.embeddings import EmbeddingsConflict, EmbeddingsMissing, load_split_vectors
-from storage.folder import DataFolder
-from tasks.embed import embed_release
 from tests.embed.conftest import rewrite_tar
 from tests.release.conftest import read_samples
 
@@ -73,9 +73,8 @@ def test_vectors_and_metadata_align_with_the_release(embedded_v1: dict, release_
 def test_stored_vectors_are_the_models_own(embedded_v1: dict, tiny_export: Path) -> None:
     """An independent path (load_exported + the export's transform + tokenizer) gives the stored rows."""
     import torch
-
-    from pipeline.train_data import decode_image
-    from pipeline.train_export import exported_eval_transform, load_exported
+    from designclip.pipeline.train.data import decode_image
+    from designclip.pipeline.train.export import exported_eval_transform, load_exported
 
     data = Path(embedded_v1["data_root"])
     model = load_exported(tiny_export)
@@ -160,10 +159,10 @@ def test_a_crash_mid_shard_leaves_it_unfinished_and_a_rerun_completes_it(embedde
 
 def test_a_tag_reused_for_other_weights_is_refused(release_copy: Path, tiny_export: Path, tmp_path: Path) -> None:
     import torch
+    from designclip.pipeline.train.export import export_model
+    from designclip.pipeline.train.model import build_design_clip
 
-    from designclip.cli import tiny_model_config
-    from pipeline.train_export import export_model
-    from pipeline.train_model import build_design_clip
+    from designclip.cli.main import tiny_model_config
 
     torch.manual_seed(1)
     model, _, _, _ = build_design_clip("designclip-tiny", model_config=tiny_model_config())
@@ -234,7 +233,7 @@ def test_missing_and_stale_embeddings_say_what_to_run(release_copy: Path, tiny_e
 
 
 def test_an_unfinished_release_is_refused(release_copy: Path, tiny_export: Path) -> None:
-    from storage.embeddings import ReleaseNotReady
+    from designclip.storage.embeddings import ReleaseNotReady
 
     (release_copy / layout.release_marker("v1")).unlink()
     with pytest.raises(ReleaseNotReady, match="run `designclip release --version v1` first"):
@@ -242,9 +241,10 @@ def test_an_unfinished_release_is_refused(release_copy: Path, tiny_export: Path)
 
 
 def test_an_image_only_model_writes_no_text_vectors(release_copy: Path, tmp_path: Path) -> None:
-    from designclip.cli import tiny_model_config
-    from pipeline.train_export import export_model
-    from pipeline.train_model import build_arcface
+    from designclip.pipeline.train.export import export_model
+    from designclip.pipeline.train.model import build_arcface
+
+    from designclip.cli.main import tiny_model_config
 
     model, _, _ = build_arcface("designclip-tiny", 4, model_config=tiny_model_config(), embed_dim=32)
     arc = export_model(model.eval(), tmp_path / "arc", "designclip-tiny")

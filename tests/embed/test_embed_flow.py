@@ -5,18 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from storage import embeddings
-from storage.folder import DataFolder
+from designclip.storage import embeddings
+from designclip.storage.folder import DataFolder
 
 
 def test_embed_flow_embeds_per_shard_then_skips_and_publishes_a_summary(release_copy: Path, tiny_export: Path,
                                                                         embedded_v1: dict, prefect_harness) -> None:
+    from designclip.flows.embed import embed_flow
+    from designclip.tasks.progress import artifact_key
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
-
-    from flows.embed import embed_flow
-    from tasks.progress import artifact_key
 
     first = embed_flow(release="v1", model=str(tiny_export), data_root=str(release_copy), splits=("val", "test"),
                        batch_size=4)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from designclip.pipeline.embed.encoder import EncoderError, EncoderSpec, load_encoder, model_tag
 
-from pipeline.embed import EncoderError, EncoderSpec, load_encoder, model_tag
 from tests.release.conftest import read_samples
 
 CAPTIONS = ["Front perspective view of a shoe.", "a chair with curved legs", "Side view of a lamp, class D26.",
@@ -23,7 +23,7 @@ def encoder(tiny_export: Path):
 
 @pytest.fixture(scope="module")
 def drawings(release_data: Path, release_v1: dict) -> list:
-    from pipeline.train_data import decode_image
+    from designclip.pipeline.train.data import decode_image
 
     samples = read_samples(release_data / "releases/v1/test/00000.tar")
     return [decode_image(m["png"]) for _, m in samples]
@@ -44,9 +44,8 @@ def test_model_tag(spec: EncoderSpec, tag: str) -> None:
 
 
 def test_export_encoder_record_and_unit_vectors(encoder, tiny_export: Path, drawings: list) -> None:
+    from designclip.pipeline.embed.encoder import state_dict_sha256
     from safetensors.torch import load_file
-
-    from pipeline.embed import state_dict_sha256
 
     assert (encoder.tag, encoder.dim, encoder.device, encoder.precision) == ("tiny-untrained", 64, "cpu", "fp32")
     record = encoder.record()
@@ -83,9 +82,10 @@ def test_a_batch_of_one_gives_the_same_vectors_as_a_batch_of_many(encoder, drawi
 
 
 def test_class_prompts_use_the_models_template(encoder, tmp_path: Path) -> None:
-    from designclip.cli import tiny_model_config
-    from pipeline.train_export import export_model
-    from pipeline.train_model import build_design_clip
+    from designclip.pipeline.train.export import export_model
+    from designclip.pipeline.train.model import build_design_clip
+
+    from designclip.cli.main import tiny_model_config
 
     titles = {"D1": "Edible Products", "D2": "Apparel and Haberdashery"}
     assert encoder.class_prompts(titles) == ["a patent drawing of Edible Products",
@@ -158,9 +158,10 @@ def test_bad_device_and_tag_are_refused(tiny_export: Path) -> None:
 
 
 def test_an_arcface_export_embeds_drawings_only(tmp_path: Path, drawings: list) -> None:
-    from designclip.cli import tiny_model_config
-    from pipeline.train_export import export_model
-    from pipeline.train_model import build_arcface
+    from designclip.pipeline.train.export import export_model
+    from designclip.pipeline.train.model import build_arcface
+
+    from designclip.cli.main import tiny_model_config
 
     model, _, _ = build_arcface("designclip-tiny", 5, model_config=tiny_model_config(), embed_dim=32)
     arc = load_encoder(EncoderSpec(str(export_model(model.eval(), tmp_path / "arc", "designclip-tiny"))))

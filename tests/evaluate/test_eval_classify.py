@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from pipeline.eval_classify import linear_probe, zero_shot
+from designclip.pipeline.evaluate.classify import linear_probe, zero_shot
 
 
 def _clusters(rng: np.random.Generator, centres: np.ndarray, labels: np.ndarray, noise: float) -> np.ndarray:

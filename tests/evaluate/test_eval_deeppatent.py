@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from pipeline import eval_deeppatent
-from pipeline.eval_deeppatent import (
+from designclip.pipeline.evaluate import deeppatent as eval_deeppatent
+from designclip.pipeline.evaluate.deeppatent import (
     deeppatent_eval,
     deeppatent_eval_by_patent,
     deeppatent_split,
@@ -16,7 +15,7 @@ from pipeline.eval_deeppatent import (
     read_deeppatent_lists,
     write_dira_result,
 )
-from pipeline.eval_metrics import mean_average_precision, rank_order
+from designclip.pipeline.evaluate.metrics import mean_average_precision, rank_order
 
 PATENTS = ["A", "A", "A", "B", "B", "C", "D", "D", "D", "D"]  # A: 3 views, B: 2, C: 1 (distractor), D: 4
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from pipeline import eval_metrics
-from pipeline.eval_metrics import (
+from designclip.pipeline.evaluate import metrics as eval_metrics
+from designclip.pipeline.evaluate.metrics import (
     accuracy,
     average_precision,
     confusion_matrix,

@@ -9,13 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
-from pipeline.eval_report import comparison_markdown, confusion_pngs, pct, recall_png, report_markdown
-from pipeline.evaluate import evaluate_vectors
-from storage import layout
-from storage.folder import DataFolder
-from storage.reports import (
+from designclip.pipeline.evaluate.evaluation import evaluate_vectors
+from designclip.pipeline.evaluate.report import comparison_markdown, confusion_pngs, pct, recall_png, report_markdown
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.reports import (
     fingerprint,
     finished_report,
     read_dira_result,
@@ -24,6 +22,8 @@ from storage.reports import (
     write_comparison,
     write_report,
 )
+from PIL import Image
+
 from tests.evaluate.test_evaluate import LOCARNO, class_case, make_split
 
 

@@ -12,12 +12,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from designclip.pipeline.common.classes import locarno_class_titles, us_design_class_titles
+from designclip.pipeline.evaluate.evaluation import EvaluationError, evaluate_vectors, locarno_labels
+from designclip.pipeline.evaluate.lists import evaluate_deeppatent_lists
+from designclip.storage.embeddings import EMBED_META, SplitVectors
 from PIL import Image, ImageDraw
-
-from pipeline.classes import locarno_class_titles, us_design_class_titles
-from pipeline.eval_lists import evaluate_deeppatent_lists
-from pipeline.evaluate import EvaluationError, evaluate_vectors, locarno_labels
-from storage.embeddings import EMBED_META, SplitVectors
 
 LOCARNO = list(locarno_class_titles())
 STABLE_KEYS = ("retrieval.designclip_5k", "retrieval.all_views", "retrieval.patent_level",
@@ -221,7 +220,7 @@ def drawing(shape: str) -> Image.Image:
 
 @pytest.fixture(scope="module")
 def tiny_encoder():
-    from pipeline.embed import EncoderSpec, load_encoder
+    from designclip.pipeline.embed.encoder import EncoderSpec, load_encoder
 
     return load_encoder(EncoderSpec("designclip-tiny"), device="cpu")
 
@@ -270,7 +269,7 @@ def test_missing_and_broken_list_images_are_an_error_not_a_silent_drop(tmp_path:
 @pytest.fixture
 def eval_root(embedded_v1: dict, tmp_path: Path) -> Path:
     """A private data root: release v1 and the tiny export's embeddings (the shared root stays as it is)."""
-    from storage import layout
+    from designclip.storage import layout
 
     src, dst = Path(embedded_v1["data_root"]), tmp_path / "data"
     shutil.copytree(src / layout.release_dir("v1"), dst / layout.release_dir("v1"))
@@ -301,13 +300,12 @@ def deeppatent_lists_from_release(root: Path, out: Path) -> dict[str, str]:
 
 def test_evaluate_flow_on_release_v1_ours_beside_a_random_baseline(eval_root: Path, embedded_v1: dict,
                                                                   tmp_path: Path, prefect_harness) -> None:
+    from designclip.flows.evaluate import evaluate_flow
+    from designclip.storage.embeddings import load_split_vectors
+    from designclip.storage.folder import DataFolder
+    from designclip.storage.reports import read_dira_result, read_report
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    from flows.evaluate import evaluate_flow
-    from storage.embeddings import load_split_vectors
-    from storage.folder import DataFolder
-    from storage.reports import read_dira_result, read_report
 
     lists = deeppatent_lists_from_release(eval_root, tmp_path / "deeppatent")
     ours, base = embedded_v1["tag"], "designclip-tiny-random"

@@ -10,20 +10,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
-
-from pipeline.eval_classify import designclip_probe
-from pipeline.eval_deeppatent import (
+from designclip.pipeline.evaluate.classify import designclip_probe
+from designclip.pipeline.evaluate.deeppatent import (
     deeppatent_eval_by_patent,
     map_at_max_bin_count,
     overlap_patents,
     read_deeppatent_lists,
     sheet_view,
 )
-from pipeline.eval_lists import encode_sheets, list_patents
-from pipeline.evaluate import EvaluationError, evaluate_vectors
-from pipeline.exclusions import deeppatent_lists
-from pipeline.train_data import decode_image
+from designclip.pipeline.evaluate.evaluation import EvaluationError, evaluate_vectors
+from designclip.pipeline.evaluate.lists import encode_sheets, list_patents
+from designclip.pipeline.release.exclusions import deeppatent_lists
+from designclip.pipeline.train.data import decode_image
+from PIL import Image, ImageDraw
+
 from tests.conftest import patent_folder
 from tests.evaluate.test_evaluate import LOCARNO, class_case, make_split, unit
 
@@ -148,7 +148,7 @@ def portrait_sheet() -> bytes:
 
 @pytest.fixture(scope="module")
 def tiny_encoder():
-    from pipeline.embed import EncoderSpec, load_encoder
+    from designclip.pipeline.embed.encoder import EncoderSpec, load_encoder
 
     return load_encoder(EncoderSpec("designclip-tiny"), device="cpu")
 
@@ -186,9 +186,9 @@ class _Encoder:
 
 
 def test_a_benchmark_the_model_trained_on_is_refused_or_recorded(embedded_v1: dict) -> None:
-    from storage.eval_inputs import split_patents
-    from storage.folder import DataFolder
-    from tasks.evaluate import check_overlap, training_overlap
+    from designclip.storage.eval_inputs import split_patents
+    from designclip.storage.folder import DataFolder
+    from designclip.tasks.evaluate import check_overlap, training_overlap
 
     folder = DataFolder(embedded_v1["data_root"])
     train = split_patents(folder, "v1", ["train"])
@@ -211,9 +211,8 @@ def test_a_benchmark_the_model_trained_on_is_refused_or_recorded(embedded_v1: di
 def test_the_patentclip_baseline_is_real_loading_code_that_fails_clearly_offline(embedded_v1: dict,
                                                                                 monkeypatch) -> None:
     import huggingface_hub.constants
-
-    from pipeline.embed import EncoderError, EncoderSpec
-    from tasks.evaluate import evaluate_model
+    from designclip.pipeline.embed.encoder import EncoderError, EncoderSpec
+    from designclip.tasks.evaluate import evaluate_model
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no retries against an absent network
     with pytest.raises(EncoderError, match=r"could not load hf-hub:patentclip/PatentCLIP_Vit_B.*cannot be downloaded "

@@ -8,11 +8,11 @@ import os
 from pathlib import Path
 
 import pytest
+from designclip.flows.ingest import IngestFailed, ingest_flow
+from designclip.pipeline.ingest.mirror import build_bdss_mirror, build_weekly_tar
+from designclip.storage.folder import DataFolder
+from designclip.storage.tables import read_marker, read_table
 
-from flows.ingest import IngestFailed, ingest_flow
-from pipeline.mirror import build_bdss_mirror, build_weekly_tar
-from storage.folder import DataFolder
-from storage.tables import read_marker, read_table
 from tests.builders import faulty_week
 from tests.conftest import patent_folder
 from tests.httpmirror import FaultPlan, serve_mirror

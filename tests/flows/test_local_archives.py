@@ -6,11 +6,11 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from designclip.flows.ingest import ingest_flow, local_archive
+from designclip.pipeline.ingest.mirror import build_ipg, build_weekly_tar
+from designclip.storage.folder import DataFolder
+from designclip.storage.tables import read_table
 
-from flows.ingest import ingest_flow, local_archive
-from pipeline.mirror import build_ipg, build_weekly_tar
-from storage.folder import DataFolder
-from storage.tables import read_table
 from tests.conftest import patent_folder
 
 

@@ -9,11 +9,11 @@ import logging
 from pathlib import Path
 
 import pytest
+from designclip.pipeline.ingest.mirror import build_bdss_mirror
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
 
-from designclip.cli import sample_patents_dir
-from pipeline.mirror import build_bdss_mirror
-from storage import layout
-from storage.folder import DataFolder
+from designclip.cli.main import sample_patents_dir
 
 START, END = dt.date(2021, 3, 20), dt.date(2021, 4, 15)  # 3 cheap weeks: 2021-03-23, 04-06, 04-13, 1 patent each
 WEEKS = [dt.date(2021, 3, 23), dt.date(2021, 4, 6), dt.date(2021, 4, 13)]
@@ -33,7 +33,7 @@ def tar_digests(root: Path, *tops: str) -> dict[str, str]:
 
 
 def cli(argv: list[str], data_root: Path) -> int:
-    from designclip.cli_run import add_commands
+    from designclip.cli.run import add_commands
 
     parser = argparse.ArgumentParser()
     add_commands(parser.add_subparsers(dest="command"))
@@ -50,7 +50,7 @@ def range_args(mirror: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def dag(tmp_path_factory, prefect_harness) -> dict:
     """First run with one week's archive cut short (it fails, the others go on), then `rerun --failed`."""
-    from flows.pipeline import PipelineFailed, pipeline_flow
+    from designclip.flows.pipeline import PipelineFailed, pipeline_flow
 
     mirror = tmp_path_factory.mktemp("mirror")
     build_bdss_mirror(sample_patents_dir(), mirror)
@@ -96,8 +96,7 @@ def test_rerun_failed_redoes_only_the_failed_week(dag, capsys):
 
 def test_cpu_profile_is_chosen_without_cuda_and_logged(dag, prefect_harness, caplog):
     import torch
-
-    from flows.pipeline import pipeline_flow
+    from designclip.flows.pipeline import pipeline_flow
 
     assert not torch.cuda.is_available()
     logging.getLogger("prefect.flow_runs").setLevel(logging.INFO)

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import webdataset as wds
+from designclip.pipeline.render.patent_views import RenderOptions
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.tables import read_marker, read_table
+from designclip.tasks.render import render_week_shards
 
-from pipeline.render import RenderOptions
-from storage import layout
-from storage.folder import DataFolder
-from storage.tables import read_marker, read_table
-from tasks.render import render_week_shards
 from tests.builders import ingest_sample_weeks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +47,7 @@ def shard_digests(root: str, week: dt.date) -> dict[str, str]:
 
 
 def test_render_flow_counts_reconcile_with_the_figures_table(ingested, tmp_path, prefect_harness):
-    from flows.render import render_flow
+    from designclip.flows.render import render_flow
 
     root = copy_ingested(ingested, tmp_path / "d")
     rows = render_flow(start=dt.date(2021, 1, 1), end=dt.date(2021, 12, 31), data_root=root, size=128,
@@ -74,7 +74,7 @@ def test_render_flow_counts_reconcile_with_the_figures_table(ingested, tmp_path,
 
 
 def test_render_flow_without_ingested_weeks_says_what_to_run(tmp_path, prefect_harness):
-    from flows.render import RenderFailed, render_flow
+    from designclip.flows.render import RenderFailed, render_flow
 
     with pytest.raises(RenderFailed, match="designclip ingest"):
         render_flow(start=dt.date(2021, 1, 1), end=dt.date(2021, 1, 31), data_root=str(tmp_path))
@@ -82,8 +82,8 @@ def test_render_flow_without_ingested_weeks_says_what_to_run(tmp_path, prefect_h
 
 KILLER = """
 import datetime as dt, os, signal, sys
-from pipeline.render import RenderOptions
-from tasks.render import render_week_shards
+from designclip.pipeline.render.patent_views import RenderOptions
+from designclip.tasks.render import render_week_shards
 seen = []
 def hook(pid):
     seen.append(pid)

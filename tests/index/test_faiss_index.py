@@ -7,9 +7,8 @@ import hashlib
 import faiss
 import numpy as np
 import pytest
-
-from pipeline import faiss_index
-from pipeline.faiss_index import (
+from designclip.pipeline.index import faiss_index
+from designclip.pipeline.index.faiss_index import (
     IndexBuildError,
     RecallBench,
     build_index,
@@ -20,7 +19,8 @@ from pipeline.faiss_index import (
     search_index,
     tune_index,
 )
-from pipeline.index_plan import IndexPlan, plan_index
+from designclip.pipeline.index.plan import IndexPlan, plan_index
+
 from tests.index import clustered_vectors
 
 BIG = 8 * 10**9

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from pipeline.index_plan import (
+from designclip.pipeline.index.plan import (
     HNSW_MAX,
     PlanError,
     choose_nlist,

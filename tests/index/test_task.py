@@ -8,13 +8,13 @@ import faiss
 import numpy as np
 import pyarrow as pa
 import pytest
+from designclip.pipeline.index.faiss_index import IndexBuildError, search_index
+from designclip.storage import layout
+from designclip.storage.embeddings import EMBED_META, release_fingerprint, write_encoder_record, write_shard_embeddings
+from designclip.storage.folder import DataFolder
+from designclip.storage.indexes import read_card, read_index
+from designclip.tasks.index import build_release_index, embeddings_fingerprint
 
-from pipeline.faiss_index import IndexBuildError, search_index
-from storage import layout
-from storage.embeddings import EMBED_META, release_fingerprint, write_encoder_record, write_shard_embeddings
-from storage.folder import DataFolder
-from storage.indexes import read_card, read_index
-from tasks.index import build_release_index, embeddings_fingerprint
 from tests.index import clustered_vectors
 
 SHARDS = {"train": [1200, 1300], "test": [500]}
@@ -133,7 +133,7 @@ def test_index_of_the_real_embedded_release(embedded_v1: dict) -> None:
 
 
 def test_index_flow_builds_both_kinds_then_keeps_them(embedded_v1: dict, prefect_harness: None) -> None:
-    from flows.index import index_flow
+    from designclip.flows.index import index_flow
 
     root, release = embedded_v1["data_root"], embedded_v1["release"]
     first = index_flow(release=release, model=embedded_v1["model"], data_root=root)

@@ -12,13 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from designclip.pipeline.render.near_duplicates import view_hash, view_hash256
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.shards import WeekShardWriter, sample_members
+from designclip.storage.tables import read_marker, write_marker
 from PIL import Image
-
-from pipeline.near_duplicates import view_hash, view_hash256
-from storage import layout
-from storage.folder import DataFolder
-from storage.shards import WeekShardWriter, sample_members
-from storage.tables import read_marker, write_marker
 
 # Weeks whose patents have one FIG. per sheet (no OCR): 12 patents, 58 views, rendered in a few seconds.
 RENDERED = [dt.date(2021, 3, 23), dt.date(2021, 4, 6), dt.date(2021, 4, 13), dt.date(2021, 5, 4),

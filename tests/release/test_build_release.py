@@ -14,11 +14,11 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from designclip.pipeline.common.splits import SPLITS, parse_ratios, split_of
+from designclip.storage.folder import DataFolder
+from designclip.storage.tables import read_marker
+from designclip.tasks.release import NothingToRelease, ReleaseExists, build_release, release_order
 
-from pipeline.splits import SPLITS, parse_ratios, split_of
-from storage.folder import DataFolder
-from storage.tables import read_marker
-from tasks.release import NothingToRelease, ReleaseExists, build_release, release_order
 from tests.release.conftest import NOT_RENDERED, RATIOS, RENDERED, SHARD_SAMPLES, read_samples, release_root
 
 
@@ -190,7 +190,8 @@ def test_nothing_to_release_and_bad_inputs_fail_before_writing(release_data: Pat
 
 
 def test_a_tar_that_disagrees_with_its_index_is_refused(release_data: Path, tmp_path: Path) -> None:
-    from storage.release import ReleaseInputError
+    from designclip.storage.release import ReleaseInputError
+
     from tests.release.conftest import copy_data
 
     data = copy_data(release_data, tmp_path / "data")

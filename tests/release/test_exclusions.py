@@ -6,8 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
-from pipeline.exclusions import (
+from designclip.pipeline.release.exclusions import (
     ExclusionError,
     deeppatent_lists,
     deeppatent_weeks,

@@ -8,9 +8,8 @@ import time
 import imagehash
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter
-
-from pipeline.near_duplicates import (
+from designclip.pipeline.ingest.parse import parse_grant
+from designclip.pipeline.render.near_duplicates import (
     CONFIRM,
     LEGACY,
     THRESHOLD,
@@ -20,9 +19,10 @@ from pipeline.near_duplicates import (
     view_hash,
     view_hash256,
 )
-from pipeline.parse import parse_grant
-from pipeline.sheet_image import decode_sheet, ink_box
-from pipeline.view_image import crop_box, square_view
+from designclip.pipeline.render.sheet_image import decode_sheet, ink_box
+from designclip.pipeline.render.view_image import crop_box, square_view
+from PIL import Image, ImageFilter
+
 from tests.conftest import patent_folder
 
 

@@ -10,11 +10,10 @@ from tests.release.conftest import RATIOS, release_root
 
 
 def test_release_flow_builds_then_skips_and_publishes_a_split_table(release_data: Path, prefect_harness) -> None:
+    from designclip.flows.release import release_flow
+    from designclip.tasks.release import ReleaseExists
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    from flows.release import release_flow
-    from tasks.release import ReleaseExists
 
     first = release_flow("v-flow", str(release_data), ratios=RATIOS, shard_samples=25)
     assert first["status"] == "done" and (release_root(release_data, "v-flow") / "release.json").exists()

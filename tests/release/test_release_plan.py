@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.release_plan import PlannedView, multi_fig_fallbacks
-from pipeline.segment import SHOWS_OTHER_LABELS
+from designclip.pipeline.release.plan import PlannedView, multi_fig_fallbacks
+from designclip.pipeline.render.segment import SHOWS_OTHER_LABELS
 
 
 def view(key: str, sheet: int, segmentation: str, flag: str = "") -> PlannedView:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from pipeline.release import (
+from designclip.pipeline.common.splits import split_of
+from designclip.pipeline.release.rules import (
     ReleaseError,
     ReleaseOptions,
     SourceSample,
@@ -19,9 +19,8 @@ from pipeline.release import (
     starts_new_shard,
     tar_size,
 )
-from pipeline.sample_json import FIELDS, normalise_sample_json
-from pipeline.splits import split_of
-from storage.shards import sample_members
+from designclip.pipeline.render.sample_json import FIELDS, normalise_sample_json
+from designclip.storage.shards import sample_members
 
 
 def _sample(key: str, patent: str, split: str = "train") -> SourceSample:

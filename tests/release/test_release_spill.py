@@ -6,9 +6,8 @@ import errno
 from pathlib import Path
 
 import pytest
-
-from storage.release_spill import OrderedSpill, SpillError
-from tasks.release import release_order
+from designclip.storage.release_spill import OrderedSpill, SpillError
+from designclip.tasks.release import release_order
 
 
 def test_records_come_back_whole_in_key_order(tmp_path: Path) -> None:

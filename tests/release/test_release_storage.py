@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from designclip.pipeline.release.rules import tar_size
+from designclip.storage.release import ManifestWriter
+from designclip.tasks.release import build_release
 
-from pipeline.release import tar_size
-from storage.release import ManifestWriter
-from tasks.release import build_release
 from tests.release.conftest import RATIOS, read_samples, release_root
 
 

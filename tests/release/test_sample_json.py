@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from pipeline.sample_json import (
+from designclip.pipeline.render.sample_json import (
     BOOL,
     FIELDS,
     INT,

@@ -7,9 +7,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
-
-from storage import layout
-from storage.folder import DataFolder
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
 
 # Cheap real sample weeks (one FIG. a sheet, no OCR): 3 weeks render in a few seconds at 128 px.
 WEEKS = [dt.date(2021, 3, 23), dt.date(2021, 5, 4), dt.date(2021, 8, 31)]

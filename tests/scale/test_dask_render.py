@@ -7,10 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.tables import read_marker
 
-from storage import layout
-from storage.folder import DataFolder
-from storage.tables import read_marker
 from tests.scale.conftest import PROFILE, SHARD_SAMPLES, SIZE, WEEKS, rendered_digests
 
 pytest.importorskip("prefect_dask")
@@ -25,10 +25,9 @@ def copy_of(src: Path, dst: Path) -> str:
 
 
 def test_task_runner_choices():
+    from designclip.tasks.runners import task_runner
     from prefect.task_runners import ThreadPoolTaskRunner
     from prefect_dask import DaskTaskRunner
-
-    from tasks.runners import task_runner
 
     assert isinstance(task_runner(), ThreadPoolTaskRunner)
     assert task_runner("local", workers=3)._max_workers == 3
@@ -45,7 +44,7 @@ def test_task_runner_choices():
 
 
 def test_render_on_a_dask_cluster_is_byte_identical_to_the_local_runner(scale_ingested, tmp_path, prefect_harness):
-    from flows.render import render_flow
+    from designclip.flows.render import render_flow
 
     local_root = copy_of(scale_ingested, tmp_path / "local")
     local_rows = render_flow(start=START, end=END, data_root=local_root, size=SIZE, workers=1,

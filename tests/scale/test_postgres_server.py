@@ -114,7 +114,7 @@ def test_a_flow_run_on_a_prefect_server_with_postgresql(scale_ingested, tmp_path
     home.mkdir()
     with postgres_server() as database_url, prefect_server(database_url, home) as api:
         env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_HOME": str(home), "NO_PROXY": "127.0.0.1"}
-        run = subprocess.run([sys.executable, "-c", "import sys; from designclip.cli import main; sys.exit(main())",
+        run = subprocess.run([sys.executable, "-m", "designclip.cli.main",
                               "--data-root", str(data), "render", "--start", str(WEEK), "--end", str(WEEK),
                               "--size", str(SIZE), "--workers", "1"],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -6,9 +6,9 @@ import datetime as dt
 import hashlib
 
 import pytest
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
 
-from storage import layout
-from storage.folder import DataFolder
 from tests.scale.conftest import PROFILE, SHARD_SAMPLES, SIZE, rendered_digests
 
 pytest.importorskip("s3fs")
@@ -46,11 +46,11 @@ def s3_endpoint(monkeypatch):
 
 def test_ingest_and_render_on_s3_equal_a_local_run(s3_endpoint, tmp_path, prefect_harness):
     import s3fs
+    from designclip.pipeline.ingest.mirror import build_weekly_tar, group_by_week
+    from designclip.pipeline.render.patent_views import RenderOptions
+    from designclip.tasks.render import render_week_shards
 
-    from designclip.cli import main
-    from pipeline.mirror import build_weekly_tar, group_by_week
-    from pipeline.render import RenderOptions
-    from tasks.render import render_week_shards
+    from designclip.cli.main import main
     from tests.builders import ingest_sample_weeks
     from tests.conftest import SAMPLE
 

@@ -13,7 +13,7 @@ import pytest
 @pytest.fixture(scope="session")
 def indexed_v1(embedded_v1: dict) -> dict:
     """embedded_v1 plus its image (and text) FAISS index, built the way `designclip index` builds it."""
-    from tasks.index import build_release_index
+    from designclip.tasks.index import build_release_index
 
     build_release_index(embedded_v1["data_root"], embedded_v1["release"], embedded_v1["tag"])
     return embedded_v1
@@ -21,7 +21,7 @@ def indexed_v1(embedded_v1: dict) -> dict:
 
 @pytest.fixture(scope="session")
 def searcher(indexed_v1: dict) -> Any:
-    from pipeline.search import open_searcher
+    from designclip.pipeline.index.search import open_searcher
 
     return open_searcher(indexed_v1["data_root"], indexed_v1["release"], indexed_v1["model"])
 
@@ -29,7 +29,7 @@ def searcher(indexed_v1: dict) -> Any:
 @pytest.fixture(scope="session")
 def search_url(searcher: Any) -> Iterator[str]:
     """A real server on 127.0.0.1 (free port) over the searcher, for the HTTP and browser tests."""
-    from designclip.serve import make_server
+    from designclip.cli.serve import make_server
 
     server = make_server(searcher, searcher.catalog, host="127.0.0.1", port=0, release="v1")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -43,8 +43,8 @@ def search_url(searcher: Any) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def vectors(indexed_v1: dict) -> dict[str, Any]:
     """Every indexed image vector (image_ok rows) by key, with patent ids: the exact reference for the index."""
-    from storage.embeddings import load_split_vectors
-    from storage.folder import DataFolder
+    from designclip.storage.embeddings import load_split_vectors
+    from designclip.storage.folder import DataFolder
 
     folder = DataFolder(indexed_v1["data_root"])
     keys, rows, patents = [], [], {}

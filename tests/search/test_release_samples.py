@@ -10,16 +10,16 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-
-from storage.folder import DataFolder
-from storage.release_samples import (
+from designclip.storage.folder import DataFolder
+from designclip.storage.release_samples import (
     ReleaseCatalog,
     SampleReadError,
     UnknownSample,
     check_key,
     read_sample_members,
 )
-from storage.shards import add_member
+from designclip.storage.shards import add_member
+
 from tests.release.conftest import read_samples, release_root
 
 

@@ -10,9 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from designclip.pipeline.index.search import Hit, SearchSetupError, hits_sheet, open_searcher
 from PIL import Image
-
-from pipeline.search import Hit, SearchSetupError, hits_sheet, open_searcher
 
 
 def _exact(searcher: Any, vectors: dict[str, Any], query: np.ndarray) -> list[tuple[float, str]]:
@@ -150,7 +149,7 @@ def test_hits_are_json_ready(searcher: Any) -> None:
 
 def test_collapse_by_hand() -> None:
     """Best view per patent in score order; later views of a shown patent become its `views`, others wait."""
-    from pipeline.search import collapse
+    from designclip.pipeline.index.search import collapse
 
     rows = [(0.9, "A_f1"), (0.8, "A_f2"), (0.7, "B_f1"), (0.6, "C_f1"), (0.5, "B_f2"), (0.4, "A_f3")]
     meta = {k: {"patent_id": k.split("_")[0], "title": f"title {k[0]}", "fig": k[-1]} for _, k in rows}

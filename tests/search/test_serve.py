@@ -149,7 +149,7 @@ def test_oversized_uploads_are_refused_unread(search_url: str) -> None:
 
 def test_serve_entry_point_runs_until_interrupted(indexed_v1: dict, tmp_path: Any) -> None:
     """`serve()` (what `designclip serve` calls) in its own process: prints its URL, answers, stops on SIGINT."""
-    code = ("import sys; from designclip.serve import serve; "
+    code = ("import sys; from designclip.cli.serve import serve; "
             "serve(sys.argv[1], sys.argv[2], sys.argv[3], host='127.0.0.1', port=0)")
     errors = tmp_path / "stderr.txt"
     with open(errors, "w") as err:

@@ -7,11 +7,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from designclip.pipeline.ingest.mirror import build_weekly_tar
+from designclip.pipeline.ingest.week_archive import ingest_archive
+from designclip.storage.folder import DataFolder
+from designclip.storage.tables import WeekWriter, read_sheet_image, read_table
 
-from pipeline.ingest import ingest_archive
-from pipeline.mirror import build_weekly_tar
-from storage.folder import DataFolder
-from storage.tables import WeekWriter, read_sheet_image, read_table
 from tests.conftest import patent_folder
 
 WEEK = dt.date(2021, 2, 9)

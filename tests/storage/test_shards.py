@@ -6,10 +6,9 @@ import datetime as dt
 import tarfile
 
 import pytest
-
-from storage import layout
-from storage.folder import DataFolder
-from storage.shards import WeekShardWriter, flag_reason, read_index, sample_members
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.shards import WeekShardWriter, flag_reason, read_index, sample_members
 
 WEEK = dt.date(2021, 1, 5)
 

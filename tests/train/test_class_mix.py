@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import designclip.tasks.release as release_task
 import pytest
+from designclip.pipeline.train.data import PatentBatches, patent_index, split_shards
+from designclip.tasks.release import build_release
 
-import tasks.release as release_task
-from pipeline.train_data import PatentBatches, patent_index, split_shards
-from tasks.release import build_release
 from tests.release.conftest import RENDERED, clone_week, copy_data, release_root
 
 COPIES = 5  # each real week cloned into 5 consecutive weeks: runs of 5-10 same-class patents, as USPTO numbers them

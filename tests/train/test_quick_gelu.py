@@ -9,11 +9,11 @@ from pathlib import Path
 import open_clip
 import pytest
 import torch
+from designclip.pipeline.train.export import export_model, load_exported
+from designclip.pipeline.train.model import DesignClip, build_clip, build_design_clip, resolve_model_config
 from open_clip.transformer import QuickGELU
 from torch import nn
 
-from pipeline.train_export import export_model, load_exported
-from pipeline.train_model import DesignClip, build_clip, build_design_clip, resolve_model_config
 from tests.train.test_train_model import TINY
 
 

@@ -15,15 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import designclip.pipeline.train.data as td
 import open_clip
 import pyarrow.parquet as pq
 import pytest
 import torch
-from PIL import Image
-from torchvision.transforms import PILToTensor
-
-import pipeline.train_data as td
-from pipeline.train_data import (
+from designclip.pipeline.train.data import (
     PatentBatches,
     TrainBatch,
     locarno_index,
@@ -32,6 +29,9 @@ from pipeline.train_data import (
     split_shards,
     steps_per_epoch,
 )
+from PIL import Image
+from torchvision.transforms import PILToTensor
+
 from tests.release.conftest import read_samples, release_root
 
 Transform = Callable[[Image.Image], torch.Tensor]
@@ -226,7 +226,7 @@ def test_bad_pngs_are_skipped_counted_and_resume_consistently(root: Path, make: 
     assert td.png_looks_whole(dict(read_samples(shard))[broken]["png"])  # only decoding finds this one
 
     ds = make(shards=[str(shard)], batch_size=3, views_per_patent=0)
-    with caplog.at_level(logging.WARNING, logger="pipeline.train_data"):
+    with caplog.at_level(logging.WARNING, logger="designclip.pipeline.train.data"):
         epoch = take(ds, (len(keys) - 1) // 3)  # one epoch: the truncated sample never enters a batch
     assert sorted(flat_keys(epoch)) == sorted(set(keys) - {truncated, broken})
     assert sorted(b.size for b in epoch) == [2] + [3] * (len(epoch) - 1)  # the batch that held `broken`

@@ -10,11 +10,11 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from designclip.pipeline.common.classes import locarno_class_titles
+from designclip.pipeline.train import loop as train_loop
+from designclip.pipeline.train.loop import TrainOptions, loader_workers
+from designclip.pipeline.train.model import LossWeights, design_clip_loss
 
-from pipeline import train_loop
-from pipeline.classes import locarno_class_titles
-from pipeline.train_loop import TrainOptions, loader_workers
-from pipeline.train_model import LossWeights, design_clip_loss
 from tests.train.test_train_model import make_batch, tiny_clip, views  # noqa: F401 - views is a fixture
 
 ALL_TERMS = LossWeights(clip=1.0, cls=0.5, prompt=0.5, view=0.5, locarno=0.2)

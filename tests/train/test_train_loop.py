@@ -14,13 +14,13 @@ from typing import Any
 import open_clip
 import pytest
 import torch
+from designclip.pipeline.train.loop import LoopSettings, TrainOptions
+from designclip.pipeline.train.model import LossWeights
+from designclip.storage.train_runs import TrainRunError
+from designclip.tasks.train import ReleaseMissing, train_run
 from safetensors.torch import load_file
 
-from designclip.cli import tiny_model_config
-from pipeline.train_loop import LoopSettings, TrainOptions
-from pipeline.train_model import LossWeights
-from storage.train_runs import TrainRunError
-from tasks.train import ReleaseMissing, train_run
+from designclip.cli.main import tiny_model_config
 
 ROOT = Path(__file__).resolve().parents[2]
 OPTIONS = TrainOptions(model="designclip-tiny", model_config=tiny_model_config(), batch_size=8, steps=12,
@@ -44,7 +44,7 @@ def weights(model_dir: str | Path) -> dict[str, torch.Tensor]:
 
 
 def test_flow_trains_exports_a_plain_open_clip_folder_and_rerun_skips(data: str, prefect_harness: None) -> None:
-    from flows.train import train_flow
+    from designclip.flows.train import train_flow
 
     options = TrainOptions(**{**OPTIONS.__dict__, "steps": 30})
     stats = train_flow(release="v1", run="tiny", data_root=data, options=options,
@@ -88,9 +88,9 @@ def test_a_stopped_run_resumes_to_the_same_weights_as_an_uninterrupted_one(data:
 
 KILLED_RUN = """
 import sys
-from designclip.cli import tiny_model_config
-from pipeline.train_loop import LoopSettings, TrainOptions
-from tasks.train import train_run
+from designclip.cli.main import tiny_model_config
+from designclip.pipeline.train.loop import LoopSettings, TrainOptions
+from designclip.tasks.train import train_run
 opts = TrainOptions(model="designclip-tiny", model_config=tiny_model_config(), batch_size=8, steps=12,
                     warmup_steps=3, lr=5e-4, lr_head=5e-3)
 train_run(sys.argv[1], "v1", sys.argv[2], opts, LoopSettings(checkpoint_every=4, log_every=2, workers=0))
@@ -145,14 +145,14 @@ def test_missing_release_and_remote_roots_say_what_to_do(data: str) -> None:
     with pytest.raises(ReleaseMissing, match="run `designclip release --version v9` first"):
         train_run(data, "v9", "x", OPTIONS)
     with pytest.raises(TrainRunError, match="needs a local data root"):
-        from storage.train_runs import TrainRun
+        from designclip.storage.train_runs import TrainRun
 
         TrainRun("memory://bucket/data", "x")
 
 
 DDP_LAUNCH = """
 import sys
-from designclip.cli import main
+from designclip.cli.main import main
 raise SystemExit(main(["--data-root", sys.argv[1], "train", "--release", "v1", "--run", "ddp", "--model-config",
                        sys.argv[2], "--batch-size", "4", "--epochs", "1", "--checkpoint-every", "2", "--log-every", "2",
                        "--workers", "0", "--warmup-steps", "1"]))
@@ -160,7 +160,7 @@ raise SystemExit(main(["--data-root", sys.argv[1], "train", "--release", "v1", "
 
 
 def test_two_processes_train_with_ddp_and_checkpoint_both_rng_states(data: str, tmp_path: Path) -> None:
-    """The multi-GPU path (`accelerate launch … designclip.cli train`) as two real CPU processes over gloo."""
+    """The multi-GPU path (`accelerate launch … designclip.cli.main train`) as two real CPU processes over gloo."""
     script = tmp_path / "launch.py"
     script.write_text(DDP_LAUNCH)
     config = ROOT / "designclip" / "model_configs" / "designclip-tiny.json"

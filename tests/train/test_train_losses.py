@@ -6,8 +6,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+from designclip.pipeline.train.model import clip_contrastive, design_clip_loss, multiview_supcon
 
-from pipeline.train_model import clip_contrastive, design_clip_loss, multiview_supcon
 from tests.train.test_train_model import make_batch, only, tiny_clip, views  # noqa: F401 - views is a fixture
 
 PAIRS = (0, 1, 3, 4, 6, 7)  # two views each of the three patents in `views`

@@ -12,13 +12,11 @@ from typing import Any
 import open_clip
 import pytest
 import torch
-from PIL import Image
-
-from pipeline import train_export
-from pipeline.classes import locarno_class_titles, us_design_class_titles
-from pipeline.render import RenderOptions, class_index, render_patent
-from pipeline.train_export import ExportError, export_model, load_exported, read_export_meta
-from pipeline.train_model import (
+from designclip.pipeline.common.classes import locarno_class_titles, us_design_class_titles
+from designclip.pipeline.render.patent_views import RenderOptions, class_index, render_patent
+from designclip.pipeline.train import export as train_export
+from designclip.pipeline.train.export import ExportError, export_model, load_exported, read_export_meta
+from designclip.pipeline.train.model import (
     ArcFaceModel,
     ArcMarginHead,
     DesignClip,
@@ -34,7 +32,9 @@ from pipeline.train_model import (
     multiview_supcon,
     param_groups,
 )
-from tests.pipeline.test_render import fixture_input
+from PIL import Image
+
+from tests.pipeline.render.test_patent_views import fixture_input
 
 TINY_NAME = "designclip-tiny-test"
 TINY = {
@@ -237,7 +237,7 @@ def test_multiview_term_is_not_computed_when_its_weight_is_zero(setup, monkeypat
     def boom(*args: Any) -> None:
         raise AssertionError("multiview_supcon called with λ_view = 0")
 
-    monkeypatch.setattr("pipeline.train_model.multiview_supcon", boom)
+    monkeypatch.setattr("designclip.pipeline.train.model.multiview_supcon", boom)
     _, logs = loss_of(setup["model"], setup["batch"], LossWeights(view=0.0))
     assert "loss_view" not in logs and {"loss_clip", "loss_cls", "loss_prompt"} <= set(logs)
 

@@ -10,13 +10,13 @@ from typing import Any
 import open_clip
 import pytest
 import torch
+from designclip.pipeline.embed.encoder import EncoderSpec, load_encoder
+from designclip.pipeline.train import setup as train_setup
+from designclip.pipeline.train.data import decode_image, split_shards
+from designclip.pipeline.train.export import export_model, read_export_meta
+from designclip.pipeline.train.loop import TrainOptions
 
-from designclip.cli import tiny_model_config
-from pipeline import train_setup
-from pipeline.embed import EncoderSpec, load_encoder
-from pipeline.train_data import decode_image, split_shards
-from pipeline.train_export import export_model, read_export_meta
-from pipeline.train_loop import TrainOptions
+from designclip.cli.main import tiny_model_config
 from tests.release.conftest import read_samples, release_root
 
 OPTIONS = TrainOptions(model="designclip-tiny", model_config=tiny_model_config(), batch_size=16, steps=2)
@@ -83,7 +83,7 @@ def test_an_export_without_the_record_keeps_the_old_transform_and_says_so(
     meta = json.loads((old / "designclip.json").read_text())
     del meta["preprocess"]
     (old / "designclip.json").write_text(json.dumps(meta))
-    with caplog.at_level(logging.INFO, logger="pipeline.train_export"):
+    with caplog.at_level(logging.INFO, logger="designclip.pipeline.train.export"):
         encoder = load_encoder(EncoderSpec(str(old)))
     assert "does not record its view preprocessing" in caplog.text and str(old) in caplog.text
     view = decode_image(next(iter(train_views(root).values())))

@@ -1,0 +1,1 @@
+"""The `designclip` command line and the search server it starts (the top layer: it calls flows)."""

@@ -1,0 +1,387 @@
+"""`designclip` command line: parse options, call a flow, print where the outputs are."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2021-01-05") from exc
+
+
+def sample_patents_dir() -> Path:
+    """The 30 real 2021 design patents bundled with the package (public domain)."""
+    return Path(str(resources.files("designclip").joinpath("sample/patents")))
+
+
+def _print_tables(data_root: str) -> None:
+    from designclip.storage.folder import DataFolder
+    from designclip.storage.tables import read_table
+
+    folder = DataFolder(data_root)
+    print(f"\nData root: {data_root}")
+    for name in ("patents", "figures", "sheets", "errors"):
+        n = read_table(folder, name, columns=["patent_id"]).num_rows
+        print(f"  {name + '/':10s} {n:6d} rows   ({folder.path(name)})")
+    print(f"  images/    TIFF sheets by byte range ({folder.path('images')})")
+    print(f"  classes/   class-title tables ({folder.path('classes')})")
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from designclip.flows.ingest import ingest_flow
+
+    if not args.archive and (args.start is None or args.end is None):
+        print("designclip ingest: give --start and --end (or --archive FILE ...)", file=sys.stderr)
+        return 2
+    start = args.start or dt.date.min
+    end = args.end or dt.date.max
+    ingest_flow(start=start, end=end, data_root=args.data_root, source=args.source, base_url=args.base_url,
+                max_downloads=args.max_downloads, archives=args.archive)
+    _print_tables(args.data_root)
+    return 0
+
+
+def cmd_sample_mirror(args: argparse.Namespace) -> int:
+    from designclip.pipeline.ingest.mirror import build_bdss_mirror
+
+    out = Path(args.out).resolve()
+    built = build_bdss_mirror(sample_patents_dir(), out)
+    print(f"{len(built)} weekly archives under {out}; ingest them with --base-url {out.as_uri()}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job: the whole DAG (`designclip run`) on the bundled sample from a local BDSS mirror, CPU-sized."""
+    from designclip.cli.run import print_pipeline
+    from designclip.flows.pipeline import PipelineFailed, pipeline_flow
+    from designclip.pipeline.dag.run_profile import default_profile
+    from designclip.pipeline.ingest.mirror import build_bdss_mirror
+
+    start, end = dt.date(2021, 1, 1), dt.date(2021, 12, 31)
+    with tempfile.TemporaryDirectory(prefix="designclip-mirror-") as tmp:
+        built = build_bdss_mirror(sample_patents_dir(), Path(tmp))
+        print(f"Bundled sample: {len(built)} weekly archives (30 design patents granted in 2021)")
+        try:
+            summary = pipeline_flow(start=start, end=end, data_root=args.data_root, base_url=Path(tmp).as_uri(),
+                                    release="sample-2021", run="sample-2021-tiny", profile=default_profile(gpu=False))
+        except PipelineFailed as exc:
+            print_pipeline(exc.summary)
+            print(f"\n{exc}", file=sys.stderr)
+            return 1
+    print_pipeline(summary)
+    demo_search(args.data_root, release="sample-2021", model="sample-2021-tiny")
+    return 0
+
+
+def demo_search(data_root: str, release: str, model: str) -> None:
+    """One example text search on the trained tiny model, with a contact sheet of the hits."""
+    from designclip.cli.search import print_hits
+    from designclip.pipeline.index.search import open_searcher
+    from designclip.storage.folder import DataFolder
+
+    searcher = open_searcher(data_root, release, model)
+    query = "a shoe with laces"
+    hits = searcher.search_text(query, k=8)
+    print_hits(hits, repr(query))
+    out = DataFolder(data_root).path("search-example.png")
+    Path(out).write_bytes(searcher.hits_sheet(hits, f"{query!r} on {release} ({model})"))
+    print(f"  contact sheet: {out}")
+    print(f"\nSearch page: designclip serve --release {release} --model {model}  (then open http://127.0.0.1:8765/)")
+    print(f"Where everything stands: designclip --data-root {data_root} status")
+
+
+def _print_render(rows: list[dict], data_root: str, profile: str) -> None:
+    from designclip.storage.folder import DataFolder
+
+    folder = DataFolder(data_root)
+    views = sum(r.get("samples", 0) for r in rows)
+    flagged = sum(r.get("flagged", 0) for r in rows)
+    failures = sum(r.get("failures", 0) for r in rows)
+    shards = sum(len(r.get("shards", [])) for r in rows)
+    print(f"\nRendered {views} views in {shards} shards ({flagged} flagged for review, {failures} failures)")
+    print(f"  shards/    WebDataset shards + Parquet index + stats ({folder.path('shards', profile)})")
+    print(f"  previews/  contact sheets to look at ({folder.path('previews', profile)})")
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from designclip.flows.render import render_flow
+
+    rows = render_flow(start=args.start, end=args.end, data_root=args.data_root, size=args.size,
+                       margin=args.margin, workers=args.workers, shard_samples=args.shard_samples,
+                       shard_bytes=int(args.shard_mib * 2**20), runner=args.runner, dask_address=args.dask_address,
+                       dask_workers=args.dask_workers)
+    _print_render(rows, args.data_root, f"px{args.size}")
+    return 0
+
+
+def _print_captions(summary: dict, data_root: str, profile: str) -> None:
+    from designclip.storage.folder import DataFolder
+
+    folder = DataFolder(data_root)
+    cset = summary["caption_set"]
+    print(f"\nCaptioned {summary['captioned']} of {summary['samples']} views with caption set {cset} "
+          f"({summary['failures']} failures, {summary['skipped']} of {summary['shards']} shards already done)")
+    print(f"  captions/  one Parquet per shard + stats ({folder.path('captions', profile, cset)})")
+    print(f"  previews/  views with their captions ({folder.path('previews', profile, 'captions', cset)})")
+    print(f"  release these captions with: designclip release --version V --captions {cset}")
+
+
+def cmd_caption(args: argparse.Namespace) -> int:
+    from designclip.flows.caption import caption_flow
+
+    summary = caption_flow(start=args.start, end=args.end, data_root=args.data_root, profile=f"px{args.size}",
+                           captioner=args.captioner, model=args.model, batch_size=args.batch_size,
+                           max_new_tokens=args.max_new_tokens, loader_workers=args.loader_workers,
+                           processes=args.processes)
+    _print_captions(summary, args.data_root, f"px{args.size}")
+    return 0
+
+
+def _print_release(result: dict, data_root: str) -> None:
+    from designclip.storage.folder import DataFolder
+
+    folder = DataFolder(data_root)
+    where = folder.path("releases", result["version"])
+    state = "already released (unchanged)" if result.get("skipped") else "released"
+    counts = ", ".join(f"{k} {v['samples'] if isinstance(v, dict) else v} views"
+                       for k, v in result.get("splits", {}).items())
+    print(f"\nRelease {result['version']} {state}: {counts}")
+    print(f"  {where}  (README.md dataset card, sizes.json, *.wids.json, manifest.parquet, SHA256SUMS)")
+    near = result.get("near_duplicates") or {}
+    print(f"  near-duplicate groups: {near.get('groups', 0)} (cross-split pairs: {near.get('cross_split_pairs', 0)}); "
+          f"patents kept out of train/val: {result.get('excluded_patents', 0)}; "
+          f"samples left out: {result.get('left_out', 0)}")
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from designclip.flows.release import release_flow
+
+    years = [int(y) for y in args.years.split(",")] if args.years else None
+    result = release_flow(version=args.version, data_root=args.data_root, profile=f"px{args.size}", years=years,
+                          ratios=args.splits, split_by=args.split_by, shard_samples=args.shard_samples,
+                          shard_bytes=int(args.shard_mib * 2**20), caption_source=args.captions,
+                          exclude_patents=args.exclude_patents, drop_excluded=args.drop_excluded,
+                          include_fallbacks=args.include_fallbacks)
+    _print_release(result, args.data_root)
+    return 0
+
+
+def tiny_model_config() -> dict:
+    """The CPU main job's model: a small ViT/transformer CLIP (random init) that trains in seconds."""
+    import json
+
+    return json.loads(resources.files("designclip").joinpath("model_configs/designclip-tiny.json").read_text())
+
+
+def _train_options(args: argparse.Namespace):
+    import json
+
+    from designclip.pipeline.train.loop import TrainOptions
+    from designclip.pipeline.train.model import LossWeights
+
+    config, model = None, args.model
+    if args.model_config:
+        config = json.loads(Path(args.model_config).read_text())
+        model = Path(args.model_config).stem
+    weights = LossWeights(clip=args.lambda_clip, cls=args.lambda_cls, prompt=args.lambda_prompt,
+                          view=args.lambda_view, locarno=args.lambda_locarno)
+    return TrainOptions(model=model, pretrained=args.pretrained, model_config=config, objective=args.objective,
+                        weights=weights, batch_size=args.batch_size, views_per_patent=args.views_per_patent,
+                        steps=args.steps, epochs=args.epochs, lr=args.lr, lr_head=args.lr_head,
+                        weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
+                        precision=args.precision, grad_checkpointing=args.grad_checkpointing, seed=args.seed,
+                        arcface_s=args.arcface_s, arcface_m=args.arcface_m, view_temperature=args.view_temperature)
+
+
+def _print_train(stats: dict) -> None:
+    state = "already trained" if stats.get("skipped") else ("trained" if stats.get("finished") else "stopped at")
+    print(f"\nRun {stats['run']} {state}: step {stats['step']} of {stats['total_steps']}")
+    if stats.get("model_dir"):
+        print(f"  model:  {stats['model_dir']}  (open_clip.create_model_and_transforms('local-dir:...'))")
+    print(f"  curve:  {stats.get('loss_plot')}")
+    print(f"  log:    {stats.get('metrics')}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from designclip.pipeline.train.loop import LoopSettings
+
+    options = _train_options(args)
+    loop = LoopSettings(checkpoint_every=args.checkpoint_every, log_every=args.log_every, workers=args.workers)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under `accelerate launch`: one process per GPU, no Prefect
+        from designclip.tasks.train import train_run
+
+        stats = train_run(args.data_root, args.release, args.run, options, loop)
+    else:
+        from designclip.flows.train import train_flow
+
+        stats = train_flow(release=args.release, run=args.run, data_root=args.data_root, options=options, loop=loop)
+    if int(os.environ.get("RANK", "0")) == 0:
+        _print_train(stats)
+    return 0
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    _print_tables(args.data_root)
+    return 0
+
+
+def _shard_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shard-samples", type=int, default=1000, help="samples per shard at most (default 1000)")
+    parser.add_argument("--shard-mib", type=float, default=256, help="MiB per shard at most (default 256)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="designclip", description=__doc__)
+    parser.add_argument("--data-root", default=os.environ.get("DESIGNCLIP_DATA_ROOT", "./data"),
+                        help="local folder or fsspec URL such as s3://bucket/prefix (env DESIGNCLIP_DATA_ROOT)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", help="download and parse the weekly grant archives of a date range")
+    ingest.add_argument("--start", type=_date, help="first grant date, e.g. 2021-01-01")
+    ingest.add_argument("--end", type=_date, help="last grant date, e.g. 2021-12-31")
+    ingest.add_argument("--source", choices=("bdss", "odp"), default="bdss",
+                        help="bdss: bulkdata.uspto.gov layout; odp: Open Data Portal API (needs USPTO_API_KEY)")
+    ingest.add_argument("--base-url", help="mirror to read from instead of the USPTO (http(s):// or file://)")
+    ingest.add_argument("--max-downloads", type=int, default=2, help="concurrent downloads (default 2)")
+    ingest.add_argument("--archive", nargs="+", metavar="FILE",
+                        help="ingest archives already on disk (I*.tar, I*.zip, ipgYYMMDD.xml/zip) instead")
+    ingest.set_defaults(func=cmd_ingest)
+
+    demo = sub.add_parser("demo", help="run the pipeline on the bundled sample weeks (no network)")
+    demo.set_defaults(func=cmd_demo)
+
+    mirror = sub.add_parser("sample-mirror", help="write the bundled sample as a BDSS-layout mirror folder")
+    mirror.add_argument("--out", required=True)
+    mirror.set_defaults(func=cmd_sample_mirror)
+
+    render = sub.add_parser("render", help="cut the ingested sheets into per-FIG. views in WebDataset shards")
+    render.add_argument("--start", type=_date, required=True, help="first grant date, e.g. 2021-01-01")
+    render.add_argument("--end", type=_date, required=True, help="last grant date, e.g. 2021-12-31")
+    render.add_argument("--size", type=int, default=512, help="square view size in pixels (default 512)")
+    render.add_argument("--margin", type=float, default=0.03, help="crop margin, share of the view's side")
+    render.add_argument("--workers", type=int, help="render processes (default: one per CPU)")
+    render.add_argument("--runner", choices=("local", "dask"), default="local",
+                        help="where the weeks render: this machine (default) or a Dask cluster")
+    render.add_argument("--dask-address", help="scheduler of an existing Dask cluster, e.g. tcp://host:8786 "
+                        "(default with --runner dask: a local cluster)")
+    render.add_argument("--dask-workers", type=int, help="worker processes of the local Dask cluster")
+    _shard_options(render)
+    render.set_defaults(func=cmd_render)
+
+    caption = sub.add_parser("caption", help="caption every rendered view (LLaVA on a GPU, metadata text on a CPU)")
+    caption.add_argument("--start", type=_date, required=True, help="first grant date, e.g. 2021-01-01")
+    caption.add_argument("--end", type=_date, required=True, help="last grant date, e.g. 2021-12-31")
+    caption.add_argument("--captioner", choices=("metadata", "llava", "vllm"),
+                         help="backend (default: llava when a CUDA GPU is present, else metadata)")
+    caption.add_argument("--model", help="hub id or local folder (default llava-hf/llava-1.5-7b-hf)")
+    caption.add_argument("--batch-size", type=int, help="images per generate call (default: tuned to GPU memory)")
+    caption.add_argument("--max-new-tokens", type=int, default=77, help="caption length cap in tokens (default 77)")
+    caption.add_argument("--loader-workers", type=int, default=2, help="CPU processes preparing images (default 2)")
+    caption.add_argument("--processes", type=int, default=1,
+                         help="GPUs to use: >1 runs `accelerate launch`, each process owning whole shards")
+    caption.add_argument("--size", type=int, default=512, help="which rendered view size to caption (default 512)")
+    caption.set_defaults(func=cmd_caption)
+
+    release = sub.add_parser("release", help="collect rendered weeks into a versioned, split dataset release")
+    release.add_argument("--version", required=True, help="release name, e.g. 2021.1 (immutable once written)")
+    release.add_argument("--years", help="only these grant years, e.g. 2021,2022 (default: all rendered)")
+    release.add_argument("--splits", default="90/5/5", help="train/val/test shares by patent (default 90/5/5)")
+    release.add_argument("--split-by", choices=("hash", "year"), default="hash",
+                         help="hash of the patent id (default) or grant year (latest year = test)")
+    release.add_argument("--size", type=int, default=512, help="which rendered view size to release (default 512)")
+    release.add_argument("--captions", default="metadata",
+                         help="caption set for .txt: a set id or backend name from `designclip caption` "
+                              "(default: metadata, the render stage's caption)")
+    release.add_argument("--exclude-patents", nargs="+", metavar="FILE",
+                         help="keep these patents and their near-duplicates out of train and val: files of patent "
+                              "ids one per line, or DeepPatent list files as they are (DeepPatent's own test/val "
+                              "patents are excluded by default when a release covers their 2018-2019 weeks)")
+    release.add_argument("--drop-excluded", action="store_true",
+                         help="leave excluded patents out of the release instead of putting them in test")
+    release.add_argument("--include-fallbacks", action="store_true",
+                         help="also release whole-sheet fallbacks of sheets that hold several FIG.s (left out by "
+                              "default: the same multi-FIG. picture would appear once per FIG.)")
+    _shard_options(release)
+    release.set_defaults(func=cmd_release)
+
+    train = sub.add_parser("train", help="train DesignCLIP (or an ArcFace retrieval model) on a release")
+    train.add_argument("--release", required=True, help="release version to train on (its train split)")
+    train.add_argument("--run", required=True, help="run name: runs/RUN (checkpoints, metrics) and models/RUN")
+    train.add_argument("--model", default="ViT-B-16", help="open_clip architecture (ViT-B-32 is DesignCLIP's "
+                       "'ViT-B', 512-d), hf-hub:… or local-dir:…")
+    train.add_argument("--model-config", help="a custom open_clip model config (JSON file) instead of --model")
+    train.add_argument("--pretrained", help="initial weights: openai, laion2b_…, … (hub downloads need a network)")
+    train.add_argument("--objective", choices=("clip", "caption-only", "arcface"), default="clip",
+                       help="clip: DesignCLIP, every --lambda term; caption-only: the image-caption term alone "
+                       "(a plain CLIP fine-tune, IMPACT's baseline; the --lambda options are ignored); arcface: "
+                       "an image-only retrieval model on patent identity")
+    for name, default, what in (("clip", 1.0, "image-caption contrastive"), ("cls", 0.5, "US class head CE"),
+                                ("prompt", 0.5, "image vs class prompt contrastive"),
+                                ("view", 0.5, "multi-view (same patent) contrastive"),
+                                ("locarno", 0.0, "Locarno class head CE")):
+        train.add_argument(f"--lambda-{name}", type=float, default=default, help=f"weight of the {what} term "
+                           f"(default {default}; 0 turns it off)")
+    train.add_argument("--batch-size", type=int, default=64, help="views per step and process (default 64)")
+    train.add_argument("--views-per-patent", type=int, default=2, help="views a patent brings to a batch (0: all)")
+    train.add_argument("--steps", type=int, help="optimizer steps (default: --epochs over the train split)")
+    train.add_argument("--epochs", type=float, default=1.0)
+    train.add_argument("--lr", type=float, default=5e-5, help="learning rate of the CLIP towers / backbone")
+    train.add_argument("--lr-head", type=float, default=1e-3, help="learning rate of the class / margin heads")
+    train.add_argument("--weight-decay", type=float, default=0.1)
+    train.add_argument("--warmup-steps", type=int, default=100)
+    train.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm (0: off)")
+    train.add_argument("--precision", choices=("auto", "bf16", "fp16", "no"), default="auto",
+                       help="autocast (auto: bf16 on GPU, fp32 on CPU)")
+    train.add_argument("--grad-checkpointing", action="store_true")
+    train.add_argument("--view-temperature", type=float, default=0.07,
+                       help="temperature of the multi-view term (SupCon's 0.07; the CLIP term learns its own)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--arcface-s", type=float, default=30.0, help="ArcFace scale")
+    train.add_argument("--arcface-m", type=float, default=0.5, help="ArcFace angular margin")
+    train.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    train.add_argument("--log-every", type=int, default=10, help="steps between metric lines")
+    train.add_argument("--workers", type=int, help="DataLoader processes decoding images per training process "
+                       "(default: the CPUs per GPU; 2 on a CPU run)")
+    train.set_defaults(func=cmd_train)
+
+    from designclip.cli import run as cli_run
+    from designclip.cli import schedule as cli_schedule
+    from designclip.cli import search as cli_search
+    from designclip.cli import status as cli_status
+
+    cli_run.add_commands(sub)
+    cli_search.add_commands(sub)
+    cli_status.add_commands(sub)
+    cli_schedule.add_commands(sub)
+
+    tables = sub.add_parser("tables", help="row counts of the tables under the data root")
+    tables.set_defaults(func=cmd_tables)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry calls from offline machines
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted: finished weeks are kept; rerun the same command to continue", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one readable line instead of a traceback for users
+        if os.environ.get("DESIGNCLIP_DEBUG"):
+            raise
+        print(f"designclip {args.command}: {exc}\n(set DESIGNCLIP_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Caption stage: views -> captions (metadata, LLaVA, vLLM)."""

@@ -1,0 +1,119 @@
+"""The one small interface every caption backend implements (metadata, llava, vllm), and how to pick one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+BACKENDS = ("metadata", "llava", "vllm")
+DEFAULT_LLAVA_MODEL = "llava-hf/llava-1.5-7b-hf"
+
+
+class CaptionerError(RuntimeError):
+    """A backend cannot be built (missing extra, unknown model); the message says what to install or pass."""
+
+
+@dataclass(frozen=True)
+class CaptionRequest:
+    """One view to caption: its sample key, its PNG bytes and its sample json (title, view, FIG. description)."""
+
+    key: str
+    png: bytes
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CaptionResult:
+    """One caption, or the reason there is none (`error`): a bad image is a recorded failure, never fatal."""
+
+    key: str
+    caption: str | None
+    prompt: str | None = None
+    error: str | None = None
+    seconds: float = 0.0  # this sample's share of its batch's wall time
+    output_tokens: int | None = None
+    batch_size: int = 1
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Everything that changes a model's output (batch size does not: greedy results are batch-independent)."""
+
+    max_new_tokens: int = 77
+    min_new_tokens: int = 0  # > 0 forces a fixed length (benchmarks)
+    do_sample: bool = False
+    seed: int = 0
+    max_words: int = 60
+    dtype: str = "auto"  # auto: bf16 on GPU, fp32 on CPU
+    extra: dict[str, Any] = field(default_factory=dict)  # further `generate` keyword arguments (recorded)
+
+    def record(self) -> dict[str, Any]:
+        return {"max_new_tokens": self.max_new_tokens, "min_new_tokens": self.min_new_tokens,
+                "do_sample": self.do_sample, "seed": self.seed, "max_words": self.max_words,
+                "dtype": self.dtype, **self.extra}
+
+
+class Captioner(Protocol):
+    """A caption backend: loaded once, then fed one shard's views at a time."""
+
+    backend: str
+    model_id: str
+    prompt_version: str
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that change the text (recorded with every caption, part of the caption set id)."""
+        ...
+
+    def caption(self, requests: Sequence[CaptionRequest]) -> Iterator[CaptionResult]:
+        """Captions in request order, yielded batch by batch so the caller can checkpoint."""
+        ...
+
+    def close(self) -> None:
+        """Free the model (GPU memory) when the stage is done."""
+        ...
+
+
+def model_slug(model_id: str) -> str:
+    """`llava-hf/llava-1.5-7b-hf` -> `llava-1.5-7b-hf` (a local path -> its folder name)."""
+    name = model_id.rstrip("/").rsplit("/", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", name).strip("-") or "model"
+
+
+def caption_set_id(backend: str, model_id: str, prompt_version: str, settings: dict[str, Any]) -> str:
+    """The folder name of one caption output: a different model, prompt or setting is a different set, never mixed."""
+    if backend == "metadata":
+        return prompt_version
+    digest = hashlib.sha256(json.dumps({"model": model_id, **settings}, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{backend}-{model_slug(model_id)}-{prompt_version}-{digest}"
+
+
+def make_captioner(backend: str, model_id: str | None = None, batch_size: int | None = None,
+                   generation: GenerationSettings | None = None, device: str | None = None,
+                   loader_workers: int = 2) -> Captioner:
+    """Build the chosen backend; model backends are imported only when chosen."""
+    generation = generation or GenerationSettings()
+    if backend == "metadata":
+        from designclip.pipeline.caption.metadata import MetadataCaptioner
+
+        return MetadataCaptioner()
+    if backend == "llava":
+        from designclip.pipeline.caption.llava import LlavaCaptioner
+
+        return LlavaCaptioner(model_id or DEFAULT_LLAVA_MODEL, batch_size=batch_size, generation=generation,
+                              device=device, loader_workers=loader_workers)
+    if backend == "vllm":
+        from designclip.pipeline.caption.vllm import VllmCaptioner
+
+        return VllmCaptioner(model_id or DEFAULT_LLAVA_MODEL, batch_size=batch_size, generation=generation)
+    raise CaptionerError(f"unknown captioner {backend!r}: use one of {', '.join(BACKENDS)}")
+
+
+def default_backend() -> str:
+    """llava where a CUDA GPU is present, the metadata captions everywhere else (the main job on a laptop)."""
+    import torch
+
+    return "llava" if torch.cuda.is_available() else "metadata"

@@ -1,0 +1,1 @@
+"""Embed stage: image and text encoders that turn release shards into vectors."""

@@ -1,0 +1,1 @@
+"""Evaluate stage: retrieval, classification and DeepPatent scores of a model's vectors."""

@@ -1,0 +1,94 @@
+"""The real DeepPatent test lists scored with one encoder: every sheet preprocessed exactly as a training view.
+
+A DeepPatent image is a whole drawing sheet; training views are FIG.s cut to their ink box with a margin and
+centred on a white square (render.patent_views). A plain resize + centre crop would cut ~23 % of a portrait sheet, so
+each sheet goes through ``pipeline.evaluate.deeppatent.sheet_view`` (ink box -> margin -> square at the release's
+render size) and then the encoder's own transform, the one its training views went through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from designclip.pipeline.evaluate.deeppatent import (
+    deeppatent_eval_by_patent,
+    dira_top10,
+    map_at_max_bin_count,
+    read_deeppatent_lists,
+    sheet_view,
+)
+from designclip.pipeline.evaluate.evaluation import EvaluationError, json_safe, top_indices
+
+LISTS_PROTOCOL = ("DeepPatent test lists: each sheet cut to its ink box + margin and squared like a training "
+                  "view; relevant = database images of the query's patent (id from the file name); mAP (official) "
+                  "over the full ranking, mAP (pml) at max_bin_count, P@1")
+SHEET_ERRORS = (OSError, ValueError)
+
+
+def encode_sheets(encoder: Any, files: list[str], batch_size: int, size: int, margin: float,
+                  progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Image vectors of DeepPatent sheets in batches; (vectors, [(file, problem)]) with failures as zero rows."""
+    out = np.zeros((len(files), encoder.dim), dtype=np.float32)
+    bad: list[tuple[str, str]] = []
+    for start in range(0, len(files), batch_size):
+        images, rows = [], []
+        for i in range(start, min(len(files), start + batch_size)):
+            try:
+                images.append(sheet_view(Path(files[i]).read_bytes(), size, margin))
+                rows.append(i)
+            except SHEET_ERRORS as exc:  # OSError covers a missing file, ValueError an undecodable one
+                bad.append((files[i], f"{type(exc).__name__}: {exc}"))
+        if images:
+            out[rows] = encoder.encode_images(images)
+        if progress is not None:
+            progress(min(len(files), start + batch_size), len(files))
+    return out, bad
+
+
+def _problem_message(bad: list[tuple[str, str]], what: str, limit: int = 5) -> str:
+    first = "\n".join(f"  {f}: {p}" for f, p in bad[:limit])
+    more = f"\n  ... and {len(bad) - limit} more" if len(bad) > limit else ""
+    return f"{len(bad)} DeepPatent {what} could not be read:\n{first}{more}"
+
+
+def list_patents(query_list: str | Path, db_list: str | Path) -> set[str]:
+    """The patent ids the two lists name (what the training-overlap check compares with)."""
+    _, _, query_patents, db_patents = read_deeppatent_lists(query_list, db_list, ".", check_images=False)
+    return set(query_patents) | set(db_patents)
+
+
+def evaluate_deeppatent_lists(encoder: Any, query_list: str | Path, db_list: str | Path, image_root: str | Path,
+                              batch_size: int = 64, progress: Callable[[int, int], None] | None = None,
+                              size: int = 512, margin: float = 0.03) -> tuple[dict[str, Any], np.ndarray]:
+    """The real DeepPatent lists: both mAPs, P@1, top-k and the DIRA top-10 (int64 (queries, 10), -1 padded).
+
+    A missing or undecodable image is an error naming the first few and the count (a benchmark with silently
+    dropped images would not be DeepPatent's any more).
+    """
+    query_files, db_files, query_patents, db_patents = read_deeppatent_lists(
+        query_list, db_list, image_root, check_images=False)
+    missing = [(f, "file not found") for f in [*query_files, *db_files] if not Path(f).is_file()]
+    total = len(query_files) + len(db_files)
+    if missing:
+        raise EvaluationError(_problem_message(missing, f"images (of {total}) under {image_root}"))
+
+    def step(offset: int) -> Callable[[int, int], None] | None:
+        return None if progress is None else (lambda done, _n: progress(offset + done, total))
+
+    qx, bad_q = encode_sheets(encoder, query_files, batch_size, size, margin, step(0))
+    dx, bad_d = encode_sheets(encoder, db_files, batch_size, size, margin, step(len(query_files)))
+    if bad_q or bad_d:
+        raise EvaluationError(_problem_message([*bad_q, *bad_d], f"images (of {total})"))
+    result = deeppatent_eval_by_patent(qx, dx, query_patents, db_patents)
+    metrics = {
+        "protocol": LISTS_PROTOCOL, "query_list": str(query_list), "db_list": str(db_list),
+        "image_root": str(image_root), "view_size": size, "margin": margin,
+        "mAP": result["mAP"], "mAP_pml": map_at_max_bin_count(qx, dx, query_patents, db_patents),
+        "top_k": result["top_k"], "k_used": result["k_used"], "queries": result["queries"],
+        "evaluated": result["evaluated"], "skipped_queries": result["skipped"], "database": result["database"],
+        "patents": len(set(query_patents) | set(db_patents)),
+    }
+    return json_safe(metrics), dira_top10(top_indices(qx, dx, 10))

@@ -1,0 +1,1 @@
+"""Index stage: FAISS index planning and building, and design search over it."""

@@ -1,0 +1,1 @@
+"""Ingest stage: weekly archives -> parsed grants, figures and sheets."""

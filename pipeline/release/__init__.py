@@ -1,0 +1,1 @@
+"""Release stage: rendered + captioned shards -> versioned, split release shards."""

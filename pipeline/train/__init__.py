@@ -1,0 +1,1 @@
+"""Train stage: DesignCLIP training on a release (data, model, loop, export)."""
