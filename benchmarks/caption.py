@@ -6,7 +6,8 @@ forced output length (min_new_tokens = max_new_tokens), so every image costs the
 Models:
   random-7b  LLaVA-1.5-7B's real shapes (CLIP ViT-L/14-336 + Llama-2-7B, vocab 32064) with random weights,
              built directly on the GPU in bf16 (no download); the goal run: >= 15 images/s and >= 4x bs 1 on one H100.
-  tiny       the tiny random LLaVA of the tests, a CPU smoke run: its numbers only show the benchmark works.
+  tiny       the tiny random LLaVA (pipeline/caption/tiny_llava.py), a CPU smoke run: its numbers only show
+             the benchmark works.
   ID|folder  any LLaVA checkpoint through the real from_pretrained path.
 `auto` is the captioner's own choice (CUDA: from the longest real prompt and the free memory; CPU: 8). Batch size 1
 is timed on the first --bs1-images images only (it is the slow one); texts are compared on those.
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -27,19 +27,15 @@ from itertools import cycle, islice
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from designclip.pipeline.caption.captioner import CaptionRequest, CaptionResult, GenerationSettings, make_captioner  # noqa: E402
-from designclip.pipeline.caption.llava import LlavaCaptioner, build_prompt  # noqa: E402
-from designclip.pipeline.caption.llava import prompt_tokens as longest_prompt  # noqa: E402
-from designclip.pipeline.caption.memory import bytes_per_sample  # noqa: E402
-from designclip.pipeline.ingest.parse import parse_grant  # noqa: E402
-from designclip.pipeline.render.patent_views import RenderOptions, render_patent  # noqa: E402
-
-from tests.conftest import SAMPLE  # noqa: E402
-from tests.pipeline.render.test_patent_views import fixture_input  # noqa: E402
-from tests.tiny_llava import build_tiny_llava, random_llava_7b  # noqa: E402
+from designclip.pipeline.caption.backends import make_captioner
+from designclip.pipeline.caption.captioner import CaptionRequest, CaptionResult, GenerationSettings
+from designclip.pipeline.caption.llava import LlavaCaptioner, build_prompt
+from designclip.pipeline.caption.llava import prompt_tokens as longest_prompt
+from designclip.pipeline.caption.memory import bytes_per_sample
+from designclip.pipeline.caption.tiny_llava import build_tiny_llava, random_llava_7b
+from designclip.pipeline.ingest.parse import parse_grant
+from designclip.pipeline.render.patent_views import RenderOptions, render_patent
+from support import patent_input, sample_folders
 
 GOAL_RATE, GOAL_RATIO = 15.0, 4.0
 
@@ -63,11 +59,11 @@ class Run:
 def sample_requests(count: int, patents: int) -> tuple[list[CaptionRequest], int]:
     """Views of the first `patents` sample patents with one FIG. per sheet (no OCR), repeated to `count`."""
     views = []
-    for folder in sorted(p for p in SAMPLE.iterdir() if p.is_dir()):
+    for folder in sample_folders():
         grant = parse_grant(next(folder.glob("*.XML")).read_bytes())
         if len(grant.figures) != len([s for s in grant.sheets if s["sheet"]]):
             continue
-        views += render_patent(fixture_input(folder.name.split("-")[0]), RenderOptions()).samples
+        views += render_patent(patent_input(folder), RenderOptions()).samples
         patents -= 1
         if patents == 0:
             break

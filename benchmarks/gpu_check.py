@@ -35,17 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from designclip.pipeline.train.data import decode_image, tar_samples
+from designclip.pipeline.train.loop import TrainOptions
+from designclip.pipeline.train.model import LossWeights
+from designclip.pipeline.train.model_configs import tiny_model_config
 from PIL import Image, ImageDraw
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from designclip.pipeline.train.data import decode_image, tar_samples  # noqa: E402
-from designclip.pipeline.train.loop import TrainOptions  # noqa: E402
-from designclip.pipeline.train.model import LossWeights  # noqa: E402
-
-from benchmarks.train import ours, raw  # noqa: E402
-from designclip.cli.main import tiny_model_config  # noqa: E402
+from train import ours, raw  # benchmarks/train.py: this script's folder comes first on sys.path
 
 GOALS = {"caption_rate": 15.0, "caption_speedup": 4.0, "train_ratio": 0.9}
 
@@ -137,16 +132,15 @@ def write_release(data: Path, sizes: Sizes, pngs: list[bytes]) -> Path:
 
 def llava_7b(device: str) -> tuple[Any, Any]:
     """llava-hf/llava-1.5-7b-hf's shapes with random weights, created on `device` in bf16 (nothing downloaded)."""
-    from tests.tiny_llava import random_llava_7b
+    from designclip.pipeline.caption.tiny_llava import random_llava_7b
 
     return random_llava_7b(device)
 
 
 def llava_tiny(device: str) -> tuple[Any, Any]:
-    """The tests' tiny random LLaVA, built in memory."""
+    """The tests' tiny random LLaVA (pipeline/caption/tiny_llava.py), built in memory."""
+    from designclip.pipeline.caption.tiny_llava import build_processor, build_tokenizer, tiny_config
     from transformers import LlavaForConditionalGeneration
-
-    from tests.tiny_llava import build_processor, build_tokenizer, tiny_config
 
     tokenizer = build_tokenizer()
     config = tiny_config(tokenizer)

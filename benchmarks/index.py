@@ -2,7 +2,7 @@
 
 Data (L2-normalised float32, inner product): `random` = uniform on the sphere (no structure: the worst case for
 any approximate index) and `clustered` = embedding-like (a few thousand Gaussian clusters in a 64-d subspace, a
-shared mean direction, isotropic noise; see tests/index/__init__.py). Queries come from the same distribution and
+shared mean direction, isotropic noise; see pipeline/index/synthetic.py). Queries come from the same distribution and
 are not database rows; half tune the search parameter (pipeline.index.faiss_index.tune_index: fastest setting reaching
 the target recall), the other half are reported. Latency = one batch search of all reported queries / count, best
 of 3, exact and index runs alternated (exact search: IndexFlatIP's BLAS kernel via faiss.knn on the same
@@ -19,19 +19,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import time
-from pathlib import Path
 
 import faiss
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from designclip.pipeline.index.faiss_index import build_index, evaluate_index, tune_index  # noqa: E402
-from designclip.pipeline.index.plan import DEFAULT_FLAT_MAX, HNSW_MAX, plan_index  # noqa: E402
-
-from tests.index import clustered_vectors, uniform_vectors  # noqa: E402
+from designclip.pipeline.index.faiss_index import build_index, evaluate_index, tune_index
+from designclip.pipeline.index.plan import DEFAULT_FLAT_MAX, HNSW_MAX, plan_index
+from designclip.pipeline.index.synthetic import clustered_vectors, uniform_vectors
 
 
 def make_data(kind: str, n: int, dim: int, queries: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

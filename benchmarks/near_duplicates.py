@@ -12,19 +12,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from designclip.pipeline.ingest.parse import parse_grant  # noqa: E402
-from designclip.pipeline.render.near_duplicates import (  # noqa: E402
+from designclip.pipeline.ingest.parse import parse_grant
+from designclip.pipeline.render.near_duplicates import (
     CONFIRM,
     HASH256_BITS,
     LEGACY,
@@ -34,10 +28,12 @@ from designclip.pipeline.render.near_duplicates import (  # noqa: E402
     view_hash,
     view_hash256,
 )
-from designclip.pipeline.render.sheet_image import decode_sheet, ink_box  # noqa: E402
-from designclip.pipeline.render.view_image import crop_box, square_view  # noqa: E402
+from designclip.pipeline.render.sheet_image import decode_sheet, ink_box
+from designclip.pipeline.render.view_image import crop_box, square_view
+from PIL import Image, ImageFilter
+from support import SAMPLE
 
-SAMPLE = ROOT / "designclip" / "sample" / "patents"
+ROOT = Path(__file__).resolve().parents[1]
 DEEPPATENT2 = ROOT.parent / "shared" / "fixtures" / "deeppatent2-sheets"
 WHEELS = ("USD0929296", "USD0929297")
 

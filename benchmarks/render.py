@@ -17,24 +17,20 @@ import io
 import os
 import platform
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from designclip.pipeline.ingest.archives import WeeklyArchive
+from designclip.pipeline.ingest.driver import INGEST
+from designclip.pipeline.ingest.mirror import build_weekly_tar
+from designclip.pipeline.render.driver import RENDER, RenderStageOptions
+from designclip.pipeline.render.patent_views import RenderOptions
+from designclip.pipeline.render.pool import shutdown_pools, warm_pool
+from designclip.storage.folder import DataFolder
+from designclip.storage.tables import read_sheet_image, read_table
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from designclip.pipeline.ingest.archives import WeeklyArchive  # noqa: E402
-from designclip.pipeline.ingest.mirror import build_weekly_tar  # noqa: E402
-from designclip.pipeline.render.patent_views import RenderOptions  # noqa: E402
-from designclip.storage.folder import DataFolder  # noqa: E402
-from designclip.storage.tables import read_sheet_image, read_table  # noqa: E402
-from designclip.tasks.ingest import ingest_week_archive  # noqa: E402
-from designclip.tasks.render import render_week_shards, shutdown_pools, warm_pool  # noqa: E402
-
-from tests.conftest import SAMPLE  # noqa: E402
+from support import sample_folders
 
 
 def raw_loop(images: list[bytes], size: int) -> float:
@@ -54,7 +50,8 @@ def stage(root: str, weeks: list[dt.date], size: int, workers: int) -> tuple[flo
     shutil.rmtree(folder.path("_stats/render"), ignore_errors=True)
     warm_pool(workers)  # a real run pays the ~1 s pool start once per flow, not per week
     started = time.perf_counter()
-    views = sum(render_week_shards(root, w, RenderOptions(size=size), workers=workers)["samples"] for w in weeks)
+    options = RenderStageOptions(RenderOptions(size=size), workers=workers)
+    views = sum(RENDER.run(folder, w, options).stats["samples"] for w in weeks)
     return time.perf_counter() - started, views
 
 
@@ -72,13 +69,13 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     week = dt.date(2021, 1, 5)
-    folders = sorted(p for p in SAMPLE.iterdir() if p.is_dir())
+    folders = sample_folders()
     simple = [f for f in folders if _one_fig_per_sheet(f)]
     with tempfile.TemporaryDirectory() as tmp:
         for label, group in (("one FIG. per sheet (no OCR)", simple), ("all sample patents", folders)):
             root = str(Path(tmp) / f"data-{len(group)}")
             tar = build_weekly_tar(week, group, Path(tmp) / f"{len(group)}" / "I20210105.tar")
-            ingest_week_archive(WeeklyArchive(week, tar.name, tar.as_uri(), source="local"), root, str(tar))
+            INGEST.run(DataFolder(root), WeeklyArchive(week, tar.name, tar.as_uri(), source="local"))
             folder = DataFolder(root)
             images = [read_sheet_image(folder, s) for s in read_table(folder, "sheets").to_pylist() if s["sheet"]]
             for workers in args.workers:

@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from designclip.pipeline.render.patent_views import RenderOptions, render_patent  # noqa: E402
-from designclip.pipeline.render.segment_eval import (  # noqa: E402
+from designclip.pipeline.render.patent_views import RenderOptions, render_patent
+from designclip.pipeline.render.segment_eval import (
     PARTS,
     Tally,
     as_stored,
@@ -33,12 +29,11 @@ from designclip.pipeline.render.segment_eval import (  # noqa: E402
     sheet_truth,
     views_from_metas,
 )
-from designclip.pipeline.render.sheet_image import decode_sheet  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
+from designclip.pipeline.render.sheet_image import decode_sheet
+from PIL import Image, ImageDraw
+from support import SAMPLE, patent_input
 
-from tests.pipeline.render.test_patent_views import fixture_input  # noqa: E402
-
-DATA = ROOT / "tests" / "data"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"  # the hand-checked truth (data files, not code)
 
 
 def run_fixtures(wanted: list[str] | None) -> dict[str, Tally]:
@@ -47,7 +42,7 @@ def run_fixtures(wanted: list[str] | None) -> dict[str, Tally]:
     for folder, entry in sorted(truth.items()):
         if wanted and not any(folder.startswith(p) for p in wanted):
             continue
-        views = render_patent(fixture_input(folder.split("-")[0]), RenderOptions(size=64))
+        views = render_patent(patent_input(SAMPLE / folder), RenderOptions(size=64))
         score_views(tallies[entry["part"]], folder.split("-")[0], fixture_truth(entry),
                     views_from_metas(s.meta for s in views.samples))
     return tallies

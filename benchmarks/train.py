@@ -18,20 +18,16 @@ import dataclasses
 import datetime as dt
 import json
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from designclip.pipeline.train.loop import LoopSettings, TrainOptions, mixed_precision, train  # noqa: E402
-from designclip.pipeline.train.model import LossWeights, build_clip  # noqa: E402
-from designclip.storage.train_runs import TrainRun  # noqa: E402
-
-from designclip.cli.main import tiny_model_config  # noqa: E402
+from designclip.pipeline.train.loop import LoopSettings, TrainOptions, mixed_precision, train
+from designclip.pipeline.train.model import LossWeights, build_clip
+from designclip.pipeline.train.model_configs import tiny_model_config
+from designclip.storage.train_runs import TrainRun
+from support import ingest_sample_weeks
 
 WEEKS = [dt.date(2021, 3, 23), dt.date(2021, 4, 6), dt.date(2021, 4, 13), dt.date(2021, 5, 4),
          dt.date(2021, 6, 29), dt.date(2021, 8, 31), dt.date(2021, 9, 14), dt.date(2021, 12, 21),
@@ -40,15 +36,14 @@ WEEKS = [dt.date(2021, 3, 23), dt.date(2021, 4, 6), dt.date(2021, 4, 13), dt.dat
 
 def build_release(root: Path) -> str:
     """A real release of the cheap sample weeks (one FIG. per sheet): 58 views, built in seconds."""
-    from designclip.tasks.release import build_release as build
-    from designclip.tasks.render import render_week_shards
-
-    from tests.builders import ingest_sample_weeks
+    from designclip.pipeline.release.driver import build_release as build
+    from designclip.pipeline.render.driver import RENDER
+    from designclip.storage.folder import DataFolder
 
     data = root / "data"
     ingest_sample_weeks(data, WEEKS, root)
     for week in WEEKS:
-        render_week_shards(str(data), week)
+        RENDER.run(DataFolder(data), week)
     build("bench", str(data), ratios="100/0/0", shard_samples=16)
     return str(data)
 

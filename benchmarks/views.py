@@ -10,16 +10,11 @@ Usage: python benchmarks/views.py [--xml GRANT.XML|FOLDER ...]   (default: the 3
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from designclip.pipeline.ingest.parse import parse_grant  # noqa: E402
-
-SAMPLE = ROOT / "designclip" / "sample" / "patents"
+from designclip.pipeline.ingest.parse import parse_grant
+from support import SAMPLE
 
 
 def _xml_files(paths: list[str]) -> list[Path]:

@@ -10,9 +10,11 @@ from collections import Counter
 from typing import Any
 
 from designclip.pipeline.caption.captioner import default_backend
-from designclip.storage.captions import rendered_shards, shard_captions_done
+from designclip.pipeline.caption.driver import CAPTION, CaptionerSpec, unload_captioners, worker_argv
+from designclip.pipeline.common.stage import Scope, UnitResult
+from designclip.storage.captions import shard_captions_done
 from designclip.storage.folder import DataFolder
-from designclip.tasks.caption import CaptionerSpec, caption_shard, load_captioner, prepare_set, unload_captioners
+from designclip.tasks.caption import caption_shard
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
@@ -34,6 +36,11 @@ def _summary(caption_set: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "failures_by_reason": dict(sum((Counter(r.get("failures_by_reason", {})) for r in done), Counter())),
         "rows": rows,
     }
+
+
+def _stats(result: UnitResult) -> dict[str, Any]:
+    """A shard's row as the summary and the CLI read it: the marker's stats and whether it was already done."""
+    return {**result.stats, "skipped": result.skipped}
 
 
 def caption_markdown(summary: dict[str, Any]) -> str:
@@ -82,34 +89,27 @@ def caption_flow(
     """Caption every view of the rendered weeks in [start, end]; finished shards are skipped, others resume."""
     log = get_run_logger()
     backend = captioner or default_backend()
-    shards = rendered_shards(DataFolder(data_root), profile, start, end)
+    folder = DataFolder(data_root)
+    spec = CaptionerSpec(backend, model, batch_size, max_new_tokens, loader_workers=loader_workers, profile=profile)
+    shards = CAPTION.units(folder, Scope(start, end, release="", run="", size_profile=profile), spec)
     if not shards:
         raise CaptionFailed(f"no rendered weeks between {start} and {end} under {data_root} ({profile}): "
                             f"run `designclip render --start {start} --end {end}` first")
-    spec = CaptionerSpec(backend, model, batch_size, max_new_tokens, loader_workers=loader_workers)
     log.info("captioning %d shards with %s%s", len(shards), backend, f" ({model})" if model else "")
-    loaded = load_captioner(spec)
-    caption_set = prepare_set(data_root, profile, loaded)
+    caption_set = CAPTION.caption_set(folder, spec)
     log.info("caption set %s", caption_set)
-    folder = DataFolder(data_root)
     done_before = {r.name for r in shards if shard_captions_done(folder, profile, caption_set, r) is not None}
     if processes > 1:
         unload_captioners()
-        argv = ["--data-root", data_root, "--profile", profile, "--weeks-from", start.isoformat(),
-                "--weeks-to", end.isoformat(),
-                "--captioner", backend, "--max-new-tokens", str(max_new_tokens), "--loader-workers",
-                str(loader_workers), *(["--model", model] if model else []),
-                *(["--batch-size", str(batch_size)] if batch_size else [])]
-        _launch_processes(processes, argv)
+        _launch_processes(processes, worker_argv(spec, data_root, start, end))
     rows = []
     try:
         for ref in shards:
             row: dict[str, Any] = {"shard": ref.name}
             finished = shard_captions_done(folder, profile, caption_set, ref) if processes > 1 else None
-            state = None if finished else caption_shard(data_root, profile, ref, spec, caption_set, return_state=True)
+            state = None if finished else caption_shard(data_root, ref, spec, return_state=True)
             if finished or state.is_completed():
-                stats = finished or state.result()
-                row |= stats
+                row |= finished or _stats(state.result())
                 row["status"] = "skipped (done)" if ref.name in done_before else "done"
             else:
                 row["status"] = "failed"

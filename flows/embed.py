@@ -5,8 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from designclip.pipeline.embed.driver import EmbedOptions, prepare_release
 from designclip.pipeline.embed.encoder import EncoderSpec
-from designclip.tasks.embed import embed_shard, get_encoder, prepare_release, shard_row, summarize, unload_encoders
+from designclip.pipeline.embed.encoder_cache import unload_encoders
+from designclip.pipeline.embed.summary import shard_row, summarize
+from designclip.storage.folder import DataFolder
+from designclip.tasks.embed import embed_shard
 from designclip.tasks.progress import CountProgress, artifact_key
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -52,18 +56,17 @@ def embed_flow(
     """Embed every view and caption of the release's splits with one model; done shards are skipped."""
     log = get_run_logger()
     started = time.perf_counter()
-    splits = tuple(splits)
-    spec = EncoderSpec(model, pretrained)
-    encoder = get_encoder(spec, data_root, device, tag=tag)
-    _, shards = prepare_release(data_root, release, encoder, splits)
+    options = EmbedOptions(EncoderSpec(model, pretrained), tuple(splits), batch_size, fp16, device, tag=tag)
+    splits = options.splits
+    encoder = options.encoder(data_root)
+    shards = prepare_release(DataFolder(data_root), release, encoder, splits)
     log.info("embedding %d shards of release %s (%s) with %s (%s) on %s", len(shards), release, ",".join(splits),
              encoder.tag, encoder.info.get("init"), encoder.device)
     progress = CountProgress(f"embed {release} {encoder.tag}", len(shards), log, unit="shards", every_s=0.0)
     rows = []
     try:
         for i, shard in enumerate(shards, start=1):
-            state = embed_shard(data_root, release, shard.split, shard.number, spec, batch_size, fp16, device, tag,
-                                return_state=True)
+            state = embed_shard(data_root, release, shard.split, shard.number, options, return_state=True)
             if state.is_completed():
                 rows.append(shard_row(shard, state.result()))
             else:

@@ -8,6 +8,7 @@ from typing import Any
 
 from designclip.pipeline.embed.encoder import EncoderSpec, model_tag
 from designclip.pipeline.evaluate.classes import PROBE_MAX
+from designclip.pipeline.evaluate.driver import EvaluateOptions, EvalUnit, evaluation_of
 from designclip.pipeline.evaluate.report import comparison_markdown, model_label, pct, recall_png
 from designclip.storage.folder import DataFolder
 from designclip.storage.reports import read_report_file, write_comparison
@@ -99,11 +100,12 @@ def evaluate_flow(release: str, models: list[str], data_root: str = "./data",
     if len(set(tags)) != len(tags):
         raise ValueError(f"the models give the same tag twice ({', '.join(tags)}): each model once")
     folder = DataFolder(data_root)
+    options = EvaluateOptions(seed, pairs_5k, deeppatent_lists, batch_size, device, force=force, probe_max=probe_max,
+                              allow_deeppatent_overlap=allow_deeppatent_overlap)
     results = []
     for i, spec in enumerate(specs):
-        result = evaluate_task(data_root, release, spec, seed, pairs_5k, deeppatent_lists, batch_size, device,
-                               tag=tags[i], force=force, probe_max=probe_max,
-                               allow_deeppatent_overlap=allow_deeppatent_overlap)
+        unit = EvalUnit(release, spec, tags[i])
+        result = evaluation_of(folder, unit, evaluate_task(data_root, release, spec, tags[i], options))
         result["report"]["model"]["role"] = "ours" if i == 0 else "baseline"
         _report_artifacts(folder, release, result)
         log.info("%s: %s (%s)", result["model_tag"], "already evaluated" if result["skipped"] else "evaluated",

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from designclip.pipeline.index.driver import IndexOptions, card_of, resolve_model_tag
+from designclip.pipeline.index.inputs import KINDS
 from designclip.storage.embeddings import read_encoder_record
 from designclip.storage.folder import DataFolder
 from designclip.storage.indexes import card_markdown
-from designclip.tasks.index import KINDS, index_task
+from designclip.tasks.index import index_task
 from designclip.tasks.progress import artifact_key
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-
-
-def resolve_model_tag(data_root: str, release: str, model: str, pretrained: str | None = None) -> str:
-    """`model` as given when it already names embeddings of the release, else the tag its spec gets."""
-    if not pretrained and read_encoder_record(DataFolder(data_root), release, model) is not None:
-        return model
-    from designclip.pipeline.embed.encoder import EncoderSpec, model_tag
-
-    return model_tag(EncoderSpec(model, pretrained))
 
 
 @flow(name="index", log_prints=True)
@@ -44,13 +37,14 @@ def index_flow(
         raise ValueError(f"index kinds {unknown}: use {', '.join(KINDS)}")
     tag = resolve_model_tag(data_root, release, model, pretrained)
     record = read_encoder_record(DataFolder(data_root), release, tag) or {}
+    options = IndexOptions(tuple(splits), memory_budget_gb, target_recall, latency_ms)
     summary: dict[str, Any] = {"release": release, "model_tag": tag, "indexes": {}, "not_built": {}}
     for kind in kinds:
         if kind == "text" and record.get("has_text") is False:
             summary["not_built"][kind] = f"{tag} is an image-only model (no text vectors)"
             log.warning("no text index: %s", summary["not_built"][kind])
             continue
-        card = index_task(data_root, release, tag, kind, tuple(splits), memory_budget_gb, target_recall, latency_ms)
+        card = card_of(index_task(data_root, release, tag, kind, options))
         summary["indexes"][kind] = card
         state = "unchanged (kept)" if card.get("skipped") else "built"
         create_markdown_artifact(f"Index {state}: `{card['path']}`\n\n" + card_markdown(card),

@@ -5,13 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
-from urllib.request import url2pathname
 
 from designclip.pipeline.ingest.archives import WeeklyArchive
+from designclip.pipeline.ingest.class_tables import write_class_tables
 from designclip.pipeline.ingest.download import DownloadOptions
 from designclip.storage.folder import DataFolder
-from designclip.storage.reference import write_class_tables
 from designclip.tasks.ingest import download_week, ingest_week, list_weeks
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -70,19 +68,15 @@ def ingest_flow(
             log.warning("no weekly archives between %s and %s at %s", start, end, base_url or source)
         options = DownloadOptions()
         downloads = {a.name: download_week.submit(a, data_root, options, max_downloads) for a in weekly}
-    parses = {
-        a.name: ingest_week.submit(a, data_root, downloads[a.name],
-                                   archive_path=url2pathname(urlparse(a.url).path) if a.source == "local" else None)
-        for a in weekly
-    }
+    parses = {a.name: ingest_week.submit(a, data_root, downloads[a.name]) for a in weekly}
     rows, failed = [], []
     for a in weekly:
         state = parses[a.name].wait() or parses[a.name].state
         row: dict[str, Any] = {"week": a.week.isoformat(), "archive": a.name}
         if state.is_completed():
-            stats = parses[a.name].result()
-            row |= {k: stats[k] for k in ("patents", "figures", "sheets", "errors", "skipped_not_design")}
-            row["status"] = "skipped (done)" if stats["skipped"] else "done"
+            result = parses[a.name].result()
+            row |= {k: result.stats[k] for k in ("patents", "figures", "sheets", "errors", "skipped_not_design")}
+            row["status"] = "skipped (done)" if result.skipped else "done"
         else:
             row["status"] = "failed"
             dl = downloads[a.name]

@@ -1,15 +1,19 @@
 """The whole DAG as one flow: ingest -> render -> caption -> release -> train -> embed/index -> evaluate.
 
-Each stage is the existing flow, called as a subflow; stages exchange nothing but files under the data root, and
-each skips its finished units by their done markers, so running the same range again redoes only what failed.
+Each stage is its own flow, called as a subflow through one `Step` per stage (how to call it, how many units it
+had, where its outputs are); stages exchange nothing but files under the data root, and each skips its finished
+units by their done markers, so running the same range again redoes only what failed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from designclip.pipeline.dag.run_profile import STAGES, RunProfile, default_profile, profile_from_record, stages_between
+from designclip.pipeline.dag.run_profile import RunProfile, default_profile, profile_from_record
+from designclip.pipeline.dag.stages import DATA_STAGES, STAGES, invalidate, stages_between
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 from prefect import flow, get_run_logger
@@ -41,90 +45,127 @@ def default_run(release: str, profile: RunProfile) -> str:
     return f"{release}-{profile.model.replace('/', '-').replace(':', '-')}"
 
 
-def _units(stage: str, result: Any) -> tuple[int, int]:
-    """(units, units skipped because already done) of one stage's result."""
-    if stage in ("ingest", "render"):
-        return len(result), sum(1 for r in result if str(r.get("status", "")).startswith("skipped"))
-    if stage == "caption":
-        return result["shards"], result["skipped"]
-    if stage in ("release", "train"):
-        return 1, int(bool(result.get("skipped")))
-    if stage == "index":
-        cards = list(result["index"]["indexes"].values())
-        return result["embed"]["shards"] + len(cards), result["embed"]["skipped"] + sum(
-            1 for c in cards if c.get("skipped"))
-    rows = result["models"]
-    return len(rows), sum(1 for r in rows if r.get("skipped"))
+@dataclass
+class Run:
+    """What every stage of one DAG run is called with (built once from the flow's parameters)."""
+
+    start: dt.date
+    end: dt.date
+    data_root: str
+    profile: RunProfile
+    release: str
+    run: str
+    ingest: dict[str, Any]
+    release_options: dict[str, Any]
+    caption_set: str | None = None
+    folder: DataFolder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.folder = DataFolder(self.data_root)
 
 
-def _where(stage: str, folder: DataFolder, profile: RunProfile, release: str, run: str, result: Any) -> str:
-    """The folder a stage's outputs are in."""
-    if stage == "ingest":
-        return folder.root
-    if stage == "render":
-        return folder.path("shards", profile.size_profile)
-    if stage == "caption":
-        return folder.path(layout.caption_set_dir(profile.size_profile, result["caption_set"]))
-    if stage == "release":
-        return folder.path(layout.release_dir(release))
-    if stage == "train":
-        return folder.path(layout.model_dir(run))
-    if stage == "index":
-        return folder.path(layout.index_model_dir(release, result["index"]["model_tag"]))
-    return folder.path(layout.release_derived_dirs(release)[2])
+@dataclass(frozen=True)
+class Step:
+    """How the DAG runs one stage: its flow call, (units, already done) of its result, and its output folder."""
+
+    call: Callable[[Run], Any]
+    count: Callable[[Any], tuple[int, int]]
+    where: Callable[[Run, Any], str]
 
 
-def _stage_call(stage: str, start: dt.date, end: dt.date, data_root: str, profile: RunProfile, release: str,
-                run: str, caption_set: str | None, ingest: dict[str, Any], release_options: dict[str, Any]) -> Any:
-    """Run one stage's flow as a subflow (imported when needed: the model stages pull in torch and FAISS)."""
-    if stage == "ingest":
-        from designclip.flows.ingest import ingest_flow
+def _per_week(rows: list[dict[str, Any]]) -> tuple[int, int]:
+    return len(rows), sum(1 for r in rows if str(r.get("status", "")).startswith("skipped"))
 
-        return ingest_flow(start=start, end=end, data_root=data_root, **ingest)
-    if stage == "render":
-        from designclip.flows.render import render_flow
 
-        return render_flow(start=start, end=end, data_root=data_root, size=profile.render_size)
-    if stage == "caption":
-        from designclip.flows.caption import caption_flow
+def _one(result: dict[str, Any]) -> tuple[int, int]:
+    return 1, int(bool(result.get("skipped")))
 
-        return caption_flow(start=start, end=end, data_root=data_root, profile=profile.size_profile,
-                            captioner=profile.captioner, model=profile.caption_model,
-                            batch_size=profile.caption_batch_size)
-    if stage == "release":
-        from designclip.flows.release import release_flow
 
-        return release_flow(version=release, data_root=data_root, profile=profile.size_profile,
-                            years=list(range(start.year, end.year + 1)),
-                            caption_source=caption_set or profile.captioner, **release_options)
-    if stage == "train":
-        from designclip.flows.train import train_flow
+def _ingest(r: Run) -> Any:
+    from designclip.flows.ingest import ingest_flow
 
-        return train_flow(release=release, run=run, data_root=data_root, options=profile.train_options(),
-                          loop=profile.loop_settings())
-    if stage == "index":
-        from designclip.flows.embed import embed_flow
-        from designclip.flows.index import index_flow
+    return ingest_flow(start=r.start, end=r.end, data_root=r.data_root, **r.ingest)
 
-        embedded = embed_flow(release=release, model=run, data_root=data_root, batch_size=profile.embed_batch_size)
-        return {"embed": embedded, "index": index_flow(release=release, model=run, data_root=data_root)}
+
+def _render(r: Run) -> Any:
+    from designclip.flows.render import render_flow
+
+    return render_flow(start=r.start, end=r.end, data_root=r.data_root, size=r.profile.render_size)
+
+
+def _caption(r: Run) -> Any:
+    from designclip.flows.caption import caption_flow
+
+    result = caption_flow(start=r.start, end=r.end, data_root=r.data_root, profile=r.profile.size_profile,
+                          captioner=r.profile.captioner, model=r.profile.caption_model,
+                          batch_size=r.profile.caption_batch_size)
+    r.caption_set = result["caption_set"]
+    return result
+
+
+def _release(r: Run) -> Any:
+    from designclip.flows.release import release_flow
+
+    return release_flow(version=r.release, data_root=r.data_root, profile=r.profile.size_profile,
+                        years=list(range(r.start.year, r.end.year + 1)),
+                        caption_source=r.caption_set or r.profile.captioner, **r.release_options)
+
+
+def _train(r: Run) -> Any:
+    from designclip.flows.train import train_flow
+
+    return train_flow(release=r.release, run=r.run, data_root=r.data_root, options=r.profile.train_options(),
+                      loop=r.profile.loop_settings())
+
+
+def _index(r: Run) -> Any:
+    from designclip.flows.embed import embed_flow
+    from designclip.flows.index import index_flow
+
+    embedded = embed_flow(release=r.release, model=r.run, data_root=r.data_root,
+                          batch_size=r.profile.embed_batch_size)
+    return {"embed": embedded, "index": index_flow(release=r.release, model=r.run, data_root=r.data_root)}
+
+
+def _index_count(result: dict[str, Any]) -> tuple[int, int]:
+    cards = list(result["index"]["indexes"].values())
+    return (result["embed"]["shards"] + len(cards),
+            result["embed"]["skipped"] + sum(1 for c in cards if c.get("skipped")))
+
+
+def _evaluate(r: Run) -> Any:
     from designclip.flows.evaluate import evaluate_flow
 
-    models, pretrained = [run], [None]
-    if profile.baseline:
-        models.append(profile.baseline)
-        pretrained.append(profile.baseline_pretrained)
-    return evaluate_flow(release=release, models=models, data_root=data_root, pretrained=pretrained,
-                         batch_size=profile.embed_batch_size)
+    models, pretrained = [r.run], [None]
+    if r.profile.baseline:
+        models.append(r.profile.baseline)
+        pretrained.append(r.profile.baseline_pretrained)
+    return evaluate_flow(release=r.release, models=models, data_root=r.data_root, pretrained=pretrained,
+                         batch_size=r.profile.embed_batch_size)
+
+
+STEPS: dict[str, Step] = {
+    "ingest": Step(_ingest, _per_week, lambda r, _: r.folder.root),
+    "render": Step(_render, _per_week, lambda r, _: r.folder.path("shards", r.profile.size_profile)),
+    "caption": Step(_caption, lambda res: (res["shards"], res["skipped"]),
+                    lambda r, res: r.folder.path(layout.caption_set_dir(r.profile.size_profile, res["caption_set"]))),
+    "release": Step(_release, _one, lambda r, _: r.folder.path(layout.release_dir(r.release))),
+    "train": Step(_train, _one, lambda r, _: r.folder.path(layout.model_dir(r.run))),
+    "index": Step(_index, _index_count,
+                  lambda r, res: r.folder.path(layout.index_model_dir(r.release, res["index"]["model_tag"]))),
+    "evaluate": Step(_evaluate, lambda res: (len(res["models"]), sum(1 for m in res["models"] if m.get("skipped"))),
+                     lambda r, _: r.folder.path(layout.release_derived_dirs(r.release)[2])),
+}
+assert tuple(STEPS) == STAGES, "every registered stage needs its step (and nothing else)"
 
 
 @flow(name="designclip-pipeline", log_prints=True)
 def pipeline_flow(
     start: dt.date,
     end: dt.date,
-    data_root: str = "./data",
-    until: str = "evaluate",
-    from_stage: str = "ingest",
+    data_root: str = layout.DEFAULT_DATA_ROOT,
+    until: str = STAGES[-1],
+    from_stage: str = STAGES[0],
     source: str = "bdss",
     base_url: str | None = None,
     archives: list[str] | None = None,
@@ -149,28 +190,25 @@ def pipeline_flow(
     log.info("%s", profile.describe())
     log.info("stages %s on weeks %s..%s; release %s, run %s, data root %s", " -> ".join(todo), start, end, release,
              run, data_root)
-    folder = DataFolder(data_root)
     ingest = {"source": source, "base_url": base_url, "max_downloads": max_downloads, "archives": archives}
+    state = Run(start, end, data_root, profile, release, run, ingest, release_options or {})
     summary: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat(), "data_root": data_root,
                                "release": release, "run": run, "profile": profile.record(),
                                "profile_line": profile.describe(), "stages": {}, "results": {}, "failed": []}
-    caption_set: str | None = None
     for stage in todo:
-        if summary["failed"] and stage not in ("render", "caption"):
+        if summary["failed"] and stage not in DATA_STAGES[1:]:
             summary["stages"][stage] = {"status": "not run", "reason": f"{', '.join(summary['failed'])} failed"}
             continue
+        step = STEPS[stage]
         try:
-            result = _stage_call(stage, start, end, data_root, profile, release, run, caption_set, ingest,
-                                 release_options or {})
+            result = step.call(state)
         except Exception as exc:  # noqa: BLE001 - recorded per stage; the flow fails at the end
             log.error("stage %s failed: %s", stage, exc)
             summary["failed"].append(stage)
             summary["stages"][stage] = {"status": "failed", "error": str(exc)}
             continue
-        if stage == "caption":
-            caption_set = result["caption_set"]
-        units, skipped = _units(stage, result)
-        where = _where(stage, folder, profile, release, run, result)
+        units, skipped = step.count(result)
+        where = step.where(state, result)
         summary["results"][stage] = result
         summary["stages"][stage] = {"status": "done", "units": units, "skipped": skipped,
                                     "recomputed": units - skipped, "where": where}
@@ -182,15 +220,15 @@ def pipeline_flow(
     return summary
 
 
-def force_stage(stage: str, start: dt.date, end: dt.date, data_root: str = "./data", release: str | None = None,
-                run: str | None = None, profile: RunProfile | None = None) -> list[str]:
+def force_stage(stage: str, start: dt.date, end: dt.date, data_root: str = layout.DEFAULT_DATA_ROOT,
+                release: str | None = None, run: str | None = None, profile: RunProfile | None = None) -> list[str]:
     """Invalidate `stage` and everything after it for the DAG these parameters describe; returns removed paths.
 
     Weeks in [start, end] (data stages), the release, the run, and the run's and baseline's vectors/reports on
     the release; other releases and runs are kept.
     """
+    from designclip.pipeline.dag.forget import weeks_on_disk
     from designclip.pipeline.embed.encoder import EncoderSpec, model_tag
-    from designclip.storage.invalidate import invalidate, weeks_on_disk
 
     profile = profile_from_record(profile) or default_profile()
     release = release or default_release(start, end)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from designclip.pipeline.release.rules import split_table
+from designclip.pipeline.release.options import release_options
+from designclip.pipeline.release.tally import split_table
 from designclip.tasks.release import release_task
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
@@ -41,8 +42,11 @@ def release_flow(version: str, data_root: str, profile: str = "px512", years: li
                  test_year: int | None = None, exclude_patents: list[str] | None = None,
                  drop_excluded: bool = False, include_fallbacks: bool = False) -> dict[str, Any]:
     """Collect finished render weeks into one immutable release; the same version and inputs again is a no-op."""
-    stats = release_task(version, data_root, profile, years, ratios, split_by, shard_samples, shard_bytes,
-                         caption_source, val_year, test_year, exclude_patents, drop_excluded, include_fallbacks)
+    options = release_options(profile=profile, years=years, ratios=ratios, split_by=split_by,
+                              shard_samples=shard_samples, shard_bytes=shard_bytes, caption_source=caption_source,
+                              val_year=val_year, test_year=test_year, exclude_patents=exclude_patents,
+                              drop_excluded=drop_excluded, include_fallbacks=include_fallbacks)
+    stats = dict(release_task(version, data_root, options).stats)
     key = "release-" + re.sub(r"[^a-z0-9-]+", "-", version.lower()).strip("-")
     create_markdown_artifact(release_markdown(stats), key=key, description=f"Release {version} by split")
     return stats

@@ -6,10 +6,12 @@ import datetime as dt
 import os
 from typing import Any
 
+from designclip.pipeline.ingest.driver import ingested_weeks
+from designclip.pipeline.render.driver import RenderStageOptions
 from designclip.pipeline.render.patent_views import RenderOptions
+from designclip.pipeline.render.pool import shutdown_pools
 from designclip.storage.folder import DataFolder
-from designclip.storage.tables import finished_weeks
-from designclip.tasks.render import render_week, shutdown_pools
+from designclip.tasks.render import render_week
 from designclip.tasks.runners import task_runner
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -34,19 +36,19 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def _fan_out(data_root: str, weeks: list[dt.date], options: RenderOptions, workers: int, shard_samples: int,
-             shard_bytes: int) -> tuple[list[dict[str, Any]], list[str]]:
+def _fan_out(data_root: str, weeks: list[dt.date],
+             options: RenderStageOptions) -> tuple[list[dict[str, Any]], list[str]]:
     """One render task per week on the current flow's task runner; a row per week and the failures."""
-    futures = {w: render_week.submit(data_root, w, options, workers, shard_samples, shard_bytes) for w in weeks}
+    futures = {w: render_week.submit(data_root, w, options) for w in weeks}
     rows, failed = [], []
     try:
         for week, fut in futures.items():
             state = fut.wait() or fut.state
             row: dict[str, Any] = {"week": week.isoformat()}
             if state.is_completed():
-                stats = fut.result()
-                row |= stats
-                row["status"] = "skipped (done)" if stats["skipped"] else "done"
+                result = fut.result()
+                row |= dict(result.stats) | {"skipped": result.skipped}
+                row["status"] = "skipped (done)" if result.skipped else "done"
             else:
                 row["status"] = "failed"
                 error = state.result(raise_on_failure=False)
@@ -61,7 +63,8 @@ def _fan_out(data_root: str, weeks: list[dt.date], options: RenderOptions, worke
 def render_weeks_flow(data_root: str, weeks: list[dt.date], size: int, margin: float, workers: int,
                       shard_samples: int, shard_bytes: int) -> tuple[list[dict[str, Any]], list[str]]:
     """The per-week fan-out as a subflow, so it can run on another task runner (a Dask cluster)."""
-    return _fan_out(data_root, weeks, RenderOptions(size=size, margin=margin), workers, shard_samples, shard_bytes)
+    options = RenderStageOptions(RenderOptions(size=size, margin=margin), workers, shard_samples, shard_bytes)
+    return _fan_out(data_root, weeks, options)
 
 
 @flow(name="render", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
@@ -83,15 +86,15 @@ def render_flow(
     if start > end:
         raise ValueError(f"--start {start} is after --end {end}")
     runs_on = None if runner == "local" and not dask_address else task_runner(runner, dask_address, dask_workers)
-    weeks = [w for w in finished_weeks(DataFolder(data_root), "ingest") if start <= w <= end]
+    weeks = ingested_weeks(DataFolder(data_root), start, end)
     if not weeks:
         raise RenderFailed(f"no ingested weeks between {start} and {end} under {data_root}: "
                            f"run `designclip ingest --start {start} --end {end}` first")
-    options = RenderOptions(size=size, margin=margin)
     if runs_on is None:
         workers = workers or default_workers()
         log.info("rendering %d weeks at %d px with %d worker process(es)", len(weeks), size, workers)
-        rows, failed = _fan_out(data_root, weeks, options, workers, shard_samples, shard_bytes)
+        options = RenderStageOptions(RenderOptions(size=size, margin=margin), workers, shard_samples, shard_bytes)
+        rows, failed = _fan_out(data_root, weeks, options)
     else:
         # Dask worker processes are daemons (no child processes): one render process per week task by default;
         # the cluster's workers are the parallelism.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from designclip.pipeline.train.driver import TrainStageOptions, stats_of
 from designclip.pipeline.train.loop import LoopSettings, TrainOptions
 from designclip.tasks.train import train_task
 from prefect import flow
@@ -26,7 +27,8 @@ def train_markdown(stats: dict[str, Any]) -> str:
 def train_flow(release: str, run: str, data_root: str = "./data", options: TrainOptions | None = None,
                loop: LoopSettings | None = None) -> dict[str, Any]:
     """Train DesignCLIP on a release (depends on the release stage); rerunning resumes or skips a finished run."""
-    stats = train_task(data_root, release, run, options or TrainOptions(), loop or LoopSettings())
+    stage = TrainStageOptions(options or TrainOptions(), loop or LoopSettings())
+    stats = stats_of(train_task(data_root, release, run, stage))
     create_markdown_artifact(train_markdown(stats), key=f"train-{run.lower().replace('.', '-').replace('_', '-')}",
                              description=f"Training run {run}")
     return stats

@@ -11,11 +11,12 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from designclip.pipeline.caption.captioner import BACKENDS, CaptionRequest, CaptionResult
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
+from designclip.storage.markers import DoneMarker
 from designclip.storage.release import iter_shard_samples, shard_number
 from designclip.storage.tables import finished_weeks, read_marker
+from designclip.storage.vocabulary import BACKENDS, CaptionRequest, CaptionResult
 
 CAPTIONS = pa.schema(
     [
@@ -91,12 +92,8 @@ def write_set_record(folder: DataFolder, profile: str, caption_set: str, record:
 
 def caption_sets(folder: DataFolder, profile: str) -> dict[str, dict[str, Any]]:
     """Every caption set of a render profile with its captioner record."""
-    root = f"captions/{profile}"
-    if not folder.exists(root):
-        return {}
     out = {}
-    for path in folder.fs.ls(folder.path(root), detail=False):
-        name = path.rstrip("/").rsplit("/", 1)[-1]
+    for name in folder.ls_dirs(layout.caption_profile_dir(profile)):
         rel = layout.caption_set_record(profile, name)
         if folder.exists(rel):
             out[name] = folder.read_json(rel)
@@ -200,8 +197,7 @@ class ShardCaptionWriter:
             "settings": json.loads(self.base["settings"]),
             "finished_at": dt.datetime.now(dt.UTC).isoformat(),
         }
-        self.folder.write_json(layout.caption_stats(self.profile, self.caption_set, self.ref.week, self.ref.number),
-                               stats)
+        caption_marker(self.folder, self.profile, self.caption_set, self.ref).write(stats)
         for rel in self.parts:
             self.folder.remove(rel)
         return stats
@@ -211,10 +207,14 @@ def _mean(values: list[int]) -> float | None:
     return round(sum(values) / len(values), 2) if values else None
 
 
+def caption_marker(folder: DataFolder, profile: str, caption_set: str, ref: ShardRef) -> DoneMarker:
+    """The done marker of one shard's captions in one caption set (its stats JSON, written last)."""
+    return DoneMarker(folder, layout.caption_stats(profile, caption_set, ref.week, ref.number))
+
+
 def shard_captions_done(folder: DataFolder, profile: str, caption_set: str, ref: ShardRef) -> dict[str, Any] | None:
     """The shard's caption stats when its captions are finished, else None."""
-    rel = layout.caption_stats(profile, caption_set, ref.week, ref.number)
-    return folder.read_json(rel) if folder.exists(rel) else None
+    return caption_marker(folder, profile, caption_set, ref).read()
 
 
 def read_shard_captions(folder: DataFolder, profile: str, caption_set: str, week: dt.date,

@@ -18,9 +18,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
+from designclip.storage.markers import DoneMarker
 from designclip.storage.release import release_digest
+from designclip.storage.vocabulary import SPLITS
+from designclip.storage.webdataset import tar_samples
 
-SPLITS = ("train", "val", "test")
 DTYPES = ("float32", "float16")
 KINDS = ("image", "text")
 
@@ -124,10 +126,7 @@ def release_shards(folder: DataFolder, release: str, splits: Iterable[str] = SPL
 
 def read_release_shard(folder: DataFolder, release: str, shard: ReleaseShard) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(key, {ext: bytes}) of every sample of a release shard, in shard order (streamed)."""
-    from designclip.pipeline.train.data import tar_samples
-
-    url = folder.fs.unstrip_protocol(folder.path(layout.release_file(release, shard.name)))
-    yield from tar_samples(url)
+    yield from tar_samples(folder.url_of(layout.release_file(release, shard.name)))
 
 
 # ------------------------------------------------------------------------------------------------- encoder record
@@ -169,9 +168,13 @@ def embed_command(folder: DataFolder, release: str, tag: str) -> str:
 # ------------------------------------------------------------------------------------------------- shard files
 
 
+def shard_marker(folder: DataFolder, release: str, tag: str, split: str, number: int) -> DoneMarker:
+    """The done marker of one release shard's vectors by one model (its stats JSON, written last)."""
+    return DoneMarker(folder, layout.embed_stats(release, tag, split, number))
+
+
 def read_shard_stats(folder: DataFolder, release: str, tag: str, split: str, number: int) -> dict[str, Any] | None:
-    rel = layout.embed_stats(release, tag, split, number)
-    return folder.read_json(rel) if folder.exists(rel) else None
+    return shard_marker(folder, release, tag, split, number).read()
 
 
 def shard_embeddings_done(folder: DataFolder, release: str, tag: str, split: str, number: int,
@@ -217,7 +220,7 @@ def write_shard_embeddings(folder: DataFolder, release: str, tag: str, split: st
     with folder.atomic_open(layout.embed_meta(release, tag, split, number), "wb") as f:
         pq.write_table(table, f, compression="zstd")
     marker = {**stats, "samples": rows, "dim": int(image.shape[1]), "dtype": dtype, "text": text is not None}
-    folder.write_json(layout.embed_stats(release, tag, split, number), marker)
+    shard_marker(folder, release, tag, split, number).write(marker)
 
 
 def remove_temporaries(folder: DataFolder, release: str, tag: str, splits: Iterable[str]) -> int:

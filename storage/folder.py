@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import fsspec
@@ -40,6 +40,13 @@ class DataFolder:
     def size(self, *parts: str) -> int:
         return int(self.fs.size(self.path(*parts)))
 
+    def isdir(self, rel: str) -> bool:
+        return bool(self.fs.isdir(self.path(rel)))
+
+    def url_of(self, rel: str) -> str:
+        """The full URL of `rel` (`s3://bucket/...`, `file:///...`), for readers that open URLs themselves."""
+        return str(self.fs.unstrip_protocol(self.path(rel)))
+
     def makedirs(self, *parts: str) -> str:
         full = self.path(*parts)
         self.fs.makedirs(full, exist_ok=True)
@@ -66,6 +73,31 @@ class DataFolder:
         names = [p.rsplit("/", 1)[-1] for p in self.fs.ls(prefix, detail=False)]
         return sorted(f"{rel.rstrip('/')}/{n}" for n in names if n.endswith(suffix) and not n.startswith("."))
 
+    def find(self, rel: str) -> list[str]:
+        """Relative paths of every file under `rel` (recursively), sorted; `[rel]` when it is a file."""
+        if not self.exists(rel):
+            return []
+        full = self.path(rel)
+        if not self.fs.isdir(full):
+            return [rel]
+        return sorted(self._rel(p) for p in self.fs.find(full))
+
+    def ls_dirs(self, rel: str) -> list[str]:
+        """Names of the folders directly in `rel` (hidden temporaries left out), sorted."""
+        if not self.exists(rel):
+            return []
+        out = []
+        for entry in self.fs.ls(self.path(rel), detail=True):
+            name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+            if entry.get("type") == "directory" and not name.startswith("."):
+                out.append(name)
+        return sorted(out)
+
+    def _rel(self, full: str) -> str:
+        """The relative location of a full path under the root."""
+        root = self.root.rstrip("/")
+        return full[len(root):].lstrip("/") if full.startswith(root) else full
+
     def remove_temporaries(self, rel: str) -> int:
         """Delete hidden `.*.tmp` files a crashed writer left directly in `rel`; returns how many."""
         if not self.exists(rel):
@@ -79,6 +111,22 @@ class DataFolder:
     def remove(self, rel: str) -> None:
         if self.exists(rel):
             self.fs.rm(self.path(rel))
+
+    def remove_tree(self, rel: str, first: Callable[[str], bool] | None = None) -> bool:
+        """Delete a file or folder under the root, the files `first` picks (e.g. done markers) before the rest.
+
+        Returns whether there was anything to delete. Removing markers first means an interrupted removal leaves
+        work that is "not done", never a marker whose outputs are gone.
+        """
+        if not self.exists(rel):
+            return False
+        if first is not None:
+            for path in self.find(rel):
+                if first(path):
+                    self.fs.rm(self.path(path))
+        if self.exists(rel):
+            self.fs.rm(self.path(rel), recursive=True)
+        return True
 
     def rename(self, src: str, dst: str) -> None:
         """Move within the root; on object stores this is copy + delete, done only once a file is whole."""
@@ -103,6 +151,10 @@ class DataFolder:
         with self.atomic_open(rel, "w") as f:
             json.dump(obj, f, indent=2, sort_keys=True, default=str)
             f.write("\n")
+
+    def get_file(self, rel: str, local_path: str) -> None:
+        """Download `rel` to a local file (for libraries that read only local paths)."""
+        self.fs.get_file(self.path(rel), local_path)
 
     def put_file(self, local_path: str, rel: str) -> None:
         """Upload (or move, when local) a finished local file to `rel` atomically."""

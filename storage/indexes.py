@@ -17,9 +17,10 @@ import faiss
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from designclip.pipeline.index.plan import human_bytes
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
+from designclip.storage.markers import DoneMarker
+from designclip.storage.vocabulary import human_bytes
 
 INDEX_FILE, IDS_FILE, CARD_JSON, CARD_MD = "index.faiss", "ids.parquet", "card.json", "card.md"
 
@@ -53,10 +54,14 @@ def index_file(release: str, tag: str, name: str, file: str) -> str:
     return f"{layout.index_dir(release, tag, name)}/{file}"
 
 
+def card_marker(folder: DataFolder, release: str, tag: str, name: str) -> DoneMarker:
+    """card.json, the index's done marker: written last, deleted first when the index is rewritten."""
+    return DoneMarker(folder, index_file(release, tag, name, CARD_JSON))
+
+
 def read_card(folder: DataFolder, release: str, tag: str, name: str) -> dict[str, Any] | None:
     """The finished index's card, or None when there is no finished index."""
-    rel = index_file(release, tag, name, CARD_JSON)
-    return folder.read_json(rel) if folder.exists(rel) else None
+    return card_marker(folder, release, tag, name).read()
 
 
 def _stored_ids(index: faiss.Index) -> np.ndarray:
@@ -126,7 +131,8 @@ def write_index(folder: DataFolder, release: str, tag: str, name: str, index: fa
         raise ValueError(f"{len(ids)} ids, {len(keys)} keys and {index.ntotal} indexed vectors must match")
     if not np.array_equal(_stored_ids(index), ids):
         raise ValueError("the ids do not match the ids stored in the index (same order as the vectors added)")
-    folder.remove(index_file(release, tag, name, CARD_JSON))  # unfinished from here until the new card
+    marker = card_marker(folder, release, tag, name)
+    marker.remove()  # unfinished from here until the new card
     size = _put_index(folder, index, index_file(release, tag, name, INDEX_FILE))
     table = pa.table({"id": ids, "key": list(keys), "row": np.arange(len(ids), dtype=np.int64)}, schema=IDS)
     with folder.atomic_open(index_file(release, tag, name, IDS_FILE), "wb") as f:
@@ -134,7 +140,7 @@ def write_index(folder: DataFolder, release: str, tag: str, name: str, index: fa
     card = {**card, "actual_bytes": size}
     with folder.atomic_open(index_file(release, tag, name, CARD_MD), "w") as f:
         f.write(card_markdown(card))
-    folder.write_json(index_file(release, tag, name, CARD_JSON), card)
+    marker.write(card)
 
 
 def _load_faiss(folder: DataFolder, rel: str) -> faiss.Index:
@@ -143,7 +149,7 @@ def _load_faiss(folder: DataFolder, rel: str) -> faiss.Index:
     fd, tmp = tempfile.mkstemp(suffix=".faiss")
     os.close(fd)
     try:
-        folder.fs.get_file(folder.path(rel), tmp)
+        folder.get_file(rel, tmp)
         return faiss.read_index(tmp)
     finally:
         os.remove(tmp)

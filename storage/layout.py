@@ -6,6 +6,15 @@ import datetime as dt
 
 TABLE_NAMES = ("patents", "figures", "sheets", "errors")
 
+DEFAULT_DATA_ROOT = "./data"
+"""Where the data lives when neither --data-root nor DESIGNCLIP_DATA_ROOT says otherwise."""
+DEFAULT_PROFILE = "px512"
+"""The render profile (view size) every stage reads and writes unless told another."""
+DEFAULT_SHARD_SAMPLES = 1000
+"""Samples per shard, for week shards and release shards alike."""
+DEFAULT_SHARD_BYTES = 256 * 2**20
+"""Bytes per shard (256 MiB): small enough to stream and retry, large enough for few files."""
+
 
 def week_id(week: dt.date) -> str:
     """The unit id of one weekly archive, independent of its revision: `I20210105`."""
@@ -30,9 +39,14 @@ def images_file(week: dt.date) -> str:
     return f"images/{week_id(week)}.tar"
 
 
+def stats_dir(stage: str) -> str:
+    """The folder of a per-week stage's done markers, one per week."""
+    return f"_stats/{stage}"
+
+
 def stats_marker(stage: str, week: dt.date) -> str:
     """The per-unit stats JSON, written last: its presence means the unit is done."""
-    return f"_stats/{stage}/{week_id(week)}.json"
+    return f"{stats_dir(stage)}/{week_id(week)}.json"
 
 
 def class_table(name: str) -> str:

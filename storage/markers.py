@@ -17,6 +17,21 @@ from typing import Any
 from designclip.storage.folder import DataFolder
 
 FINGERPRINT_KEY = "settings_fingerprint"
+MARKER_SUFFIX = ".stats.json"
+"""Per-shard markers (render, caption, embed): `00000.stats.json`."""
+MARKER_NAMES = ("release.json", "train.json", "card.json", "report.json", "encoder.json")
+"""Markers (and the encoder record) named alike in every folder of their kind."""
+
+
+def is_marker(rel: str) -> bool:
+    """Whether a file under the data root (relative path) is a done marker: removed first when work is forgotten."""
+    name = rel.rsplit("/", 1)[-1]
+    return name.endswith(MARKER_SUFFIX) or name in MARKER_NAMES or rel.lstrip("/").startswith("_stats/")
+
+
+def remove_tree(folder: DataFolder, rel: str) -> bool:
+    """Delete a file or folder under the root, its done markers first; returns whether there was anything."""
+    return folder.remove_tree(rel, first=is_marker)
 
 
 def settings_fingerprint(settings: Mapping[str, Any]) -> str:

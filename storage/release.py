@@ -15,19 +15,14 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from designclip.pipeline.common.splits import SPLITS
-from designclip.pipeline.release.rules import (
-    ReleaseError,
-    SourceSample,
-    group_members,
-    member_key,
-    starts_new_shard,
-    tar_size,
-)
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
-from designclip.storage.shards import HashingWriter, TarShard, read_index
+from designclip.storage.markers import DoneMarker
+from designclip.storage.shard_roller import HashingWriter, OpenShard, Placed, ShardRoller
+from designclip.storage.shards import read_index
 from designclip.storage.tables import finished_weeks
+from designclip.storage.vocabulary import SPLITS, ReleaseError
+from designclip.storage.webdataset import Members, SourceSample, group_members, member_key
 
 MANIFEST = pa.schema(
     [
@@ -151,75 +146,38 @@ def _read(tar: tarfile.TarFile, member: tarfile.TarInfo, rel: str) -> bytes:
     return f.read()
 
 
-class _OpenShard:
-    """One release shard being written under a temporary name (its byte limit counts tar blocks)."""
-
-    def __init__(self, folder: DataFolder, rel: str, name: str) -> None:
-        self.name = name
-        self.shard = TarShard(folder, rel)
-        self.tar_bytes = 0
-        self.patents: list[str] = []
-
-    @property
-    def samples(self) -> int:
-        return self.shard.samples
-
-    def add(self, members: list[tuple[str, bytes]]) -> int:
-        self.tar_bytes += tar_size(members)
-        return self.shard.write(members)
-
-    def commit(self) -> dict[str, Any]:
-        return {"name": self.name, "samples": self.samples, "patents": len(self.patents), **self.shard.commit()}
-
-    def abort(self) -> None:
-        self.shard.abort()
-
-
 class SplitWriter:
-    """The shards of one split: cut by samples and bytes, a patent's samples always in one shard, in order."""
+    """The shards of one split: cut by samples and tar bytes, a patent's samples always in one shard, in order."""
 
     def __init__(self, folder: DataFolder, version: str, split: str, max_samples: int, max_bytes: int,
                  on_shard: Callable[[str, dict[str, Any]], None] | None = None) -> None:
-        self.folder, self.version, self.split = folder, version, split
-        self.max_samples, self.max_bytes, self.on_shard = max_samples, max_bytes, on_shard
-        self.shards: list[dict[str, Any]] = []
-        self._open: _OpenShard | None = None
+        self.folder, self.version, self.split, self.on_shard = folder, version, split, on_shard
+        self._roller = ShardRoller(folder, lambda n: layout.release_file(version, self._name(n)), max_samples,
+                                   max_bytes, self._finish)
 
-    def add_patent(self, patent_id: str, samples: list[list[tuple[str, bytes]]]) -> list[tuple[str, int, int]]:
+    def _name(self, number: int) -> str:
+        return layout.release_shard_name(self.split, number)
+
+    @property
+    def shards(self) -> list[dict[str, Any]]:
+        return self._roller.closed
+
+    def add_patent(self, patent_id: str, samples: list[Members]) -> list[tuple[str, int, int]]:
         """Write one patent's samples; returns (shard name, index in shard, tar offset) per sample."""
-        size = sum(tar_size(m) for m in samples)
-        shard = self._open
-        if shard is not None and starts_new_shard(shard.samples, shard.tar_bytes, len(samples), size,
-                                                  self.max_samples, self.max_bytes):
-            self._close()
-        if self._open is None:
-            name = layout.release_shard_name(self.split, len(self.shards))
-            self._open = _OpenShard(self.folder, layout.release_file(self.version, name), name)
-        shard = self._open
-        placed = []
-        for members in samples:
-            index = shard.samples
-            placed.append((shard.name, index, shard.add(members)))
-        shard.patents.append(patent_id)
-        return placed
+        placed: list[Placed] = self._roller.add(patent_id, samples)
+        return [(self._name(number), index, offset) for number, index, offset in placed]
 
-    def _close(self) -> None:
-        assert self._open is not None
-        info = self._open.commit()
-        self._open = None
-        self.shards.append(info)
+    def _finish(self, shard: OpenShard, written: dict[str, Any]) -> dict[str, Any]:
+        info = {"name": self._name(shard.number), "samples": shard.samples, "patents": len(shard.patents), **written}
         if self.on_shard is not None:
             self.on_shard(self.split, info)
+        return info
 
     def close(self) -> list[dict[str, Any]]:
-        if self._open is not None:
-            self._close()
-        return self.shards
+        return self._roller.close()
 
     def abort(self) -> None:
-        if self._open is not None:
-            self._open.abort()
-            self._open = None
+        self._roller.abort()
 
 
 class ManifestWriter:
@@ -283,10 +241,14 @@ class ReleaseFolder:
         self.rel = layout.release_dir(version)
         self.sums: dict[str, str] = {}
 
+    @property
+    def done_marker(self) -> DoneMarker:
+        """release.json, written last: without it a release folder is a crashed run's leftovers."""
+        return DoneMarker(self.folder, layout.release_marker(self.version))
+
     def marker(self) -> dict[str, Any] | None:
         """The finished release's marker, or None while the release is missing or half-written."""
-        rel = layout.release_marker(self.version)
-        return self.folder.read_json(rel) if self.folder.exists(rel) else None
+        return self.done_marker.read()
 
     def exists(self) -> bool:
         return self.folder.exists(self.rel)
@@ -295,8 +257,7 @@ class ReleaseFolder:
         """Delete a crashed release's leftovers (never called on a finished one)."""
         if self.marker() is not None:
             raise ReleaseError(f"release {self.version} is finished; releases are immutable")
-        if self.exists():
-            self.folder.fs.rm(self.folder.path(self.rel), recursive=True)
+        self.folder.remove_tree(self.rel)
 
     def split_writer(self, split: str, max_samples: int, max_bytes: int,
                      on_shard: Callable[[str, dict[str, Any]], None] | None = None) -> SplitWriter:
@@ -348,7 +309,7 @@ class ReleaseFolder:
 
     def write_marker(self, marker: dict[str, Any]) -> None:
         """Written last: a release without it is half-written and rebuilt from scratch."""
-        self.folder.write_json(layout.release_marker(self.version), marker)
+        self.done_marker.write(marker)
 
     def url(self) -> str:
         return self.folder.path(self.rel)

@@ -12,12 +12,12 @@ import re
 from collections import Counter
 from typing import Any
 
-from designclip.pipeline.ingest.archives import parse_archive_name
 from designclip.storage import layout
 from designclip.storage.captions import caption_sets
-from designclip.storage.embeddings import SPLITS, release_fingerprint
+from designclip.storage.embeddings import release_fingerprint
 from designclip.storage.folder import DataFolder
 from designclip.storage.tables import finished_weeks, read_marker
+from designclip.storage.vocabulary import SPLITS, parse_archive_name
 
 STATES = ("done", "partial", "failed", "missing", "leftovers")
 _WEEK_ID = re.compile(r"^I(\d{8})")
@@ -46,18 +46,6 @@ def _week_of(name: str) -> dt.date | None:
     return None
 
 
-def _subdirs(folder: DataFolder, rel: str) -> list[str]:
-    """Names of the folders directly in `rel` (hidden temporaries left out), sorted."""
-    if not folder.exists(rel):
-        return []
-    out = []
-    for entry in folder.fs.ls(folder.path(rel), detail=True):
-        name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
-        if entry.get("type") == "directory" and not name.startswith("."):
-            out.append(name)
-    return sorted(out)
-
-
 def _read_json(folder: DataFolder, rel: str) -> dict[str, Any] | None:
     """A JSON record, or None when it is absent; an unreadable one is reported, not raised."""
     if not folder.exists(rel):
@@ -78,7 +66,7 @@ def _reasons(counts: dict[str, int] | None) -> str:
 def _raw_archives(folder: DataFolder) -> dict[dt.date, dict[str, list[str]]]:
     """Per week, the raw files by kind: downloaded (manifest written), partial (.part), corrupt (moved aside)."""
     out: dict[dt.date, dict[str, list[str]]] = {}
-    for year in _subdirs(folder, "raw"):
+    for year in folder.ls_dirs("raw"):
         for rel in folder.list(f"raw/{year}"):
             name = rel.rsplit("/", 1)[-1]
             week = _week_of(name)
@@ -188,14 +176,14 @@ def _week_status(folder: DataFolder, profile: str, week: dt.date, sets: list[str
             "captions": captions, "last_error": f"{last[0]}: {last[1]}" if last[0] else None}
 
 
-def collect_weeks(folder: DataFolder, profile: str = "px512", start: dt.date | None = None,
+def collect_weeks(folder: DataFolder, profile: str = layout.DEFAULT_PROFILE, start: dt.date | None = None,
                   end: dt.date | None = None) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Per-week stage status (weeks with any trace on disk, plus every grant week of the range) and caption sets."""
     raw = _raw_archives(folder)
     failures = _failures(folder, "ingest")
     weeks = set(raw) | set(failures) | set(finished_weeks(folder, "ingest"))
     weeks |= set(finished_weeks(folder, layout.render_stage(profile)))
-    weeks |= {w for name in _subdirs(folder, f"shards/{profile}") if (w := _week_of(name))}
+    weeks |= {w for name in folder.ls_dirs(f"shards/{profile}") if (w := _week_of(name))}
     if start is not None or end is not None:
         lo, hi = start or dt.date.min, end or dt.date.max
         weeks = {w for w in weeks if lo <= w <= hi}
@@ -213,7 +201,7 @@ def _release(folder: DataFolder, version: str) -> dict[str, Any]:
     """A release with its marker (done), or a crashed run's leftovers (folder without release.json)."""
     marker = _read_json(folder, layout.release_marker(version))
     if marker is None or "unreadable" in marker:
-        files = folder.fs.find(folder.path(layout.release_dir(version)))
+        files = folder.find(layout.release_dir(version))
         tars = [f for f in files if f.endswith(".tar")]
         return {"version": version, "state": "leftovers", "files": len(files), "shards": len(tars),
                 "error": (marker or {}).get("unreadable") or
@@ -255,7 +243,7 @@ def _train_run(folder: DataFolder, run: str) -> dict[str, Any]:
                       "finished_at": done.get("finished_at"),
                       "release": out["release"] or ((done.get("record") or {}).get("release") or {}).get("version")}
     checkpoint = None
-    for name in reversed(_subdirs(folder, f"{base}/checkpoints")):
+    for name in reversed(folder.ls_dirs(f"{base}/checkpoints")):
         if _STEP.match(name) and (state := _read_json(folder, f"{base}/checkpoints/{name}/trainer_state.json")):
             checkpoint = state
             break
@@ -322,12 +310,12 @@ def collect_outputs(folder: DataFolder, releases: dict[str, dict[str, Any]]) -> 
     """Per release and model tag: embeddings, indexes and the evaluation report."""
     pairs: set[tuple[str, str]] = set()
     for top in ("embeddings", "indexes", "reports"):
-        for release in _subdirs(folder, top):
-            pairs |= {(release, tag) for tag in _subdirs(folder, f"{top}/{release}")}
+        for release in folder.ls_dirs(top):
+            pairs |= {(release, tag) for tag in folder.ls_dirs(f"{top}/{release}")}
     out = []
     for release, tag in sorted(pairs):
         done = (releases.get(release) or {}).get("state") == "done"
-        indexes = [_index(folder, release, tag, n) for n in _subdirs(folder, f"indexes/{release}/{tag}")]
+        indexes = [_index(folder, release, tag, n) for n in folder.ls_dirs(layout.index_model_dir(release, tag))]
         out.append({"release": release, "model_tag": tag, "embeddings": _embeddings(folder, release, tag, done),
                     "indexes": {i["name"]: i for i in indexes}, "report": _report(folder, release, tag)})
     return out
@@ -345,7 +333,7 @@ def _summary(weeks: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
 
 
 def collect_status(folder: DataFolder | str, start: dt.date | None = None, end: dt.date | None = None,
-                   profile: str = "px512") -> dict[str, Any]:
+                   profile: str = layout.DEFAULT_PROFILE) -> dict[str, Any]:
     """The whole pipeline's state from the data root's markers and failure records (JSON-ready)."""
     if not isinstance(folder, DataFolder):
         folder = DataFolder(folder)
@@ -354,8 +342,8 @@ def collect_status(folder: DataFolder | str, start: dt.date | None = None, end: 
     if not folder.exists(""):
         raise FileNotFoundError(f"no data root at {folder.url}: pass --data-root (or set DESIGNCLIP_DATA_ROOT)")
     weeks, sets = collect_weeks(folder, profile, start, end)
-    releases = {v: _release(folder, v) for v in _subdirs(folder, "releases")}
-    runs = sorted(set(_subdirs(folder, "runs")) | set(_subdirs(folder, "models")))
+    releases = {v: _release(folder, v) for v in folder.ls_dirs("releases")}
+    runs = sorted(set(folder.ls_dirs("runs")) | set(folder.ls_dirs("models")))
     return {
         "data_root": folder.url,
         "profile": profile,

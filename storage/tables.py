@@ -7,12 +7,14 @@ import datetime as dt
 import hashlib
 import io
 import tarfile
+from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
+from designclip.storage.markers import DoneMarker
 from designclip.storage.schemas import TABLES
 
 
@@ -116,7 +118,7 @@ def read_week_table(folder: DataFolder, name: str, week: dt.date, columns: list[
 
 def finished_weeks(folder: DataFolder, stage: str) -> list[dt.date]:
     """Weeks whose marker for `stage` exists, oldest first."""
-    names = folder.list(f"_stats/{stage}", ".json")
+    names = folder.list(layout.stats_dir(stage), ".json")
     return sorted(dt.datetime.strptime(n.rsplit("/", 1)[-1][1:9], "%Y%m%d").date() for n in names)
 
 
@@ -129,13 +131,19 @@ def read_sheet_image(folder: DataFolder, sheet: dict[str, Any]) -> bytes:
     return folder.read_bytes(sheet["image_path"], start, start + int(sheet["image_size"]))
 
 
-def read_marker(folder: DataFolder, stage: str, week: dt.date) -> dict[str, Any] | None:
-    """The stats marker of a finished unit, or None while it is not done."""
-    rel = layout.stats_marker(stage, week)
-    return folder.read_json(rel) if folder.exists(rel) else None
+def week_marker(folder: DataFolder, stage: str, week: dt.date) -> DoneMarker:
+    """The done marker of one week of a per-week stage (`_stats/ingest/I20210105.json`, `_stats/render/px512/...`)."""
+    return DoneMarker(folder, layout.stats_marker(stage, week))
 
 
-def write_marker(folder: DataFolder, stage: str, week: dt.date, stats: dict[str, Any]) -> None:
-    """Written last, after every output of the unit is in place."""
-    folder.write_json(layout.stats_marker(stage, week), stats)
+def read_marker(folder: DataFolder, stage: str, week: dt.date,
+                settings: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """The stats marker of a finished unit (finished with these settings, when given), or None while it is not."""
+    return week_marker(folder, stage, week).done(settings)
+
+
+def write_marker(folder: DataFolder, stage: str, week: dt.date, stats: dict[str, Any],
+                 settings: Mapping[str, Any] | None = None) -> None:
+    """Written last, after every output of the unit is in place (with the settings' fingerprint, when given)."""
+    week_marker(folder, stage, week).write(stats, settings)
 

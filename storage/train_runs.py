@@ -13,6 +13,7 @@ from typing import Any
 
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
+from designclip.storage.markers import DoneMarker
 
 _STEP = re.compile(r"^step-(\d{7})$")
 
@@ -53,12 +54,17 @@ class TrainRun:
         if old is None:
             self._write_json("run.json", record)
 
+    @property
+    def marker(self) -> DoneMarker:
+        """train.json, the run's done marker: its stats, written last."""
+        return DoneMarker(self.folder, f"{layout.train_run_dir(self.run)}/train.json")
+
     def done(self) -> dict[str, Any] | None:
         """The finished run's stats (train.json, written last), or None."""
-        return self._json("train.json")
+        return self.marker.read()
 
     def finish(self, stats: dict[str, Any]) -> None:
-        self._write_json("train.json", stats)
+        self.marker.write(stats)
 
     def latest_checkpoint(self) -> tuple[Path, dict[str, Any]] | None:
         """The newest complete checkpoint (folders are renamed into place only when whole)."""

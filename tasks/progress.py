@@ -40,12 +40,19 @@ class _Progress:
     def __init__(self, label: str, logger: logging.Logger | logging.LoggerAdapter, key: str, description: str,
                  every_s: float) -> None:
         self.label, self.log, self.every_s = label, logger, every_s
+        self.key, self.description = key, description
         self.started = time.monotonic()
         self.last_log = 0.0
         self.artifact_id = None
+        self.artifact_tried = False
+
+    def _artifact(self) -> None:
+        """Create the progress artifact at the first report (a unit found done never shows an empty bar)."""
+        self.artifact_tried = True
         if _in_prefect_run():
             try:
-                self.artifact_id = create_progress_artifact(0.0, key=artifact_key(key), description=description)
+                self.artifact_id = create_progress_artifact(0.0, key=artifact_key(self.key),
+                                                            description=self.description)
             except Exception:  # noqa: BLE001 - a UI hiccup must never fail the work
                 self.artifact_id = None
 
@@ -58,6 +65,8 @@ class _Progress:
         return now - self.started
 
     def _show(self, done: float, total: float | None) -> None:
+        if not self.artifact_tried and total:
+            self._artifact()
         if self.artifact_id is not None and total:
             try:
                 update_progress_artifact(self.artifact_id, min(100.0, 100.0 * done / total))
@@ -88,7 +97,7 @@ class ByteProgress(_Progress):
 class CountProgress(_Progress):
     """Progress of a countable unit (patents of a week): throttled log lines and a Prefect progress artifact."""
 
-    def __init__(self, label: str, total: int, logger: logging.Logger | logging.LoggerAdapter,
+    def __init__(self, label: str, total: int | None, logger: logging.Logger | logging.LoggerAdapter,
                  unit: str = "patents", every_s: float = 5.0) -> None:
         super().__init__(label, logger, f"progress-{label}", f"{label}: {unit} done", every_s)
         self.total, self.unit = total, unit
@@ -96,10 +105,13 @@ class CountProgress(_Progress):
     def __call__(self, done: int, total: int | None = None, *, extra: str = "") -> None:
         """A `designclip.pipeline.common.stage.Progress`: (done, total); a given total replaces the first one."""
         self.total = total if total is not None else self.total
-        elapsed = self._due(done >= self.total)
+        elapsed = self._due(bool(self.total) and done >= self.total)
         if elapsed is None:
             return
         rate = done / elapsed if elapsed > 0 else 0.0
+        if not self.total:  # unknown total: a count and a rate, no bar
+            self.log.info("%s: %d %s (%.1f/s)%s", self.label, done, self.unit, rate, extra)
+            return
         eta = f", ETA {int((self.total - done) / rate)}s" if rate > 0 and done < self.total else ""
         self.log.info("%s: %d/%d %s (%.1f/s%s)%s", self.label, done, self.total, self.unit, rate, eta, extra)
         self._show(done, self.total)

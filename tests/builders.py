@@ -54,8 +54,9 @@ def faulty_week(out: Path, week: dt.date = dt.date(2021, 2, 9)) -> Path:
 def ingest_sample_weeks(data_root: Path, weeks: list[dt.date], work: Path) -> None:
     """Ingest some weeks of the bundled sample into `data_root` (no Prefect): real tars through the real parser."""
     from designclip.pipeline.ingest.archives import WeeklyArchive
+    from designclip.pipeline.ingest.driver import INGEST
     from designclip.pipeline.ingest.mirror import group_by_week
-    from designclip.tasks.ingest import ingest_week_archive
+    from designclip.storage.folder import DataFolder
 
     from tests.conftest import SAMPLE
 
@@ -63,4 +64,4 @@ def ingest_sample_weeks(data_root: Path, weeks: list[dt.date], work: Path) -> No
     for week in weeks:
         tar = build_weekly_tar(week, by_week[week], work / f"I{week:%Y%m%d}.tar")
         archive = WeeklyArchive(week=week, name=tar.name, url=tar.as_uri(), source="local")
-        ingest_week_archive(archive, str(data_root), archive_path=str(tar))
+        INGEST.run(DataFolder(data_root), archive)

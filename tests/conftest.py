@@ -43,7 +43,8 @@ def prefect_harness():
 @pytest.fixture(scope="session")
 def release_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data root with real sample weeks ingested and rendered (px512) and one week only ingested."""
-    from designclip.tasks.render import render_week_shards
+    from designclip.pipeline.render.driver import RENDER
+    from designclip.storage.folder import DataFolder
 
     from tests.builders import ingest_sample_weeks
     from tests.release.conftest import NOT_RENDERED, RENDERED
@@ -52,14 +53,14 @@ def release_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = root / "data"
     ingest_sample_weeks(data, [*RENDERED, NOT_RENDERED], root)
     for week in RENDERED:
-        render_week_shards(str(data), week)
+        RENDER.run(DataFolder(data), week)
     return data
 
 
 @pytest.fixture(scope="session")
 def release_v1(release_data: Path) -> dict:
     """The release most release and train tests read: all three splits, several train shards."""
-    from designclip.tasks.release import build_release
+    from designclip.pipeline.release.driver import build_release
 
     from tests.release.conftest import RATIOS, SHARD_SAMPLES
 
@@ -72,8 +73,7 @@ def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
     from designclip.pipeline.train.export import export_model
     from designclip.pipeline.train.model import build_design_clip
-
-    from designclip.cli.main import tiny_model_config
+    from designclip.pipeline.train.model_configs import tiny_model_config
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -85,8 +85,8 @@ def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def embedded_v1(release_data: Path, release_v1: dict, tiny_export: Path) -> dict:
     """Release v1 (all splits) embedded by the tiny export: what the index, search and evaluate tests read."""
+    from designclip.pipeline.embed.driver import embed_release
     from designclip.pipeline.embed.encoder import EncoderSpec
-    from designclip.tasks.embed import embed_release
 
     summary = embed_release(str(release_data), "v1", EncoderSpec(str(tiny_export)))
     return {"data_root": str(release_data), "release": "v1", "tag": summary["model_tag"], "model": str(tiny_export)}

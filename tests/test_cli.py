@@ -93,7 +93,7 @@ def test_search_needs_a_query_or_a_drawing_and_names_the_missing_stage(tmp_path:
 
 
 def test_search_and_evaluate_commands_on_the_embedded_release(embedded_v1: dict, tmp_path: Path, capsys) -> None:
-    from designclip.tasks.index import build_release_index
+    from designclip.pipeline.index.driver import build_release_index
 
     root, release = embedded_v1["data_root"], embedded_v1["release"]
     build_release_index(root, release, embedded_v1["tag"])

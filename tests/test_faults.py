@@ -20,11 +20,11 @@ import pytest
 from designclip.flows.ingest import IngestFailed, ingest_flow
 from designclip.pipeline.ingest.archive import ArchiveError
 from designclip.pipeline.ingest.archives import WeeklyArchive
+from designclip.pipeline.ingest.driver import INGEST
 from designclip.pipeline.ingest.mirror import build_bdss_mirror
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 from designclip.storage.tables import read_marker, read_table
-from designclip.tasks.ingest import ingest_week_archive
 
 from tests.conftest import SAMPLE
 from tests.httpmirror import Mirror, _MirrorHandler, bdss_path, serve_mirror
@@ -282,5 +282,5 @@ def test_a_tar_corrupt_after_its_first_member_loses_no_patent_silently(tmp_path:
     damaged.write_bytes(real[:512] + random.Random(7).randbytes(len(real) - 512))
     archive = WeeklyArchive(week=SLOW_WEEK, name=damaged.name, url=damaged.as_uri(), source="local")
     with pytest.raises(ArchiveError, match="damaged header"):
-        ingest_week_archive(archive, str(tmp_path / "data"), archive_path=str(damaged))
+        INGEST.run(DataFolder(tmp_path / "data"), archive)
     assert not (tmp_path / "data" / "_stats").exists(), "the week is not marked done"

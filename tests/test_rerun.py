@@ -8,16 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from designclip.pipeline.dag.run_profile import (
-    STAGES,
-    ProfileError,
-    default_profile,
-    profile_from_record,
-    stages_between,
-)
+from designclip.pipeline.dag.forget import weeks_on_disk
+from designclip.pipeline.dag.run_profile import default_profile, profile_from_record
+from designclip.pipeline.dag.stages import STAGES, StageError, invalidate, stages_between
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
-from designclip.storage.invalidate import invalidate, weeks_on_disk
 
 from tests.release.conftest import RENDERED, copy_data
 
@@ -31,9 +26,9 @@ def tree(root: Path) -> set[str]:
 @pytest.fixture()
 def data(release_data: Path, tmp_path: Path) -> Path:
     """A private copy of the sample data root with a caption set, a raw download, a release and model outputs."""
+    from designclip.pipeline.caption.driver import CaptionerSpec, caption_shard_file, load_captioner, prepare_set
+    from designclip.pipeline.release.driver import build_release
     from designclip.storage.captions import rendered_shards
-    from designclip.tasks.caption import CaptionerSpec, caption_shard_file, load_captioner, prepare_set
-    from designclip.tasks.release import build_release
 
     root = copy_data(release_data, tmp_path / "data")
     loaded = load_captioner(CaptionerSpec("metadata"))
@@ -130,7 +125,7 @@ def test_profiles_cpu_and_gpu_settings_and_overrides():
     assert profile_from_record(json.loads(json.dumps(changed.record()))) == changed
     assert stages_between("caption", "train") == ("caption", "release", "train")
     assert STAGES[0] == "ingest" and STAGES[-1] == "evaluate"
-    with pytest.raises(ProfileError, match="comes after"):
+    with pytest.raises(StageError, match="comes after"):
         stages_between("train", "render")
 
 

@@ -17,7 +17,7 @@ from designclip.pipeline.dag.schedule_window import (
     release_version_for,
     since_last_finished,
 )
-from designclip.pipeline.release.rules import check_version
+from designclip.pipeline.release.options import check_version
 
 ROOT = Path(__file__).resolve().parents[1]
 D = dt.date
@@ -139,7 +139,7 @@ def test_the_dag_takes_what_the_scheduled_flows_hand_it() -> None:
 
     from designclip.flows.pipeline import pipeline_flow
     from designclip.flows.scheduled import Until
-    from designclip.pipeline.dag.run_profile import STAGES
+    from designclip.pipeline.dag.stages import STAGES
 
     assert typing.get_args(Until) == STAGES
     pipeline_flow.validate_parameters({"start": D(2024, 1, 1), "end": D(2024, 12, 31), "data_root": "/d",

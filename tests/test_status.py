@@ -33,11 +33,11 @@ def weeks_root(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) 
     archive of one real week is then corrupted and the flow rerun (its parse fails). Both good weeks rendered
     (the second one patent per shard); metadata captions for all of the first week, only shard 0 of the second."""
     from designclip.flows.ingest import IngestFailed, ingest_flow
-    from designclip.pipeline.caption.captioner import make_captioner
+    from designclip.pipeline.caption.backends import make_captioner
+    from designclip.pipeline.caption.driver import caption_shard_file, prepare_set
     from designclip.pipeline.ingest.mirror import build_weekly_tar, group_by_week
+    from designclip.pipeline.render.driver import RENDER, RenderStageOptions
     from designclip.storage.captions import rendered_shards
-    from designclip.tasks.caption import caption_shard_file, prepare_set
-    from designclip.tasks.render import render_week_shards
 
     from tests.conftest import SAMPLE
     from tests.httpmirror import serve_mirror
@@ -57,8 +57,8 @@ def weeks_root(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) 
         (data / layout.stats_marker("ingest", CORRUPT)).unlink()
         with pytest.raises(IngestFailed, match="I20210413.tar is unreadable"):
             ingest_flow(start=RANGE[0], end=RANGE[1], data_root=str(data), base_url=mirror.base_url)
-    render_week_shards(str(data), GOOD[0])
-    render_week_shards(str(data), GOOD[1], max_samples=1)
+    RENDER.run(DataFolder(data), GOOD[0])
+    RENDER.run(DataFolder(data), GOOD[1], RenderStageOptions(max_samples=1))
     captioner = make_captioner("metadata")
     caption_set = prepare_set(str(data), "px512", captioner)
     for ref in rendered_shards(DataFolder(data), "px512"):
@@ -165,7 +165,7 @@ def test_a_week_in_the_range_never_ingested_is_missing(weeks_root: Path) -> None
 
 
 def test_a_crashed_release_shows_as_leftovers_beside_a_finished_one(weeks_root: Path, tmp_path: Path) -> None:
-    from designclip.tasks.release import build_release
+    from designclip.pipeline.release.driver import build_release
 
     data = tmp_path / "data"
     shutil.copytree(weeks_root, data)
@@ -191,11 +191,10 @@ def test_a_crashed_release_shows_as_leftovers_beside_a_finished_one(weeks_root: 
 
 def test_dataset_stages_of_the_real_release(embedded_v1: dict, tmp_path: Path) -> None:
     """release v1, its embeddings and image index, one finished and one stopped training run."""
+    from designclip.pipeline.index.driver import build_release_index
+    from designclip.pipeline.train.driver import train_run
     from designclip.pipeline.train.loop import LoopSettings, TrainOptions
-    from designclip.tasks.index import build_release_index
-    from designclip.tasks.train import train_run
-
-    from designclip.cli.main import tiny_model_config
+    from designclip.pipeline.train.model_configs import tiny_model_config
 
     data = tmp_path / "data"
     shutil.copytree(embedded_v1["data_root"], data, ignore=shutil.ignore_patterns("indexes", "reports", "runs",

@@ -7,33 +7,17 @@ import datetime as dt
 import os
 import sys
 import tempfile
-from importlib import resources
 from pathlib import Path
 
-
-def _date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2021-01-05") from exc
-
-
-def sample_patents_dir() -> Path:
-    """The 30 real 2021 design patents bundled with the package (public domain)."""
-    return Path(str(resources.files("designclip").joinpath("sample/patents")))
-
-
-def _print_tables(data_root: str) -> None:
-    from designclip.storage.folder import DataFolder
-    from designclip.storage.tables import read_table
-
-    folder = DataFolder(data_root)
-    print(f"\nData root: {data_root}")
-    for name in ("patents", "figures", "sheets", "errors"):
-        n = read_table(folder, name, columns=["patent_id"]).num_rows
-        print(f"  {name + '/':10s} {n:6d} rows   ({folder.path(name)})")
-    print(f"  images/    TIFF sheets by byte range ({folder.path('images')})")
-    print(f"  classes/   class-title tables ({folder.path('classes')})")
+from designclip.cli.printers import (
+    parse_date,
+    print_captions,
+    print_release,
+    print_render,
+    print_tables,
+    print_train,
+)
+from designclip.pipeline.ingest.sample import sample_patents_dir
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -46,7 +30,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     end = args.end or dt.date.max
     ingest_flow(start=start, end=end, data_root=args.data_root, source=args.source, base_url=args.base_url,
                 max_downloads=args.max_downloads, archives=args.archive)
-    _print_tables(args.data_root)
+    print_tables(args.data_root)
     return 0
 
 
@@ -99,19 +83,6 @@ def demo_search(data_root: str, release: str, model: str) -> None:
     print(f"Where everything stands: designclip --data-root {data_root} status")
 
 
-def _print_render(rows: list[dict], data_root: str, profile: str) -> None:
-    from designclip.storage.folder import DataFolder
-
-    folder = DataFolder(data_root)
-    views = sum(r.get("samples", 0) for r in rows)
-    flagged = sum(r.get("flagged", 0) for r in rows)
-    failures = sum(r.get("failures", 0) for r in rows)
-    shards = sum(len(r.get("shards", [])) for r in rows)
-    print(f"\nRendered {views} views in {shards} shards ({flagged} flagged for review, {failures} failures)")
-    print(f"  shards/    WebDataset shards + Parquet index + stats ({folder.path('shards', profile)})")
-    print(f"  previews/  contact sheets to look at ({folder.path('previews', profile)})")
-
-
 def cmd_render(args: argparse.Namespace) -> int:
     from designclip.flows.render import render_flow
 
@@ -119,20 +90,8 @@ def cmd_render(args: argparse.Namespace) -> int:
                        margin=args.margin, workers=args.workers, shard_samples=args.shard_samples,
                        shard_bytes=int(args.shard_mib * 2**20), runner=args.runner, dask_address=args.dask_address,
                        dask_workers=args.dask_workers)
-    _print_render(rows, args.data_root, f"px{args.size}")
+    print_render(rows, args.data_root, f"px{args.size}")
     return 0
-
-
-def _print_captions(summary: dict, data_root: str, profile: str) -> None:
-    from designclip.storage.folder import DataFolder
-
-    folder = DataFolder(data_root)
-    cset = summary["caption_set"]
-    print(f"\nCaptioned {summary['captioned']} of {summary['samples']} views with caption set {cset} "
-          f"({summary['failures']} failures, {summary['skipped']} of {summary['shards']} shards already done)")
-    print(f"  captions/  one Parquet per shard + stats ({folder.path('captions', profile, cset)})")
-    print(f"  previews/  views with their captions ({folder.path('previews', profile, 'captions', cset)})")
-    print(f"  release these captions with: designclip release --version V --captions {cset}")
 
 
 def cmd_caption(args: argparse.Namespace) -> int:
@@ -142,24 +101,8 @@ def cmd_caption(args: argparse.Namespace) -> int:
                            captioner=args.captioner, model=args.model, batch_size=args.batch_size,
                            max_new_tokens=args.max_new_tokens, loader_workers=args.loader_workers,
                            processes=args.processes)
-    _print_captions(summary, args.data_root, f"px{args.size}")
+    print_captions(summary, args.data_root, f"px{args.size}")
     return 0
-
-
-def _print_release(result: dict, data_root: str) -> None:
-    from designclip.storage.folder import DataFolder
-
-    folder = DataFolder(data_root)
-    where = folder.path("releases", result["version"])
-    state = "already released (unchanged)" if result.get("skipped") else "released"
-    counts = ", ".join(f"{k} {v['samples'] if isinstance(v, dict) else v} views"
-                       for k, v in result.get("splits", {}).items())
-    print(f"\nRelease {result['version']} {state}: {counts}")
-    print(f"  {where}  (README.md dataset card, sizes.json, *.wids.json, manifest.parquet, SHA256SUMS)")
-    near = result.get("near_duplicates") or {}
-    print(f"  near-duplicate groups: {near.get('groups', 0)} (cross-split pairs: {near.get('cross_split_pairs', 0)}); "
-          f"patents kept out of train/val: {result.get('excluded_patents', 0)}; "
-          f"samples left out: {result.get('left_out', 0)}")
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -171,15 +114,8 @@ def cmd_release(args: argparse.Namespace) -> int:
                           shard_bytes=int(args.shard_mib * 2**20), caption_source=args.captions,
                           exclude_patents=args.exclude_patents, drop_excluded=args.drop_excluded,
                           include_fallbacks=args.include_fallbacks)
-    _print_release(result, args.data_root)
+    print_release(result, args.data_root)
     return 0
-
-
-def tiny_model_config() -> dict:
-    """The CPU main job's model: a small ViT/transformer CLIP (random init) that trains in seconds."""
-    import json
-
-    return json.loads(resources.files("designclip").joinpath("model_configs/designclip-tiny.json").read_text())
 
 
 def _train_options(args: argparse.Namespace):
@@ -202,22 +138,13 @@ def _train_options(args: argparse.Namespace):
                         arcface_s=args.arcface_s, arcface_m=args.arcface_m, view_temperature=args.view_temperature)
 
 
-def _print_train(stats: dict) -> None:
-    state = "already trained" if stats.get("skipped") else ("trained" if stats.get("finished") else "stopped at")
-    print(f"\nRun {stats['run']} {state}: step {stats['step']} of {stats['total_steps']}")
-    if stats.get("model_dir"):
-        print(f"  model:  {stats['model_dir']}  (open_clip.create_model_and_transforms('local-dir:...'))")
-    print(f"  curve:  {stats.get('loss_plot')}")
-    print(f"  log:    {stats.get('metrics')}")
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from designclip.pipeline.train.loop import LoopSettings
 
     options = _train_options(args)
     loop = LoopSettings(checkpoint_every=args.checkpoint_every, log_every=args.log_every, workers=args.workers)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under `accelerate launch`: one process per GPU, no Prefect
-        from designclip.tasks.train import train_run
+        from designclip.pipeline.train.driver import train_run
 
         stats = train_run(args.data_root, args.release, args.run, options, loop)
     else:
@@ -225,12 +152,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         stats = train_flow(release=args.release, run=args.run, data_root=args.data_root, options=options, loop=loop)
     if int(os.environ.get("RANK", "0")) == 0:
-        _print_train(stats)
+        print_train(stats)
     return 0
 
 
 def cmd_tables(args: argparse.Namespace) -> int:
-    _print_tables(args.data_root)
+    print_tables(args.data_root)
     return 0
 
 
@@ -246,8 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     ingest = sub.add_parser("ingest", help="download and parse the weekly grant archives of a date range")
-    ingest.add_argument("--start", type=_date, help="first grant date, e.g. 2021-01-01")
-    ingest.add_argument("--end", type=_date, help="last grant date, e.g. 2021-12-31")
+    ingest.add_argument("--start", type=parse_date, help="first grant date, e.g. 2021-01-01")
+    ingest.add_argument("--end", type=parse_date, help="last grant date, e.g. 2021-12-31")
     ingest.add_argument("--source", choices=("bdss", "odp"), default="bdss",
                         help="bdss: bulkdata.uspto.gov layout; odp: Open Data Portal API (needs USPTO_API_KEY)")
     ingest.add_argument("--base-url", help="mirror to read from instead of the USPTO (http(s):// or file://)")
@@ -264,8 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     mirror.set_defaults(func=cmd_sample_mirror)
 
     render = sub.add_parser("render", help="cut the ingested sheets into per-FIG. views in WebDataset shards")
-    render.add_argument("--start", type=_date, required=True, help="first grant date, e.g. 2021-01-01")
-    render.add_argument("--end", type=_date, required=True, help="last grant date, e.g. 2021-12-31")
+    render.add_argument("--start", type=parse_date, required=True, help="first grant date, e.g. 2021-01-01")
+    render.add_argument("--end", type=parse_date, required=True, help="last grant date, e.g. 2021-12-31")
     render.add_argument("--size", type=int, default=512, help="square view size in pixels (default 512)")
     render.add_argument("--margin", type=float, default=0.03, help="crop margin, share of the view's side")
     render.add_argument("--workers", type=int, help="render processes (default: one per CPU)")
@@ -278,8 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(func=cmd_render)
 
     caption = sub.add_parser("caption", help="caption every rendered view (LLaVA on a GPU, metadata text on a CPU)")
-    caption.add_argument("--start", type=_date, required=True, help="first grant date, e.g. 2021-01-01")
-    caption.add_argument("--end", type=_date, required=True, help="last grant date, e.g. 2021-12-31")
+    caption.add_argument("--start", type=parse_date, required=True, help="first grant date, e.g. 2021-01-01")
+    caption.add_argument("--end", type=parse_date, required=True, help="last grant date, e.g. 2021-12-31")
     caption.add_argument("--captioner", choices=("metadata", "llava", "vllm"),
                          help="backend (default: llava when a CUDA GPU is present, else metadata)")
     caption.add_argument("--model", help="hub id or local folder (default llava-hf/llava-1.5-7b-hf)")

@@ -7,16 +7,11 @@ import datetime as dt
 import sys
 from typing import Any
 
-from designclip.pipeline.dag.run_profile import STAGES
+from designclip.cli.printers import parse_date
+from designclip.pipeline.dag.stages import STAGES
 
 FLOW_RUN_HELP = ("a Prefect flow run id (designclip-pipeline or one stage's flow): run it again with its "
                  "parameters (while the Prefect server still has that run)")
-
-
-def _date(value: str) -> dt.date:
-    from designclip.cli.main import _date as parse
-
-    return parse(value)
 
 
 def _profile(args: argparse.Namespace):
@@ -30,14 +25,14 @@ def _profile(args: argparse.Namespace):
 
 def print_pipeline(summary: dict[str, Any]) -> None:
     """Each finished stage's own summary (the stage commands' output), then one line per stage with its folder."""
-    from designclip.cli.main import _print_captions, _print_release, _print_render, _print_tables, _print_train
+    from designclip.cli.printers import print_captions, print_release, print_render, print_tables, print_train
     from designclip.cli.search import print_embed, print_evaluation, print_index
 
     root, results, size = summary["data_root"], summary["results"], f"px{summary['profile']['render_size']}"
     print(summary["profile_line"])
-    printers = {"ingest": lambda r: _print_tables(root), "render": lambda r: _print_render(r, root, size),
-                "caption": lambda r: _print_captions(r, root, size), "release": lambda r: _print_release(r, root),
-                "train": _print_train, "index": lambda r: (print_embed(r["embed"], root), print_index(r["index"])),
+    printers = {"ingest": lambda r: print_tables(root), "render": lambda r: print_render(r, root, size),
+                "caption": lambda r: print_captions(r, root, size), "release": lambda r: print_release(r, root),
+                "train": print_train, "index": lambda r: (print_embed(r["embed"], root), print_index(r["index"])),
                 "evaluate": print_evaluation}
     for stage in STAGES:
         if stage in results:
@@ -162,8 +157,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def _run_options(parser: argparse.ArgumentParser, required: bool) -> None:
-    parser.add_argument("--start", type=_date, required=required, help="first grant date, e.g. 2021-01-01")
-    parser.add_argument("--end", type=_date, required=required, help="last grant date, e.g. 2021-12-31")
+    parser.add_argument("--start", type=parse_date, required=required, help="first grant date, e.g. 2021-01-01")
+    parser.add_argument("--end", type=parse_date, required=required, help="last grant date, e.g. 2021-12-31")
     parser.add_argument("--until", choices=STAGES, help="last stage to run (default evaluate)")
     parser.add_argument("--from", dest="from_stage", choices=STAGES,
                         help="first stage to run (default ingest; earlier stages' outputs must be there)")

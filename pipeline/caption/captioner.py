@@ -1,4 +1,4 @@
-"""The one small interface every caption backend implements (metadata, llava, vllm), and how to pick one."""
+"""The one small interface every caption backend implements (metadata, llava, vllm); backends.py builds one."""
 
 from __future__ import annotations
 
@@ -9,34 +9,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-BACKENDS = ("metadata", "llava", "vllm")
+from designclip.storage.vocabulary import BACKENDS, CaptionRequest, CaptionResult
+
+__all__ = ["BACKENDS", "DEFAULT_LLAVA_MODEL", "CaptionRequest", "CaptionResult", "Captioner", "CaptionerError",
+           "GenerationSettings", "caption_set_id", "default_backend", "model_slug"]
+
 DEFAULT_LLAVA_MODEL = "llava-hf/llava-1.5-7b-hf"
 
 
 class CaptionerError(RuntimeError):
     """A backend cannot be built (missing extra, unknown model); the message says what to install or pass."""
-
-
-@dataclass(frozen=True)
-class CaptionRequest:
-    """One view to caption: its sample key, its PNG bytes and its sample json (title, view, FIG. description)."""
-
-    key: str
-    png: bytes
-    meta: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class CaptionResult:
-    """One caption, or the reason there is none (`error`): a bad image is a recorded failure, never fatal."""
-
-    key: str
-    caption: str | None
-    prompt: str | None = None
-    error: str | None = None
-    seconds: float = 0.0  # this sample's share of its batch's wall time
-    output_tokens: int | None = None
-    batch_size: int = 1
 
 
 @dataclass(frozen=True)
@@ -89,27 +71,6 @@ def caption_set_id(backend: str, model_id: str, prompt_version: str, settings: d
         return prompt_version
     digest = hashlib.sha256(json.dumps({"model": model_id, **settings}, sort_keys=True).encode()).hexdigest()[:8]
     return f"{backend}-{model_slug(model_id)}-{prompt_version}-{digest}"
-
-
-def make_captioner(backend: str, model_id: str | None = None, batch_size: int | None = None,
-                   generation: GenerationSettings | None = None, device: str | None = None,
-                   loader_workers: int = 2) -> Captioner:
-    """Build the chosen backend; model backends are imported only when chosen."""
-    generation = generation or GenerationSettings()
-    if backend == "metadata":
-        from designclip.pipeline.caption.metadata import MetadataCaptioner
-
-        return MetadataCaptioner()
-    if backend == "llava":
-        from designclip.pipeline.caption.llava import LlavaCaptioner
-
-        return LlavaCaptioner(model_id or DEFAULT_LLAVA_MODEL, batch_size=batch_size, generation=generation,
-                              device=device, loader_workers=loader_workers)
-    if backend == "vllm":
-        from designclip.pipeline.caption.vllm import VllmCaptioner
-
-        return VllmCaptioner(model_id or DEFAULT_LLAVA_MODEL, batch_size=batch_size, generation=generation)
-    raise CaptionerError(f"unknown captioner {backend!r}: use one of {', '.join(BACKENDS)}")
 
 
 def default_backend() -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-SPLITS = ("train", "val", "test")
+from designclip.storage.vocabulary import SPLITS
+
 DEFAULT_RATIOS: dict[str, float] = {"train": 0.90, "val": 0.05, "test": 0.05}
 
 

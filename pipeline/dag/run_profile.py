@@ -6,28 +6,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-# The DAG's stages in dependency order; `index` is embed + FAISS index of the trained model.
-STAGES = ("ingest", "render", "caption", "release", "train", "index", "evaluate")
-TINY_MODEL = "designclip-tiny"
+from designclip.pipeline.train.model_configs import TINY_MODEL, tiny_model_config
 
 
 class ProfileError(ValueError):
-    """A stage name or a setting the DAG cannot use; the message lists the valid ones."""
-
-
-def check_stage(stage: str) -> str:
-    """`stage` when it is one of STAGES, else an error naming them."""
-    if stage not in STAGES:
-        raise ProfileError(f"unknown stage {stage!r}: use one of {', '.join(STAGES)}")
-    return stage
-
-
-def stages_between(first: str, last: str) -> tuple[str, ...]:
-    """The stages from `first` to `last` inclusive, in DAG order."""
-    a, b = STAGES.index(check_stage(first)), STAGES.index(check_stage(last))
-    if a > b:
-        raise ProfileError(f"--from {first} comes after --until {last}")
-    return STAGES[a:b + 1]
+    """A setting the DAG cannot use; the message lists the valid ones."""
 
 
 @dataclass(frozen=True)
@@ -62,16 +45,16 @@ class RunProfile:
         return f"px{self.render_size}"
 
     def train_options(self) -> Any:
-        """designclip.pipeline.train.loop.TrainOptions of the train stage."""
-        from designclip.pipeline.train.loop import TrainOptions
+        """designclip.pipeline.train.options.TrainOptions of the train stage."""
+        from designclip.pipeline.train.options import TrainOptions
 
         return TrainOptions(model=self.model, pretrained=self.pretrained, model_config=self.model_config,
                             batch_size=self.batch_size, steps=self.steps, epochs=self.epochs,
                             warmup_steps=self.warmup_steps, lr=self.lr, lr_head=self.lr_head)
 
     def loop_settings(self) -> Any:
-        """designclip.pipeline.train.loop.LoopSettings of the train stage (checkpoints and log lines)."""
-        from designclip.pipeline.train.loop import LoopSettings
+        """designclip.pipeline.train.options.LoopSettings of the train stage (checkpoints and log lines)."""
+        from designclip.pipeline.train.options import LoopSettings
 
         return LoopSettings(checkpoint_every=self.checkpoint_every, log_every=self.log_every)
 
@@ -98,13 +81,6 @@ class RunProfile:
 
     def record(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def tiny_model_config() -> dict[str, Any]:
-    """The bundled tiny CLIP config (designclip/model_configs/designclip-tiny.json)."""
-    from designclip.cli.main import tiny_model_config as load
-
-    return load()
 
 
 def cuda_available() -> bool:

@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from designclip.pipeline.train.model import (
     register_model_config,
 )
 from designclip.pipeline.train.model import class_prompts as format_prompts
+from designclip.pipeline.train.model_configs import bundled_model_configs
 from PIL import Image
 from torch import Tensor, nn
 
@@ -62,16 +62,10 @@ def _folder(model: str) -> Path:
     return Path(model.removeprefix("local-dir:")).expanduser()
 
 
-def _bundled_configs() -> dict[str, dict[str, Any]]:
-    """The repository's own open_clip configs (designclip-tiny, ...), by file stem."""
-    root = resources.files("designclip").joinpath("model_configs")
-    return {p.name[: -len(".json")]: json.loads(p.read_text()) for p in root.iterdir() if p.name.endswith(".json")}
-
-
 def _open_clip_names() -> set[str]:
     import open_clip
 
-    return set(open_clip.list_models()) | set(_bundled_configs())
+    return set(open_clip.list_models()) | set(bundled_model_configs())
 
 
 def _safe(text: str) -> str:
@@ -308,7 +302,7 @@ def _load_folder(folder: Path, spec: EncoderSpec, tag: str, device: str, precisi
 
 
 def _register_bundled(name: str) -> None:
-    bundled = _bundled_configs()
+    bundled = bundled_model_configs()
     if name in bundled:
         register_model_config(bundled[name], name)
 

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from designclip.storage.vocabulary import human_bytes
+
 ID_MAP_BYTES = 48  # IndexIDMap2 per vector: the 8-byte id plus its reverse-map (hash table) entry
 HNSW_M = 32  # graph degree: 2*M links on level 0; 32 reaches recall@10 0.95 on 512-d embeddings at low efSearch
 HNSW_EF_CONSTRUCTION = 40  # FAISS's default build beam
@@ -73,14 +75,6 @@ def choose_nlist(n: int) -> int:
 def train_size(n: int, nlist: int) -> int:
     """Training sample: 40 points per list, at least 64k (PQ codebooks), at most 1M, never more than n."""
     return int(min(n, max(TRAIN_MIN, min(TRAIN_MAX, TRAIN_POINTS_PER_LIST * nlist))))
-
-
-def human_bytes(nbytes: float) -> str:
-    """Human size: 1.50 GiB, 12.3 MiB, 40.0 KiB."""
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20)):
-        if nbytes >= scale:
-            return f"{nbytes / scale:.{2 if unit == 'GiB' else 1}f} {unit}"
-    return f"{nbytes / 2**10:.1f} KiB"
 
 
 def _pq_sizes(dim: int) -> list[int]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 
-ARCHIVE_NAME = re.compile(r"^I(?P<date>\d{8})(?:_r(?P<rev>\d+))?\.(?P<ext>tar|zip|ZIP)$")
+from designclip.storage.vocabulary import parse_archive_name
+
+__all__ = ["WeeklyArchive", "latest_revisions", "parse_archive_name"]
 
 
 @dataclass(frozen=True)
@@ -19,18 +20,6 @@ class WeeklyArchive:
     size: int | None = None
     revision: int = 0
     source: str = "bdss"
-
-
-def parse_archive_name(name: str) -> tuple[dt.date, int] | None:
-    """`I20251230_r1.tar` -> (2025-12-30, 1); None for names that are not weekly grant archives."""
-    m = ARCHIVE_NAME.match(name)
-    if not m:
-        return None
-    try:
-        week = dt.datetime.strptime(m["date"], "%Y%m%d").date()
-    except ValueError:
-        return None
-    return week, int(m["rev"] or 0)
 
 
 def latest_revisions(archives: list[WeeklyArchive]) -> list[WeeklyArchive]:

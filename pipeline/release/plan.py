@@ -9,7 +9,7 @@ from typing import Any
 
 from designclip.pipeline.common.splits import SPLITS
 from designclip.pipeline.release.exclusions import ExclusionList
-from designclip.pipeline.release.rules import SplitRule
+from designclip.pipeline.release.options import SplitRule
 from designclip.pipeline.render.near_duplicates import CONFIRM, LEGACY, THRESHOLD, NearDuplicates
 from designclip.pipeline.render.segment import SHOWS_OTHER_LABELS
 

@@ -12,10 +12,10 @@ from designclip.pipeline.common.splits import split_of
 from designclip.pipeline.render.label_erase import erase_text, hide_ink
 from designclip.pipeline.render.metadata_caption import metadata_caption
 from designclip.pipeline.render.near_duplicates import view_hash, view_hash256
-from designclip.pipeline.render.sample_json import normalise_sample_json
 from designclip.pipeline.render.segment import SEGMENTER_VERSION, Region, SheetLayout, analyse_sheet, plan_regions
 from designclip.pipeline.render.sheet_image import SheetImageError, decode_sheet, ink_box
 from designclip.pipeline.render.view_image import crop_box, encode_png, square_view
+from designclip.storage.sample_json import normalise_sample_json
 from PIL import Image
 
 RENDERER_VERSION = "1"

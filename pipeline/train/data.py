@@ -25,17 +25,16 @@ import logging
 import math
 import random
 import struct
-import tarfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import fsspec
 import pyarrow.parquet as pq
 import torch
 from designclip.pipeline.common.loader_workers import forget_parent_exit_hooks
 from designclip.storage.folder import DataFolder
+from designclip.storage.webdataset import tar_samples
 from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
@@ -171,35 +170,6 @@ def _seeded_augmentation(seed: int) -> Iterator[None]:
             yield
         finally:
             random.setstate(state)
-
-
-def _member_key(name: str) -> tuple[str, str]:
-    """'dir/USD0915080_f1.png' -> ('dir/USD0915080_f1', 'png'): webdataset splits the base name at its first dot."""
-    head, _, base = name.rpartition("/")
-    key, _, ext = base.partition(".")
-    return (f"{head}/{key}" if head else key), ext
-
-
-def tar_samples(url: str) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """(key, {ext: bytes}) per sample of one shard, streamed (no seeking, works on remote URLs)."""
-    key: str | None = None
-    members: dict[str, bytes] = {}
-    try:
-        with fsspec.open(url, "rb") as f, tarfile.open(fileobj=f, mode="r|") as tar:
-            for info in tar:
-                if not info.isfile():
-                    continue
-                k, ext = _member_key(info.name)
-                if k != key and members:
-                    yield key, members  # type: ignore[misc]
-                    members = {}
-                key = k
-                data = tar.extractfile(info)
-                members[ext] = data.read() if data is not None else b""
-    except tarfile.TarError as err:
-        raise RuntimeError(f"{url}: unreadable shard ({err}); re-download or rebuild the release") from err
-    if members:
-        yield key, members  # type: ignore[misc]
 
 
 def png_looks_whole(png: bytes) -> bool:

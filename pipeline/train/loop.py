@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
@@ -14,85 +13,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+from designclip.pipeline.train import setup as train_setup
 from designclip.pipeline.train.data import steps_per_epoch
-from designclip.pipeline.train.model import VIEW_TEMPERATURE, LossWeights
-
-OBJECTIVES = ("clip", "caption-only", "arcface")
-CAPTION_ONLY = LossWeights(clip=1.0, cls=0.0, prompt=0.0, view=0.0, locarno=0.0)  # IMPACT's plain CLIP fine-tune
-
-
-class TrainError(ValueError):
-    """Settings or inputs training cannot start from; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """Everything that changes the trained weights (recorded in run.json; a resumed run must match)."""
-
-    model: str = "ViT-B-16"
-    pretrained: str | None = None
-    model_config: dict[str, Any] | None = None  # a custom open_clip config (tests, the CPU main job)
-    objective: str = "clip"
-    weights: LossWeights = field(default_factory=LossWeights)
-    batch_size: int = 64
-    views_per_patent: int = 2
-    steps: int | None = None  # None: `epochs` over the train split (sizes.json)
-    epochs: float = 1.0
-    lr: float = 5e-5
-    lr_head: float = 1e-3
-    weight_decay: float = 0.1
-    warmup_steps: int = 100
-    grad_clip: float = 1.0
-    precision: str = "auto"  # auto: bf16 on GPU, fp32 on CPU
-    grad_checkpointing: bool = False
-    seed: int = 0
-    arcface_s: float = 30.0
-    arcface_m: float = 0.5
-    shuffle_patents: int = 256
-    keep_ink: bool = True  # thicken strokes before downscaling views (thin lines vanish at 64-224 px otherwise)
-    view_temperature: float = VIEW_TEMPERATURE  # the multi-view SupCon term's own tau
-
-    def __post_init__(self) -> None:
-        if self.objective == "caption-only":  # the objective is its weights: record what is trained, not the lambdas
-            object.__setattr__(self, "weights", CAPTION_ONLY)
-
-    def check(self) -> None:
-        if self.objective not in OBJECTIVES:
-            raise TrainError(f"objective {self.objective!r}: use one of {', '.join(OBJECTIVES)}")
-        if self.batch_size < 2:
-            raise TrainError("batch_size must be at least 2 (contrastive losses need negatives)")
-        if self.steps is not None and self.steps < 1:
-            raise TrainError("steps must be positive")
-        if self.precision not in ("auto", "bf16", "fp16", "no"):
-            raise TrainError(f"precision {self.precision!r}: use auto, bf16, fp16 or no")
-        if self.view_temperature <= 0:
-            raise TrainError(f"view_temperature {self.view_temperature}: use a positive value (SupCon's is 0.07)")
-
-    @property
-    def contrastive(self) -> bool:
-        """The DesignClip objectives (all terms, or the caption term alone) as opposed to ArcFace."""
-        return self.objective in ("clip", "caption-only")
-
-    def idle_parameters(self) -> bool:
-        """True when a head or tower takes no part in the loss: only then must DDP search for unused parameters."""
-        w = self.weights
-        return self.contrastive and (w.cls == 0 or (w.clip == 0 and w.prompt == 0))
-
-    def record(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class LoopSettings:
-    """How the loop runs, not what it learns (not part of run.json): logging, checkpoints, workers."""
-
-    checkpoint_every: int = 500
-    log_every: int = 10
-    workers: int | None = None  # None: the CPUs per GPU process (2 on a CPU run, whose main process computes too)
-    stop_after: int | None = None  # stop (as if killed) after this many steps; tests and time-boxed runs
-
-
-DEFAULT_LOOP = LoopSettings()
+from designclip.pipeline.train.options import (  # noqa: F401 (TrainError: callers import the options from here)
+    DEFAULT_LOOP,
+    LoopSettings,
+    TrainError,
+    TrainOptions,
+)
 
 
 class CheckpointStore(Protocol):
@@ -168,7 +96,6 @@ def train(release_dir: str, store: CheckpointStore, options: TrainOptions, loop:
     """Train on `release_dir`'s train split; resumes from the store's latest checkpoint; exports when finished."""
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
-    from designclip.pipeline.train import setup as train_setup
 
     options.check()
     log = logger or logging.getLogger("designclip.train")

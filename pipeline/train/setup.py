@@ -15,7 +15,6 @@ from designclip.pipeline.train.data import (
     patent_index,
     split_shards,
 )
-from designclip.pipeline.train.loop import TrainError, TrainOptions
 from designclip.pipeline.train.model import (
     arcface_loss,
     build_arcface,
@@ -24,6 +23,7 @@ from designclip.pipeline.train.model import (
     design_clip_loss,
     param_groups,
 )
+from designclip.pipeline.train.options import TrainError, TrainOptions
 from torch.utils.data import DataLoader
 
 LossFn = Callable[[torch.nn.Module, TrainBatch], tuple[torch.Tensor, dict[str, float]]]

@@ -16,7 +16,8 @@ SHARD_SAMPLES = 5
 @pytest.fixture(scope="session")
 def caption_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data root with WEEKS ingested and rendered (px512), no captions yet: copy it before writing."""
-    from designclip.tasks.render import render_week_shards
+    from designclip.pipeline.render.driver import RENDER, RenderStageOptions
+    from designclip.storage.folder import DataFolder
 
     from tests.builders import ingest_sample_weeks
 
@@ -24,7 +25,7 @@ def caption_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = root / "data"
     ingest_sample_weeks(data, WEEKS, root)
     for week in WEEKS:
-        render_week_shards(str(data), week, max_samples=SHARD_SAMPLES)
+        RENDER.run(DataFolder(data), week, RenderStageOptions(max_samples=SHARD_SAMPLES))
     return data
 
 

@@ -18,7 +18,8 @@ START, END = dt.date(2021, 1, 1), dt.date(2021, 12, 31)
 @pytest.mark.usefixtures("prefect_harness")
 def test_caption_flow_then_a_release_with_those_captions(data: Path) -> None:
     from designclip.flows.caption import caption_flow
-    from designclip.tasks.release import CaptionsMissing, build_release
+    from designclip.pipeline.release.driver import build_release
+    from designclip.pipeline.release.options import CaptionsMissing
 
     summary = caption_flow(start=START, end=END, data_root=str(data), captioner="metadata")
     assert summary["caption_set"] == "metadata-1"

@@ -8,13 +8,19 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from designclip.pipeline.caption.driver import (
+    CaptionerSpec,
+    caption_shard_file,
+    load_captioner,
+    prepare_set,
+    unload_captioners,
+)
+from designclip.pipeline.caption.tiny_llava import build_tiny_llava
 from designclip.storage import layout
 from designclip.storage.captions import ShardRef, rendered_shards
 from designclip.storage.folder import DataFolder
-from designclip.tasks.caption import CaptionerSpec, caption_shard_file, load_captioner, prepare_set, unload_captioners
 
 from tests.release.conftest import clone_week, read_samples
-from tests.tiny_llava import build_tiny_llava
 
 PROFILE = "px512"
 BAD_WEEK = dt.date(2021, 6, 1)
@@ -35,7 +41,7 @@ class Crash(RuntimeError):
 
 
 def test_bad_image_is_recorded_resume_matches_and_release_falls_back(data: Path, tiny_folder: Path) -> None:
-    from designclip.tasks.release import build_release
+    from designclip.pipeline.release.driver import build_release
 
     # a week cloned from 2021-04-06 (USD0915080, 2 views) whose second view's PNG is cut in half
     clone_week(data, dt.date(2021, 4, 6), BAD_WEEK, png_edit=lambda key, png: png[: len(png) // 2]
@@ -85,7 +91,7 @@ def test_bad_image_is_recorded_resume_matches_and_release_falls_back(data: Path,
 
 
 def test_a_failed_caption_falls_back_to_the_metadata_caption_in_the_release(data: Path, tiny_folder: Path) -> None:
-    from designclip.tasks.release import build_release
+    from designclip.pipeline.release.driver import build_release
 
     clone_week(data, dt.date(2021, 4, 6), BAD_WEEK, png_edit=lambda key, png: png[:100] if key == BAD_KEY else png)
     for day in ("2021-03-23", "2021-04-06", "2021-05-04"):  # release only the bad week

@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from designclip.pipeline.caption.captioner import caption_set_id
+from designclip.pipeline.caption.driver import CaptionerSpec, caption_shard_file, load_captioner, prepare_set
 from designclip.storage import layout
 from designclip.storage.captions import (
     CaptionStorageError,
@@ -21,7 +22,6 @@ from designclip.storage.captions import (
     write_set_record,
 )
 from designclip.storage.folder import DataFolder
-from designclip.tasks.caption import CaptionerSpec, caption_shard_file, load_captioner, prepare_set
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = "px512"
@@ -86,7 +86,7 @@ import sys, time
 from designclip.pipeline.caption.metadata import MetadataCaptioner
 from designclip.storage.captions import rendered_shards
 from designclip.storage.folder import DataFolder
-from designclip.tasks.caption import caption_shard_file, prepare_set
+from designclip.pipeline.caption.driver import caption_shard_file, prepare_set
 
 class Slow(MetadataCaptioner):
     def caption(self, requests):

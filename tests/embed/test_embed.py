@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from designclip.pipeline.embed.driver import embed_release
 from designclip.pipeline.embed.encoder import EncoderSpec
 from designclip.storage import embeddings, layout
 from designclip.storage.embeddings import EmbeddingsConflict, EmbeddingsMissing, load_split_vectors
 from designclip.storage.folder import DataFolder
-from designclip.tasks.embed import embed_release
 
 from tests.embed.conftest import rewrite_tar
 from tests.release.conftest import read_samples
@@ -161,8 +161,7 @@ def test_a_tag_reused_for_other_weights_is_refused(release_copy: Path, tiny_expo
     import torch
     from designclip.pipeline.train.export import export_model
     from designclip.pipeline.train.model import build_design_clip
-
-    from designclip.cli.main import tiny_model_config
+    from designclip.pipeline.train.model_configs import tiny_model_config
 
     torch.manual_seed(1)
     model, _, _, _ = build_design_clip("designclip-tiny", model_config=tiny_model_config())
@@ -243,8 +242,7 @@ def test_an_unfinished_release_is_refused(release_copy: Path, tiny_export: Path)
 def test_an_image_only_model_writes_no_text_vectors(release_copy: Path, tmp_path: Path) -> None:
     from designclip.pipeline.train.export import export_model
     from designclip.pipeline.train.model import build_arcface
-
-    from designclip.cli.main import tiny_model_config
+    from designclip.pipeline.train.model_configs import tiny_model_config
 
     model, _, _ = build_arcface("designclip-tiny", 4, model_config=tiny_model_config(), embed_dim=32)
     arc = export_model(model.eval(), tmp_path / "arc", "designclip-tiny")

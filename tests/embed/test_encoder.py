@@ -84,8 +84,7 @@ def test_a_batch_of_one_gives_the_same_vectors_as_a_batch_of_many(encoder, drawi
 def test_class_prompts_use_the_models_template(encoder, tmp_path: Path) -> None:
     from designclip.pipeline.train.export import export_model
     from designclip.pipeline.train.model import build_design_clip
-
-    from designclip.cli.main import tiny_model_config
+    from designclip.pipeline.train.model_configs import tiny_model_config
 
     titles = {"D1": "Edible Products", "D2": "Apparel and Haberdashery"}
     assert encoder.class_prompts(titles) == ["a patent drawing of Edible Products",
@@ -160,8 +159,7 @@ def test_bad_device_and_tag_are_refused(tiny_export: Path) -> None:
 def test_an_arcface_export_embeds_drawings_only(tmp_path: Path, drawings: list) -> None:
     from designclip.pipeline.train.export import export_model
     from designclip.pipeline.train.model import build_arcface
-
-    from designclip.cli.main import tiny_model_config
+    from designclip.pipeline.train.model_configs import tiny_model_config
 
     model, _, _ = build_arcface("designclip-tiny", 5, model_config=tiny_model_config(), embed_dim=32)
     arc = load_encoder(EncoderSpec(str(export_model(model.eval(), tmp_path / "arc", "designclip-tiny"))))

@@ -186,9 +186,9 @@ class _Encoder:
 
 
 def test_a_benchmark_the_model_trained_on_is_refused_or_recorded(embedded_v1: dict) -> None:
+    from designclip.pipeline.evaluate.overlap import check_overlap, training_overlap
     from designclip.storage.eval_inputs import split_patents
     from designclip.storage.folder import DataFolder
-    from designclip.tasks.evaluate import check_overlap, training_overlap
 
     folder = DataFolder(embedded_v1["data_root"])
     train = split_patents(folder, "v1", ["train"])
@@ -212,7 +212,7 @@ def test_the_patentclip_baseline_is_real_loading_code_that_fails_clearly_offline
                                                                                 monkeypatch) -> None:
     import huggingface_hub.constants
     from designclip.pipeline.embed.encoder import EncoderError, EncoderSpec
-    from designclip.tasks.evaluate import evaluate_model
+    from designclip.pipeline.evaluate.driver import evaluate_model
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no retries against an absent network
     with pytest.raises(EncoderError, match=r"could not load hf-hub:patentclip/PatentCLIP_Vit_B.*cannot be downloaded "

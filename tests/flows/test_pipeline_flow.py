@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 from designclip.pipeline.ingest.mirror import build_bdss_mirror
+from designclip.pipeline.ingest.sample import sample_patents_dir
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
-
-from designclip.cli.main import sample_patents_dir
 
 START, END = dt.date(2021, 3, 20), dt.date(2021, 4, 15)  # 3 cheap weeks: 2021-03-23, 04-06, 04-13, 1 patent each
 WEEKS = [dt.date(2021, 3, 23), dt.date(2021, 4, 6), dt.date(2021, 4, 13)]

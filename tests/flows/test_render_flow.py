@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import webdataset as wds
+from designclip.pipeline.render.driver import RENDER, RenderStageOptions
 from designclip.pipeline.render.patent_views import RenderOptions
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 from designclip.storage.tables import read_marker, read_table
-from designclip.tasks.render import render_week_shards
 
 from tests.builders import ingest_sample_weeks
 
@@ -83,19 +83,19 @@ def test_render_flow_without_ingested_weeks_says_what_to_run(tmp_path, prefect_h
 KILLER = """
 import datetime as dt, os, signal, sys
 from designclip.pipeline.render.patent_views import RenderOptions
-from designclip.tasks.render import render_week_shards
-seen = []
-def hook(pid):
-    seen.append(pid)
-    if len(seen) == 3:
+from designclip.pipeline.render.driver import RENDER, RenderStageOptions
+from designclip.storage.folder import DataFolder
+def hook(done, total=None):
+    if done == 3:
         os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no finally: a real crash mid-shard
-render_week_shards(sys.argv[1], dt.date(2021, 3, 16), RenderOptions(size=128), max_samples=3, on_patent=hook)
+RENDER.run(DataFolder(sys.argv[1]), dt.date(2021, 3, 16), RenderStageOptions(RenderOptions(size=128), max_samples=3),
+           hook)
 """
 
 
 def test_killed_mid_shard_then_rerun_gives_identical_shards(ingested, tmp_path):
     clean = copy_ingested(ingested, tmp_path / "clean")
-    render_week_shards(clean, WEEK, OPTIONS, max_samples=3)
+    RENDER.run(DataFolder(clean), WEEK, RenderStageOptions(OPTIONS, max_samples=3))
     expected = shard_digests(clean, WEEK)
     assert len(expected) == 4  # 8, 6, 2, 2 views: one patent per shard (limit 3, patents never split)
 
@@ -112,7 +112,7 @@ def test_killed_mid_shard_then_rerun_gives_identical_shards(ingested, tmp_path):
     before = {rel: d for rel, d in shard_digests(crashed, WEEK).items()}
     mtimes = {p.name: p.stat().st_mtime_ns for p in shard_dir.glob("0000[01].tar")}
 
-    stats = render_week_shards(crashed, WEEK, OPTIONS, max_samples=3)
+    stats = RENDER.run(DataFolder(crashed), WEEK, RenderStageOptions(OPTIONS, max_samples=3)).stats
     assert stats["samples"] == 18 and stats["patents"] == 4
     assert shard_digests(crashed, WEEK) == expected
     assert all(before[rel] == expected[rel] for rel in before)

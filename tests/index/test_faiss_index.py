@@ -20,8 +20,7 @@ from designclip.pipeline.index.faiss_index import (
     tune_index,
 )
 from designclip.pipeline.index.plan import IndexPlan, plan_index
-
-from tests.index import clustered_vectors
+from designclip.pipeline.index.synthetic import clustered_vectors
 
 BIG = 8 * 10**9
 

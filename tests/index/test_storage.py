@@ -10,11 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 from designclip.pipeline.index.faiss_index import build_index, key_ids, search_index, tune_index
 from designclip.pipeline.index.plan import plan_index
+from designclip.pipeline.index.synthetic import clustered_vectors
 from designclip.storage import indexes
 from designclip.storage.folder import DataFolder
 from designclip.storage.indexes import IndexCorrupt, IndexMissing, card_markdown, read_card, read_index, write_index
-
-from tests.index import clustered_vectors
 
 DIR = "indexes/v9/tag-a/image"
 

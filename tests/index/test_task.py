@@ -8,14 +8,19 @@ import faiss
 import numpy as np
 import pyarrow as pa
 import pytest
+from designclip.pipeline.index.driver import build_release_index
 from designclip.pipeline.index.faiss_index import IndexBuildError, search_index
+from designclip.pipeline.index.synthetic import clustered_vectors
 from designclip.storage import layout
-from designclip.storage.embeddings import EMBED_META, release_fingerprint, write_encoder_record, write_shard_embeddings
+from designclip.storage.embeddings import (
+    EMBED_META,
+    embeddings_fingerprint,
+    release_fingerprint,
+    write_encoder_record,
+    write_shard_embeddings,
+)
 from designclip.storage.folder import DataFolder
 from designclip.storage.indexes import read_card, read_index
-from designclip.tasks.index import build_release_index, embeddings_fingerprint
-
-from tests.index import clustered_vectors
 
 SHARDS = {"train": [1200, 1300], "test": [500]}
 BAD_IMAGES = {("train", 1): [3, 700], ("test", 0): [10, 11, 12]}  # rows whose PNG "did not decode"

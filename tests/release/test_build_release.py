@@ -15,9 +15,11 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from designclip.pipeline.common.splits import SPLITS, parse_ratios, split_of
+from designclip.pipeline.release.driver import build_release
+from designclip.pipeline.release.options import NothingToRelease, ReleaseExists
+from designclip.pipeline.release.shards import release_order
 from designclip.storage.folder import DataFolder
 from designclip.storage.tables import read_marker
-from designclip.tasks.release import NothingToRelease, ReleaseExists, build_release, release_order
 
 from tests.release.conftest import NOT_RENDERED, RATIOS, RENDERED, SHARD_SAMPLES, read_samples, release_root
 

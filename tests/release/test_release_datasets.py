@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from designclip.pipeline.common.splits import SPLITS
-from designclip.pipeline.render.sample_json import (
+from designclip.storage.sample_json import (
     BOOL,
     FIELDS,
     INT,
@@ -150,7 +150,7 @@ def test_load_dataset_from_the_release_folder_uses_the_card(release_data: Path, 
 
 
 def test_a_split_without_shards_is_left_out_of_the_header() -> None:
-    from designclip.pipeline.release.rules import card_front_matter
+    from designclip.pipeline.release.card import card_front_matter
 
     summary = {"splits": {"train": {"samples": 7}, "val": {"samples": 0}, "test": {"samples": 0}}}
     lines = card_front_matter("2025.1", summary, {"train": "train"})

@@ -11,7 +11,7 @@ from tests.release.conftest import RATIOS, release_root
 
 def test_release_flow_builds_then_skips_and_publishes_a_split_table(release_data: Path, prefect_harness) -> None:
     from designclip.flows.release import release_flow
-    from designclip.tasks.release import ReleaseExists
+    from designclip.pipeline.release.options import ReleaseExists
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from designclip.pipeline.release.driver import build_release
 from designclip.storage.folder import DataFolder
 from designclip.storage.tables import finished_weeks, read_marker
-from designclip.tasks.release import build_release
 
 from tests.release.conftest import clone_week, copy_data, release_root, renamed, zoomed
 

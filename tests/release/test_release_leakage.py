@@ -11,9 +11,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from designclip.pipeline.common.splits import parse_ratios, split_of
+from designclip.pipeline.release.driver import build_release
 from designclip.pipeline.release.plan import EXCLUDED_DROPPED, MULTI_FIG_FALLBACK
 from designclip.pipeline.render.near_duplicates import CONFIRM, THRESHOLD, hamming
-from designclip.tasks.release import build_release
 from PIL import Image
 
 from tests.release.conftest import RATIOS, clone_week, copy_data, read_samples, release_root, renamed

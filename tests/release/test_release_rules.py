@@ -6,20 +6,22 @@ import json
 
 import pytest
 from designclip.pipeline.common.splits import split_of
-from designclip.pipeline.release.rules import (
-    ReleaseError,
-    ReleaseOptions,
+from designclip.pipeline.release.members import (
     SourceSample,
-    check_version,
-    fingerprint_changes,
     group_members,
     group_patents,
     release_members,
-    split_rule,
     starts_new_shard,
     tar_size,
 )
-from designclip.pipeline.render.sample_json import FIELDS, normalise_sample_json
+from designclip.pipeline.release.options import (
+    ReleaseError,
+    ReleaseOptions,
+    check_version,
+    fingerprint_changes,
+    split_rule,
+)
+from designclip.storage.sample_json import FIELDS, normalise_sample_json
 from designclip.storage.shards import sample_members
 
 

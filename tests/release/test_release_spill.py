@@ -6,8 +6,8 @@ import errno
 from pathlib import Path
 
 import pytest
+from designclip.pipeline.release.shards import release_order
 from designclip.storage.release_spill import OrderedSpill, SpillError
-from designclip.tasks.release import release_order
 
 
 def test_records_come_back_whole_in_key_order(tmp_path: Path) -> None:

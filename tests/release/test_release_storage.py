@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from designclip.pipeline.release.rules import tar_size
+from designclip.pipeline.release.driver import build_release
+from designclip.pipeline.release.members import tar_size
 from designclip.storage.release import ManifestWriter
-from designclip.tasks.release import build_release
 
 from tests.release.conftest import RATIOS, read_samples, release_root
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from designclip.pipeline.render.sample_json import (
+from designclip.storage.sample_json import (
     BOOL,
     FIELDS,
     INT,

@@ -47,8 +47,8 @@ def s3_endpoint(monkeypatch):
 def test_ingest_and_render_on_s3_equal_a_local_run(s3_endpoint, tmp_path, prefect_harness):
     import s3fs
     from designclip.pipeline.ingest.mirror import build_weekly_tar, group_by_week
+    from designclip.pipeline.render.driver import RENDER, RenderStageOptions
     from designclip.pipeline.render.patent_views import RenderOptions
-    from designclip.tasks.render import render_week_shards
 
     from designclip.cli.main import main
     from tests.builders import ingest_sample_weeks
@@ -64,7 +64,7 @@ def test_ingest_and_render_on_s3_equal_a_local_run(s3_endpoint, tmp_path, prefec
     local = tmp_path / "local"
     ingest_sample_weeks(local, WEEKS, tmp_path / "local-tars")
     for week in WEEKS:
-        render_week_shards(str(local), week, RenderOptions(size=SIZE), max_samples=SHARD_SAMPLES)
+        RENDER.run(DataFolder(local), week, RenderStageOptions(RenderOptions(size=SIZE), max_samples=SHARD_SAMPLES))
 
     s3fs.S3FileSystem.clear_instance_cache()  # read back through a fresh client, no cached listings
     remote, here = DataFolder(root), DataFolder(str(local))

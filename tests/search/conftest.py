@@ -13,7 +13,7 @@ import pytest
 @pytest.fixture(scope="session")
 def indexed_v1(embedded_v1: dict) -> dict:
     """embedded_v1 plus its image (and text) FAISS index, built the way `designclip index` builds it."""
-    from designclip.tasks.index import build_release_index
+    from designclip.pipeline.index.driver import build_release_index
 
     build_release_index(embedded_v1["data_root"], embedded_v1["release"], embedded_v1["tag"])
     return embedded_v1

@@ -27,7 +27,7 @@ def test_a_week_on_a_memory_url_round_trips(tmp_path: Path) -> None:
     assert read_table(folder, "patents").column("title").to_pylist() == ["Sport spoon"]
     sheet = read_table(folder, "sheets").to_pylist()[2]
     assert read_sheet_image(folder, sheet) == (spoon / sheet["file"]).read_bytes()
-    assert not [p for p in folder.fs.find(folder.root) if ".tmp" in p], "no temporary files left behind"
+    assert not [p for p in folder.find("") if ".tmp" in p], "no temporary files left behind"
 
 
 def test_atomic_open_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
@@ -43,3 +43,42 @@ def test_atomic_open_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> No
 def test_paths_cannot_escape_the_root(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="escapes"):
         DataFolder(tmp_path).path("patents/../../etc/passwd")
+
+
+@pytest.fixture(params=["local", "memory"])
+def any_folder(request: pytest.FixtureRequest, tmp_path: Path) -> DataFolder:
+    return DataFolder(tmp_path) if request.param == "local" else DataFolder(f"memory://df-{uuid.uuid4().hex[:8]}")
+
+
+def test_listing_finding_and_fetching_without_reaching_for_fs(any_folder: DataFolder, tmp_path: Path) -> None:
+    folder = any_folder
+    for rel in ("a/x.json", "a/b/00000.tar", "a/b/00000.stats.json", "a/.tmpdir/y", "a/c/d/z.txt"):
+        folder.write_json(rel, {"rel": rel})
+    assert folder.ls_dirs("a") == ["b", "c"] and folder.ls_dirs("missing") == []
+    assert folder.isdir("a/b") and not folder.isdir("a/x.json")
+    assert folder.find("a/b") == ["a/b/00000.stats.json", "a/b/00000.tar"]
+    assert folder.find("a/x.json") == ["a/x.json"] and folder.find("nothing") == []
+    local = tmp_path / "fetched.json"
+    folder.get_file("a/c/d/z.txt", str(local))
+    assert local.read_text() == (folder.read_bytes("a/c/d/z.txt")).decode()
+    import fsspec
+
+    with fsspec.open(folder.url_of("a/x.json"), "rb") as f:  # a URL any fsspec reader opens
+        assert f.read() == folder.read_bytes("a/x.json")
+
+
+def test_remove_tree_takes_the_chosen_files_first(tmp_path: Path) -> None:
+    folder = DataFolder(tmp_path)
+    for rel in ("r/00000.tar", "r/00000.stats.json", "r/sub/card.json", "r/sub/index.faiss"):
+        folder.write_json(rel, {})
+    removed: list[str] = []
+    rm = folder.fs.rm
+
+    def recording_rm(path: str, recursive: bool = False) -> None:
+        removed.append(path.rsplit("/", 1)[-1])
+        rm(path, recursive=recursive)
+
+    folder.fs.rm = recording_rm  # type: ignore[method-assign]
+    assert folder.remove_tree("r", first=lambda rel: rel.endswith((".stats.json", "card.json")))
+    assert sorted(removed[:2]) == ["00000.stats.json", "card.json"] and removed[2:] == ["r"]
+    assert not folder.exists("r") and not folder.remove_tree("r")

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import designclip.tasks.release as release_task
+import designclip.pipeline.release.shards as release_shards
 import pytest
+from designclip.pipeline.release.driver import build_release
 from designclip.pipeline.train.data import PatentBatches, patent_index, split_shards
-from designclip.tasks.release import build_release
 
 from tests.release.conftest import RENDERED, clone_week, copy_data, release_root
 
@@ -81,7 +81,7 @@ def test_batches_mix_classes_like_a_full_shuffle(clustered: Path, monkeypatch: p
     full = _full_shuffle(hashed)
     assert full > 2.5  # 60 patents of 6 classes: a random batch of 4 patents holds about 3 classes
     mixed = _classes_per_batch(hashed)
-    monkeypatch.setattr(release_task, "release_order", lambda patent_id: 0)  # ties keep the input order
+    monkeypatch.setattr(release_shards, "release_order", lambda patent_id: 0)  # ties keep the input order
     in_input_order = _classes_per_batch(_release(clustered, "input-order"))
     print(f"distinct classes per batch: full shuffle {full:.2f}, hash order {mixed:.2f}, "
           f"input order {in_input_order:.2f}")

@@ -14,13 +14,12 @@ from typing import Any
 import open_clip
 import pytest
 import torch
+from designclip.pipeline.train.driver import ReleaseMissing, train_run
 from designclip.pipeline.train.loop import LoopSettings, TrainOptions
 from designclip.pipeline.train.model import LossWeights
+from designclip.pipeline.train.model_configs import tiny_model_config
 from designclip.storage.train_runs import TrainRunError
-from designclip.tasks.train import ReleaseMissing, train_run
 from safetensors.torch import load_file
-
-from designclip.cli.main import tiny_model_config
 
 ROOT = Path(__file__).resolve().parents[2]
 OPTIONS = TrainOptions(model="designclip-tiny", model_config=tiny_model_config(), batch_size=8, steps=12,
@@ -88,9 +87,9 @@ def test_a_stopped_run_resumes_to_the_same_weights_as_an_uninterrupted_one(data:
 
 KILLED_RUN = """
 import sys
-from designclip.cli.main import tiny_model_config
+from designclip.pipeline.train.model_configs import tiny_model_config
 from designclip.pipeline.train.loop import LoopSettings, TrainOptions
-from designclip.tasks.train import train_run
+from designclip.pipeline.train.driver import train_run
 opts = TrainOptions(model="designclip-tiny", model_config=tiny_model_config(), batch_size=8, steps=12,
                     warmup_steps=3, lr=5e-4, lr_head=5e-3)
 train_run(sys.argv[1], "v1", sys.argv[2], opts, LoopSettings(checkpoint_every=4, log_every=2, workers=0))

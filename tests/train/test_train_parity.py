@@ -15,8 +15,8 @@ from designclip.pipeline.train import setup as train_setup
 from designclip.pipeline.train.data import decode_image, split_shards
 from designclip.pipeline.train.export import export_model, read_export_meta
 from designclip.pipeline.train.loop import TrainOptions
+from designclip.pipeline.train.model_configs import tiny_model_config
 
-from designclip.cli.main import tiny_model_config
 from tests.release.conftest import read_samples, release_root
 
 OPTIONS = TrainOptions(model="designclip-tiny", model_config=tiny_model_config(), batch_size=16, steps=2)

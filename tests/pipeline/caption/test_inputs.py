@@ -9,12 +9,12 @@ import torch
 from designclip.pipeline.caption.captioner import CaptionRequest
 from designclip.pipeline.caption.inputs import ViewDataset, gpu_batches, merge_inputs, view_loader
 from designclip.pipeline.caption.llava import build_prompt
+from designclip.pipeline.caption.tiny_llava import build_tiny_llava
 from designclip.pipeline.render.patent_views import RenderOptions, render_patent
 from PIL import Image
 from transformers import AutoProcessor
 
 from tests.pipeline.render.test_patent_views import fixture_input
-from tests.tiny_llava import build_tiny_llava
 
 
 @pytest.fixture(scope="module")

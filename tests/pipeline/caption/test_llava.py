@@ -11,21 +11,21 @@ from pathlib import Path
 import pytest
 import torch
 from designclip.pipeline.caption import llava as caption_llava
+from designclip.pipeline.caption.backends import make_captioner
 from designclip.pipeline.caption.captioner import (
     CaptionerError,
     CaptionRequest,
     CaptionResult,
     GenerationSettings,
     caption_set_id,
-    make_captioner,
 )
 from designclip.pipeline.caption.llava import LlavaCaptioner, build_prompt, prompt_tokens
 from designclip.pipeline.caption.prompts import PROMPT_VERSION, caption_question, llava_prompt
+from designclip.pipeline.caption.tiny_llava import build_tiny_llava
 from designclip.pipeline.render.patent_views import RenderOptions, render_patent
 from PIL import Image, ImageOps
 
 from tests.pipeline.render.test_patent_views import fixture_input
-from tests.tiny_llava import build_tiny_llava
 
 GEN = GenerationSettings(max_new_tokens=16)
 

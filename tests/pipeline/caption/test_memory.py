@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from designclip.pipeline.caption.llava import build_prompt, prompt_tokens
 from designclip.pipeline.caption.memory import MAX_AUTO_BATCH, batch_size_for, bytes_per_sample
+from designclip.pipeline.caption.tiny_llava import build_processor, build_tokenizer
 from designclip.pipeline.render.patent_views import RenderOptions, render_patent
 from transformers import LlamaConfig
 
 from tests.pipeline.render.test_patent_views import fixture_input
-from tests.tiny_llava import build_processor, build_tokenizer
 
 GIB = 2**30
 # Llama-2-7B, the language model of llava-hf/llava-1.5-7b-hf

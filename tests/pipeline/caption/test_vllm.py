@@ -11,13 +11,14 @@ from typing import Any
 
 import designclip.pipeline.caption.vllm as caption_vllm
 import pytest
-from designclip.pipeline.caption.captioner import CaptionerError, CaptionRequest, GenerationSettings, make_captioner
+from designclip.pipeline.caption.backends import make_captioner
+from designclip.pipeline.caption.captioner import CaptionerError, CaptionRequest, GenerationSettings
 from designclip.pipeline.caption.prompts import caption_question, llava_prompt
+from designclip.pipeline.caption.tiny_llava import build_tiny_llava
 from designclip.pipeline.caption.vllm import MIN_REQUESTS_PER_CALL, VllmCaptioner
 from designclip.pipeline.render.patent_views import RenderOptions, render_patent
 
 from tests.pipeline.render.test_patent_views import fixture_input
-from tests.tiny_llava import build_tiny_llava
 
 
 @dataclass

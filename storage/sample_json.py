@@ -1,4 +1,8 @@
-"""One table of a sample's `.json` fields, each with one type and a "none" default, so every loader sees one schema."""
+"""The stored format of a sample's `.json` member: one table of fields, each with one type and a "none" default.
+
+Every writer (render) and reader (release, datasets, training) sees this one schema; it lives in storage because
+the shards on disk hold it.
+"""
 
 from __future__ import annotations
 
@@ -104,7 +108,7 @@ def _scalar(field: JsonField, value: Any, where: str) -> Any:
     if kind == BOOL and (isinstance(value, bool) or value in (0, 1)):
         return bool(value)
     raise SampleJsonError(f"{where}: json field {field.name!r} = {value!r} is not of type {field.kind}; "
-                          "fix the stage that wrote it (the types are declared in pipeline/render/sample_json.py)")
+                          "fix the stage that wrote it (the types are declared in storage/sample_json.py)")
 
 
 def _coerce(field: JsonField, value: Any, where: str) -> Any:
@@ -116,7 +120,7 @@ def _coerce(field: JsonField, value: Any, where: str) -> Any:
         return _scalar(field, value, where)
     if not isinstance(value, list | tuple):
         raise SampleJsonError(f"{where}: json field {field.name!r} = {value!r} is not of type {field.kind}; "
-                              "fix the stage that wrote it (the types are declared in pipeline/render/sample_json.py)")
+                              "fix the stage that wrote it (the types are declared in storage/sample_json.py)")
     if not value and field.none is not None:
         return field.default()
     if any(item is None for item in value):
@@ -131,7 +135,7 @@ def normalise_sample_json(meta: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(meta) - BY_NAME.keys())
     if unknown:
         raise SampleJsonError(f"{where}: json field(s) {', '.join(map(repr, unknown))} are not declared; "
-                              "add them to FIELDS in pipeline/render/sample_json.py (with a type and a default) so the "
+                              "add them to FIELDS in storage/sample_json.py (with a type and a default) so the "
                               "release's schema and dataset card stay complete")
     return {f.name: _coerce(f, meta.get(f.name), where) for f in FIELDS}
 

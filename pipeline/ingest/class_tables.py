@@ -1,4 +1,4 @@
-"""Ship the class-title tables into the data root so they join with `patents/`."""
+"""Ship the class-title tables into the data root so they join with `patents/` (the ingest flow writes them once)."""
 
 from __future__ import annotations
 

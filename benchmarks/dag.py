@@ -9,23 +9,20 @@ never counted). Each stage runs twice per repetition on a fresh data root: as th
 the week's drawing sheets (benchmarks/render.py). Goal: total <= 1.25x the baseline sum. The render
 stage's OCR of FIG. labels (work the raw loop does not do) is timed apart so the ratio can be read without it.
 Prefect's own cost: N trivial tasks called / submitted, timed inside a flow run, and one empty flow run.
-Usage: python benchmarks/pipeline.py [--repeat 3] [--workers 1] [--tasks 50] [--week 2021-03-16]
+Usage: python benchmarks/dag.py [--repeat 3] [--workers 1] [--tasks 50] [--week 2021-03-16]
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 # Prefect reads its settings at import: a private home (and its embedded server's database) first.
-# The repository root goes first on sys.path so `pipeline` is the package, not this file.
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="designclip-bench-prefect-"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")  # slow to start on a busy machine
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
@@ -41,30 +38,30 @@ from designclip.flows.caption import caption_flow  # noqa: E402
 from designclip.flows.ingest import ingest_flow  # noqa: E402
 from designclip.flows.release import release_flow  # noqa: E402
 from designclip.flows.render import render_flow  # noqa: E402
-from designclip.pipeline.ingest.download import download_archive  # noqa: E402
-from designclip.pipeline.ingest.listing import list_bdss  # noqa: E402
-from designclip.pipeline.ingest.mirror import build_bdss_mirror, group_by_week  # noqa: E402
-from designclip.pipeline.ingest.parse import _new_parser  # noqa: E402
-from designclip.pipeline.render.patent_views import RenderOptions  # noqa: E402
-from designclip.storage.captions import rendered_shards  # noqa: E402
-from designclip.storage.folder import DataFolder  # noqa: E402
-from designclip.storage.reference import write_class_tables  # noqa: E402
-from designclip.storage.tables import read_sheet_image, read_table  # noqa: E402
-from designclip.tasks.caption import (  # noqa: E402
+from designclip.pipeline.caption.driver import (  # noqa: E402
     CaptionerSpec,
     caption_shard_file,
     load_captioner,
     prepare_set,
     unload_captioners,
 )
-from designclip.tasks.ingest import ingest_week_archive  # noqa: E402
-from designclip.tasks.release import build_release  # noqa: E402
-from designclip.tasks.render import render_week_shards, shutdown_pools  # noqa: E402
+from designclip.pipeline.ingest.class_tables import write_class_tables  # noqa: E402
+from designclip.pipeline.ingest.download import download_archive  # noqa: E402
+from designclip.pipeline.ingest.driver import INGEST  # noqa: E402
+from designclip.pipeline.ingest.listing import list_bdss  # noqa: E402
+from designclip.pipeline.ingest.mirror import build_bdss_mirror, group_by_week  # noqa: E402
+from designclip.pipeline.ingest.parse import _new_parser  # noqa: E402
+from designclip.pipeline.release.driver import build_release  # noqa: E402
+from designclip.pipeline.render.driver import RENDER, RenderStageOptions  # noqa: E402
+from designclip.pipeline.render.patent_views import RenderOptions  # noqa: E402
+from designclip.pipeline.render.pool import shutdown_pools  # noqa: E402
+from designclip.storage.captions import rendered_shards  # noqa: E402
+from designclip.storage.folder import DataFolder  # noqa: E402
+from designclip.storage.tables import read_sheet_image, read_table  # noqa: E402
 from lxml import etree  # noqa: E402
 from prefect import flow, task  # noqa: E402
-
-from benchmarks.render import raw_loop  # noqa: E402
-from designclip.cli.main import sample_patents_dir  # noqa: E402
+from render import raw_loop  # noqa: E402 (benchmarks/render.py: this script's folder comes first on sys.path)
+from support import SAMPLE  # noqa: E402
 
 STAGES = ("ingest", "render", "caption", "release")
 PROFILE = "px512"
@@ -128,12 +125,12 @@ def run_plain(root: str, week: dt.date, base_url: str, workers: int) -> tuple[Ti
         out = []
         for archive in list_bdss(week, week, base_url=base_url):
             download_archive(archive, folder)  # already there: the skip check, as the flow's download task does
-            out.append(ingest_week_archive(archive, root))
+            out.append(dict(INGEST.run(folder, archive).stats))
         return out
 
     def render() -> dict[str, Any]:
         try:
-            return render_week_shards(root, week, RenderOptions(size=512), workers=workers)
+            return dict(RENDER.run(folder, week, RenderStageOptions(RenderOptions(size=512), workers=workers)).stats)
         finally:
             shutdown_pools()
 
@@ -238,13 +235,13 @@ def main() -> None:
     ap.add_argument("--week", type=dt.date.fromisoformat, help="a sample grant Tuesday (default: the busiest week)")
     args = ap.parse_args()
 
-    week, folders = pick_week(sample_patents_dir(), args.week)
+    week, folders = pick_week(SAMPLE, args.week)
     ocr = OcrClock()
     docs = [next(f.glob("*.XML")).read_bytes() for f in folders]
     with tempfile.TemporaryDirectory(prefix="designclip-bench-") as tmp_name:
         tmp = Path(tmp_name)
         mirror = tmp / "mirror"
-        build_bdss_mirror(sample_patents_dir(), mirror)
+        build_bdss_mirror(SAMPLE, mirror)
         base_url = mirror.as_uri()
         archive_mib = sum(p.stat().st_size for p in mirror.rglob(f"I{week:%Y%m%d}*.tar")) / 2**20
 

@@ -1,4 +1,8 @@
-"""A tiny random LLaVA saved like a real checkpoint, so the llava backend's real loading path runs offline in tests."""
+"""Random LLaVAs built offline: a tiny one saved like a real checkpoint, and LLaVA-1.5-7B's shapes in memory.
+
+They let the llava backend's real loading and generation paths run with nothing downloaded: the tests, the CPU
+mode of benchmarks/gpu_check.py and benchmarks/caption.py (`--model tiny|random-7b`). Imported only by them.
+"""
 
 from __future__ import annotations
 

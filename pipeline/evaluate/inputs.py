@@ -1,0 +1,68 @@
+"""What an evaluation reads: the release's evaluation splits, their vectors (embedded first when missing), the lists."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from designclip.pipeline.embed.encoder import EncoderSpec
+from designclip.storage import layout
+from designclip.storage.embeddings import EmbeddingsMissing, embedded_splits
+from designclip.storage.folder import DataFolder
+
+Logger = logging.Logger | logging.LoggerAdapter
+
+EVAL_SPLITS = ("test", "val")  # test is evaluated; val fits the probes (never train: the encoder saw it)
+LIST_KEYS = ("query_list", "db_list", "image_root")
+
+
+def lists_record(lists: Mapping[str, str] | None) -> dict[str, Any] | None:
+    """The DeepPatent lists as an input: paths with size and mtime (other lists or images -> another report)."""
+    if not lists:
+        return None
+    missing = [k for k in LIST_KEYS if not lists.get(k)]
+    if missing:
+        raise ValueError(f"deeppatent_lists needs {', '.join(LIST_KEYS)}; missing {', '.join(missing)}")
+    out: dict[str, Any] = {}
+    for key in LIST_KEYS:
+        path = os.path.abspath(lists[key])
+        stat = os.stat(path) if os.path.exists(path) else None
+        out[key] = {"path": path, "size": stat.st_size if stat else None, "mtime": stat.st_mtime if stat else None}
+    return out
+
+
+def release_splits(folder: DataFolder, release: str) -> list[str]:
+    """The evaluation splits this release has (a release without a test split cannot be evaluated)."""
+    have = [s for s in EVAL_SPLITS if folder.exists(layout.release_file(release, layout.release_sizes_name(s)))]
+    if "test" not in have:
+        raise EmbeddingsMissing(f"release {release!r} has no finished test split under {folder.url}: build it with "
+                                f"`designclip release --version {release}`")
+    return have
+
+
+def missing_splits(folder: DataFolder, release: str, tag: str, splits: list[str]) -> list[str]:
+    """The evaluation splits not embedded by `tag` yet."""
+    done = embedded_splits(folder, release, tag)
+    return [s for s in splits if s not in done]
+
+
+def ensure_embeddings(data_root: str, release: str, spec: EncoderSpec, tag: str, splits: list[str], batch_size: int,
+                      device: str | None, embed_missing: bool, log: Logger) -> list[str]:
+    """Embed the evaluation splits that are not embedded yet (or say which command does); returns those embedded."""
+    missing = missing_splits(DataFolder(data_root), release, tag, splits)
+    if not missing:
+        return []
+    if not embed_missing:
+        raise EmbeddingsMissing(f"release {release} split(s) {', '.join(missing)} are not embedded by {tag}: run "
+                                f"`designclip embed --release {release} --model {spec.model}"
+                                + (f" --pretrained {spec.pretrained}`" if spec.pretrained else "`"))
+    from designclip.pipeline.embed.driver import embed_release
+
+    log.info("evaluate %s: embedding the %s split(s) of release %s first", tag, ",".join(missing), release)
+    summary = embed_release(data_root, release, spec, splits=missing, batch_size=batch_size, device=device,
+                            logger=log, tag=tag)
+    if summary["failed_shards"]:
+        raise EmbeddingsMissing(f"embedding failed for {', '.join(summary['failed_shards'])}")
+    return missing
