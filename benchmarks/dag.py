@@ -55,6 +55,7 @@ from designclip.pipeline.release.driver import build_release  # noqa: E402
 from designclip.pipeline.render.driver import RENDER, RenderStageOptions  # noqa: E402
 from designclip.pipeline.render.patent_views import RenderOptions  # noqa: E402
 from designclip.pipeline.render.pool import shutdown_pools  # noqa: E402
+from designclip.storage import layout
 from designclip.storage.captions import rendered_shards  # noqa: E402
 from designclip.storage.folder import DataFolder  # noqa: E402
 from designclip.storage.tables import read_sheet_image, read_table  # noqa: E402
@@ -64,7 +65,7 @@ from render import raw_loop  # noqa: E402 (benchmarks/render.py: this script's f
 from support import SAMPLE  # noqa: E402
 
 STAGES = ("ingest", "render", "caption", "release")
-PROFILE = "px512"
+PROFILE = layout.DEFAULT_PROFILE
 VERSION = "bench-week"
 Timings = dict[str, float]
 

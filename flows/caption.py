@@ -12,6 +12,7 @@ from typing import Any
 from designclip.pipeline.caption.captioner import default_backend
 from designclip.pipeline.caption.driver import CAPTION, CaptionerSpec, unload_captioners, worker_argv
 from designclip.pipeline.common.stage import Scope, UnitResult
+from designclip.storage import layout
 from designclip.storage.captions import shard_captions_done
 from designclip.storage.folder import DataFolder
 from designclip.tasks.caption import caption_shard
@@ -77,8 +78,8 @@ def _launch_processes(processes: int, argv: list[str]) -> None:
 def caption_flow(
     start: dt.date,
     end: dt.date,
-    data_root: str = "./data",
-    profile: str = "px512",
+    data_root: str = layout.DEFAULT_DATA_ROOT,
+    profile: str = layout.DEFAULT_PROFILE,
     captioner: str | None = None,
     model: str | None = None,
     batch_size: int | None = None,

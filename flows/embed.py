@@ -9,6 +9,7 @@ from designclip.pipeline.embed.driver import EmbedOptions, prepare_release
 from designclip.pipeline.embed.encoder import EncoderSpec
 from designclip.pipeline.embed.encoder_cache import unload_encoders
 from designclip.pipeline.embed.summary import shard_row, summarize
+from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 from designclip.tasks.embed import embed_shard
 from designclip.tasks.progress import CountProgress, artifact_key
@@ -46,7 +47,7 @@ def embed_flow(
     release: str,
     model: str,
     pretrained: str | None = None,
-    data_root: str = "./data",
+    data_root: str = layout.DEFAULT_DATA_ROOT,
     splits: tuple[str, ...] = ("train", "val", "test"),
     batch_size: int = 64,
     fp16: bool = False,

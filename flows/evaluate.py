@@ -10,6 +10,7 @@ from designclip.pipeline.embed.encoder import EncoderSpec, model_tag
 from designclip.pipeline.evaluate.classes import PROBE_MAX
 from designclip.pipeline.evaluate.driver import EvaluateOptions, EvalUnit, evaluation_of
 from designclip.pipeline.evaluate.report import comparison_markdown, model_label, pct, recall_png
+from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 from designclip.storage.reports import read_report_file, write_comparison
 from designclip.tasks.evaluate import evaluate_task
@@ -77,7 +78,7 @@ def _report_artifacts(folder: DataFolder, release: str, result: dict[str, Any]) 
 
 
 @flow(name="evaluate", log_prints=True)
-def evaluate_flow(release: str, models: list[str], data_root: str = "./data",
+def evaluate_flow(release: str, models: list[str], data_root: str = layout.DEFAULT_DATA_ROOT,
                   pretrained: list[str | None] | None = None, deeppatent_lists: dict[str, str] | None = None,
                   seed: int = 0, pairs_5k: int = 5000, batch_size: int = 64, device: str | None = None,
                   force: bool = False, probe_max: int = PROBE_MAX,

@@ -6,6 +6,7 @@ from typing import Any
 
 from designclip.pipeline.index.driver import IndexOptions, card_of, resolve_model_tag
 from designclip.pipeline.index.inputs import KINDS
+from designclip.storage import layout
 from designclip.storage.embeddings import read_encoder_record
 from designclip.storage.folder import DataFolder
 from designclip.storage.indexes import card_markdown
@@ -20,7 +21,7 @@ def index_flow(
     release: str,
     model: str,
     pretrained: str | None = None,
-    data_root: str = "./data",
+    data_root: str = layout.DEFAULT_DATA_ROOT,
     kinds: tuple[str, ...] = ("image", "text"),
     splits: tuple[str, ...] = ("train", "val", "test"),
     memory_budget_gb: float = 8.0,

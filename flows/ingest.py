@@ -9,6 +9,7 @@ from typing import Any
 from designclip.pipeline.ingest.archives import WeeklyArchive
 from designclip.pipeline.ingest.class_tables import write_class_tables
 from designclip.pipeline.ingest.download import DownloadOptions
+from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 from designclip.tasks.ingest import download_week, ingest_week, list_weeks
 from prefect import flow, get_run_logger
@@ -47,7 +48,7 @@ def local_archive(path: str) -> WeeklyArchive:
 def ingest_flow(
     start: dt.date,
     end: dt.date,
-    data_root: str = "./data",
+    data_root: str = layout.DEFAULT_DATA_ROOT,
     source: str = "bdss",
     base_url: str | None = None,
     max_downloads: int = 2,

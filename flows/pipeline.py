@@ -42,7 +42,7 @@ def default_release(start: dt.date, end: dt.date) -> str:
 
 def default_run(release: str, profile: RunProfile) -> str:
     """`2021-designclip-tiny`: the release and the model the run trains."""
-    return f"{release}-{profile.model.replace('/', '-').replace(':', '-')}"
+    return f"{release}-{profile.train.model.replace('/', '-').replace(':', '-')}"
 
 
 @dataclass
@@ -97,8 +97,8 @@ def _caption(r: Run) -> Any:
     from designclip.flows.caption import caption_flow
 
     result = caption_flow(start=r.start, end=r.end, data_root=r.data_root, profile=r.profile.size_profile,
-                          captioner=r.profile.captioner, model=r.profile.caption_model,
-                          batch_size=r.profile.caption_batch_size)
+                          captioner=r.profile.caption.backend, model=r.profile.caption.model_id,
+                          batch_size=r.profile.caption.batch_size)
     r.caption_set = result["caption_set"]
     return result
 
@@ -108,14 +108,14 @@ def _release(r: Run) -> Any:
 
     return release_flow(version=r.release, data_root=r.data_root, profile=r.profile.size_profile,
                         years=list(range(r.start.year, r.end.year + 1)),
-                        caption_source=r.caption_set or r.profile.captioner, **r.release_options)
+                        caption_source=r.caption_set or r.profile.caption.backend, **r.release_options)
 
 
 def _train(r: Run) -> Any:
     from designclip.flows.train import train_flow
 
-    return train_flow(release=r.release, run=r.run, data_root=r.data_root, options=r.profile.train_options(),
-                      loop=r.profile.loop_settings())
+    return train_flow(release=r.release, run=r.run, data_root=r.data_root, options=r.profile.train,
+                      loop=r.profile.loop)
 
 
 def _index(r: Run) -> Any:

@@ -36,16 +36,20 @@ def release_markdown(stats: dict[str, Any]) -> str:
 
 
 @flow(name="release", log_prints=True)
-def release_flow(version: str, data_root: str, profile: str = "px512", years: list[int] | None = None,
-                 ratios: str = "90/5/5", split_by: str = "hash", shard_samples: int = 1000,
-                 shard_bytes: int = 256 * 2**20, caption_source: str = "metadata", val_year: int | None = None,
+def release_flow(version: str, data_root: str, profile: str | None = None, years: list[int] | None = None,
+                 ratios: str | None = None, split_by: str | None = None, shard_samples: int | None = None,
+                 shard_bytes: int | None = None, caption_source: str | None = None, val_year: int | None = None,
                  test_year: int | None = None, exclude_patents: list[str] | None = None,
                  drop_excluded: bool = False, include_fallbacks: bool = False) -> dict[str, Any]:
-    """Collect finished render weeks into one immutable release; the same version and inputs again is a no-op."""
-    options = release_options(profile=profile, years=years, ratios=ratios, split_by=split_by,
-                              shard_samples=shard_samples, shard_bytes=shard_bytes, caption_source=caption_source,
-                              val_year=val_year, test_year=test_year, exclude_patents=exclude_patents,
-                              drop_excluded=drop_excluded, include_fallbacks=include_fallbacks)
+    """Collect finished render weeks into one immutable release; the same version and inputs again is a no-op.
+
+    Options left as None take ReleaseOptions' defaults (pipeline/release/options.py: the one place they live).
+    """
+    given = {"profile": profile, "ratios": ratios, "split_by": split_by, "shard_samples": shard_samples,
+             "shard_bytes": shard_bytes, "caption_source": caption_source, "val_year": val_year,
+             "test_year": test_year}
+    options = release_options(years=years, exclude_patents=exclude_patents, drop_excluded=drop_excluded,
+                              include_fallbacks=include_fallbacks, **{k: v for k, v in given.items() if v is not None})
     stats = dict(release_task(version, data_root, options).stats)
     key = "release-" + re.sub(r"[^a-z0-9-]+", "-", version.lower()).strip("-")
     create_markdown_artifact(release_markdown(stats), key=key, description=f"Release {version} by split")

@@ -10,6 +10,7 @@ from designclip.pipeline.ingest.driver import ingested_weeks
 from designclip.pipeline.render.driver import RenderStageOptions
 from designclip.pipeline.render.patent_views import RenderOptions
 from designclip.pipeline.render.pool import shutdown_pools
+from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 from designclip.tasks.render import render_week
 from designclip.tasks.runners import task_runner
@@ -71,12 +72,12 @@ def render_weeks_flow(data_root: str, weeks: list[dt.date], size: int, margin: f
 def render_flow(
     start: dt.date,
     end: dt.date,
-    data_root: str = "./data",
+    data_root: str = layout.DEFAULT_DATA_ROOT,
     size: int = 512,
     margin: float = 0.03,
     workers: int | None = None,
-    shard_samples: int = 1000,
-    shard_bytes: int = 256 * 2**20,
+    shard_samples: int = layout.DEFAULT_SHARD_SAMPLES,
+    shard_bytes: int = layout.DEFAULT_SHARD_BYTES,
     runner: str = "local",
     dask_address: str | None = None,
     dask_workers: int | None = None,

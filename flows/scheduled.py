@@ -13,6 +13,7 @@ from designclip.pipeline.dag.schedule_window import (
     release_version_for,
     since_last_finished,
 )
+from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 from designclip.storage.tables import finished_weeks
 from prefect import flow, get_run_logger
@@ -23,7 +24,7 @@ Until = Literal["ingest", "render", "caption", "release", "train", "index", "eva
 
 def resolve_data_root(data_root: str | None) -> str:
     """A deployment leaves data_root unset so each worker's DESIGNCLIP_DATA_ROOT (e.g. s3://designclip/data) wins."""
-    return data_root or os.environ.get("DESIGNCLIP_DATA_ROOT", "./data")
+    return data_root or os.environ.get("DESIGNCLIP_DATA_ROOT", layout.DEFAULT_DATA_ROOT)
 
 
 def window_for(mode: Mode, data_root: str, today: dt.date) -> Window:

@@ -6,6 +6,7 @@ from typing import Any
 
 from designclip.pipeline.train.driver import TrainStageOptions, stats_of
 from designclip.pipeline.train.loop import LoopSettings, TrainOptions
+from designclip.storage import layout
 from designclip.tasks.train import train_task
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
@@ -24,7 +25,7 @@ def train_markdown(stats: dict[str, Any]) -> str:
 
 
 @flow(name="train", log_prints=True)
-def train_flow(release: str, run: str, data_root: str = "./data", options: TrainOptions | None = None,
+def train_flow(release: str, run: str, data_root: str = layout.DEFAULT_DATA_ROOT, options: TrainOptions | None = None,
                loop: LoopSettings | None = None) -> dict[str, Any]:
     """Train DesignCLIP on a release (depends on the release stage); rerunning resumes or skips a finished run."""
     stage = TrainStageOptions(options or TrainOptions(), loop or LoopSettings())

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real sample patents, archives built from them, one embedded Prefect per session."""
+"""Shared fixtures: the real sample patents and one embedded Prefect per session; the stage fixtures in
+tests/fixtures/ are registered here once, so a test file uses them wherever it lives in the mirrored tree."""
 
 from __future__ import annotations
 
@@ -20,6 +21,14 @@ import pytest  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "designclip" / "sample" / "patents"
 
+pytest_plugins = [
+    "tests.fixtures.release",  # release_data, release_v1: real rendered weeks and release v1
+    "tests.fixtures.caption",  # caption_data, data: rendered shards with no captions yet
+    "tests.fixtures.embed",  # tiny_export, embedded_v1, release_copy
+    "tests.fixtures.search",  # indexed_v1, searcher, search_url, vectors, distinct_key
+    "tests.fixtures.evaluate",  # tiny_encoder
+]
+
 
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:
@@ -38,55 +47,3 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
-
-
-@pytest.fixture(scope="session")
-def release_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data root with real sample weeks ingested and rendered (px512) and one week only ingested."""
-    from designclip.pipeline.render.driver import RENDER
-    from designclip.storage.folder import DataFolder
-
-    from tests.builders import ingest_sample_weeks
-    from tests.release.conftest import NOT_RENDERED, RENDERED
-
-    root = tmp_path_factory.mktemp("release")
-    data = root / "data"
-    ingest_sample_weeks(data, [*RENDERED, NOT_RENDERED], root)
-    for week in RENDERED:
-        RENDER.run(DataFolder(data), week)
-    return data
-
-
-@pytest.fixture(scope="session")
-def release_v1(release_data: Path) -> dict:
-    """The release most release and train tests read: all three splits, several train shards."""
-    from designclip.pipeline.release.driver import build_release
-
-    from tests.release.conftest import RATIOS, SHARD_SAMPLES
-
-    return build_release("v1", str(release_data), ratios=RATIOS, shard_samples=SHARD_SAMPLES)
-
-
-@pytest.fixture(scope="session")
-def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained designclip-tiny DesignClip exported like a finished run (seeded, offline, about a second)."""
-    import torch
-    from designclip.pipeline.train.export import export_model
-    from designclip.pipeline.train.model import build_design_clip
-    from designclip.pipeline.train.model_configs import tiny_model_config
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model, _, _, _ = build_design_clip("designclip-tiny", model_config=tiny_model_config())
-    out = tmp_path_factory.mktemp("models") / "tiny-untrained"
-    return export_model(model, out, "designclip-tiny", {"run": "tiny-untrained"})
-
-
-@pytest.fixture(scope="session")
-def embedded_v1(release_data: Path, release_v1: dict, tiny_export: Path) -> dict:
-    """Release v1 (all splits) embedded by the tiny export: what the index, search and evaluate tests read."""
-    from designclip.pipeline.embed.driver import embed_release
-    from designclip.pipeline.embed.encoder import EncoderSpec
-
-    summary = embed_release(str(release_data), "v1", EncoderSpec(str(tiny_export)))
-    return {"data_root": str(release_data), "release": "v1", "tag": summary["model_tag"], "model": str(tiny_export)}

@@ -27,7 +27,7 @@ from designclip.storage.folder import DataFolder
 from designclip.storage.tables import read_marker, read_table
 
 from tests.conftest import SAMPLE
-from tests.httpmirror import Mirror, _MirrorHandler, bdss_path, serve_mirror
+from tests.fixtures.httpmirror import Mirror, _MirrorHandler, bdss_path, serve_mirror
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("patents", "figures", "sheets", "errors")

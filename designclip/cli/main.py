@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from designclip.cli.options import add_dataclass_arguments, dataclass_from_args
 from designclip.cli.printers import (
     parse_date,
     print_captions,
@@ -18,6 +19,41 @@ from designclip.cli.printers import (
     print_train,
 )
 from designclip.pipeline.ingest.sample import sample_patents_dir
+from designclip.pipeline.train.options import OBJECTIVES, PRECISIONS, LoopSettings, LossWeights, TrainOptions
+from designclip.storage import layout
+
+TRAIN_HELP = {
+    "model": "open_clip architecture (ViT-B-32 is DesignCLIP's 'ViT-B', 512-d), hf-hub:… or local-dir:…",
+    "pretrained": "initial weights: openai, laion2b_…, … (hub downloads need a network)",
+    "objective": "clip: DesignCLIP, every --lambda term; caption-only: the image-caption term alone (a plain CLIP "
+                 "fine-tune, IMPACT's baseline; the --lambda options are ignored); arcface: an image-only retrieval "
+                 "model on patent identity",
+    "batch_size": "views per step and process",
+    "views_per_patent": "views a patent brings to a batch (0: all)",
+    "steps": "optimizer steps (none: --epochs over the train split)",
+    "epochs": "epochs over the train split when --steps is not given",
+    "lr": "learning rate of the CLIP towers / backbone",
+    "lr_head": "learning rate of the class / margin heads",
+    "weight_decay": "AdamW weight decay",
+    "warmup_steps": "linear warm-up steps",
+    "grad_clip": "max gradient norm (0: off)",
+    "precision": "autocast (auto: bf16 on GPU, fp32 on CPU)",
+    "grad_checkpointing": "recompute activations in the backward pass (less memory, slower)",
+    "seed": "seed of the data order and initialisation",
+    "arcface_s": "ArcFace scale",
+    "arcface_m": "ArcFace angular margin",
+    "shuffle_patents": "patents in the shuffle buffer of the training stream",
+    "keep_ink": "thicken strokes before downscaling views (thin lines vanish at 64-224 px otherwise)",
+    "view_temperature": "temperature of the multi-view term (SupCon's 0.07; the CLIP term learns its own)",
+}
+LAMBDA_HELP = {"clip": "weight of the image-caption contrastive term (0 turns it off)",
+               "cls": "weight of the US class head CE term (0 turns it off)",
+               "prompt": "weight of the image vs class prompt contrastive term (0 turns it off)",
+               "view": "weight of the multi-view (same patent) contrastive term (0 turns it off)",
+               "locarno": "weight of the Locarno class head CE term (0 turns it off)"}
+LOOP_HELP = {"checkpoint_every": "steps between checkpoints", "log_every": "steps between metric lines",
+             "workers": "DataLoader processes decoding images per training process (none: the CPUs per GPU; 2 on a "
+                        "CPU run)"}
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -119,30 +155,20 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def _train_options(args: argparse.Namespace):
+    """TrainOptions from the flags its own fields made (a --model-config file replaces --model)."""
     import json
-
-    from designclip.pipeline.train.loop import TrainOptions
-    from designclip.pipeline.train.model import LossWeights
 
     config, model = None, args.model
     if args.model_config:
         config = json.loads(Path(args.model_config).read_text())
         model = Path(args.model_config).stem
-    weights = LossWeights(clip=args.lambda_clip, cls=args.lambda_cls, prompt=args.lambda_prompt,
-                          view=args.lambda_view, locarno=args.lambda_locarno)
-    return TrainOptions(model=model, pretrained=args.pretrained, model_config=config, objective=args.objective,
-                        weights=weights, batch_size=args.batch_size, views_per_patent=args.views_per_patent,
-                        steps=args.steps, epochs=args.epochs, lr=args.lr, lr_head=args.lr_head,
-                        weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
-                        precision=args.precision, grad_checkpointing=args.grad_checkpointing, seed=args.seed,
-                        arcface_s=args.arcface_s, arcface_m=args.arcface_m, view_temperature=args.view_temperature)
+    weights = dataclass_from_args(LossWeights, args, prefix="lambda-")
+    return dataclass_from_args(TrainOptions, args, model=model, model_config=config, weights=weights)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from designclip.pipeline.train.loop import LoopSettings
-
     options = _train_options(args)
-    loop = LoopSettings(checkpoint_every=args.checkpoint_every, log_every=args.log_every, workers=args.workers)
+    loop = dataclass_from_args(LoopSettings, args)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under `accelerate launch`: one process per GPU, no Prefect
         from designclip.pipeline.train.driver import train_run
 
@@ -162,13 +188,15 @@ def cmd_tables(args: argparse.Namespace) -> int:
 
 
 def _shard_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--shard-samples", type=int, default=1000, help="samples per shard at most (default 1000)")
-    parser.add_argument("--shard-mib", type=float, default=256, help="MiB per shard at most (default 256)")
+    parser.add_argument("--shard-samples", type=int, default=layout.DEFAULT_SHARD_SAMPLES,
+                        help=f"samples per shard at most (default {layout.DEFAULT_SHARD_SAMPLES})")
+    mib = layout.DEFAULT_SHARD_BYTES / 2**20
+    parser.add_argument("--shard-mib", type=float, default=mib, help=f"MiB per shard at most (default {mib:g})")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="designclip", description=__doc__)
-    parser.add_argument("--data-root", default=os.environ.get("DESIGNCLIP_DATA_ROOT", "./data"),
+    parser.add_argument("--data-root", default=os.environ.get("DESIGNCLIP_DATA_ROOT", layout.DEFAULT_DATA_ROOT),
                         help="local folder or fsspec URL such as s3://bucket/prefix (env DESIGNCLIP_DATA_ROOT)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -243,41 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train DesignCLIP (or an ArcFace retrieval model) on a release")
     train.add_argument("--release", required=True, help="release version to train on (its train split)")
     train.add_argument("--run", required=True, help="run name: runs/RUN (checkpoints, metrics) and models/RUN")
-    train.add_argument("--model", default="ViT-B-16", help="open_clip architecture (ViT-B-32 is DesignCLIP's "
-                       "'ViT-B', 512-d), hf-hub:… or local-dir:…")
     train.add_argument("--model-config", help="a custom open_clip model config (JSON file) instead of --model")
-    train.add_argument("--pretrained", help="initial weights: openai, laion2b_…, … (hub downloads need a network)")
-    train.add_argument("--objective", choices=("clip", "caption-only", "arcface"), default="clip",
-                       help="clip: DesignCLIP, every --lambda term; caption-only: the image-caption term alone "
-                       "(a plain CLIP fine-tune, IMPACT's baseline; the --lambda options are ignored); arcface: "
-                       "an image-only retrieval model on patent identity")
-    for name, default, what in (("clip", 1.0, "image-caption contrastive"), ("cls", 0.5, "US class head CE"),
-                                ("prompt", 0.5, "image vs class prompt contrastive"),
-                                ("view", 0.5, "multi-view (same patent) contrastive"),
-                                ("locarno", 0.0, "Locarno class head CE")):
-        train.add_argument(f"--lambda-{name}", type=float, default=default, help=f"weight of the {what} term "
-                           f"(default {default}; 0 turns it off)")
-    train.add_argument("--batch-size", type=int, default=64, help="views per step and process (default 64)")
-    train.add_argument("--views-per-patent", type=int, default=2, help="views a patent brings to a batch (0: all)")
-    train.add_argument("--steps", type=int, help="optimizer steps (default: --epochs over the train split)")
-    train.add_argument("--epochs", type=float, default=1.0)
-    train.add_argument("--lr", type=float, default=5e-5, help="learning rate of the CLIP towers / backbone")
-    train.add_argument("--lr-head", type=float, default=1e-3, help="learning rate of the class / margin heads")
-    train.add_argument("--weight-decay", type=float, default=0.1)
-    train.add_argument("--warmup-steps", type=int, default=100)
-    train.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm (0: off)")
-    train.add_argument("--precision", choices=("auto", "bf16", "fp16", "no"), default="auto",
-                       help="autocast (auto: bf16 on GPU, fp32 on CPU)")
-    train.add_argument("--grad-checkpointing", action="store_true")
-    train.add_argument("--view-temperature", type=float, default=0.07,
-                       help="temperature of the multi-view term (SupCon's 0.07; the CLIP term learns its own)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--arcface-s", type=float, default=30.0, help="ArcFace scale")
-    train.add_argument("--arcface-m", type=float, default=0.5, help="ArcFace angular margin")
-    train.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
-    train.add_argument("--log-every", type=int, default=10, help="steps between metric lines")
-    train.add_argument("--workers", type=int, help="DataLoader processes decoding images per training process "
-                       "(default: the CPUs per GPU; 2 on a CPU run)")
+    add_dataclass_arguments(train, TrainOptions, TRAIN_HELP, skip=("model_config", "weights"),
+                            choices={"objective": OBJECTIVES, "precision": PRECISIONS})
+    add_dataclass_arguments(train, LossWeights, LAMBDA_HELP, prefix="lambda-")
+    add_dataclass_arguments(train, LoopSettings, LOOP_HELP, skip=("stop_after",))
     train.set_defaults(func=cmd_train)
 
     from designclip.cli import run as cli_run

@@ -9,6 +9,7 @@ from typing import Any
 
 from designclip.cli.printers import parse_date
 from designclip.pipeline.dag.stages import STAGES
+from designclip.storage import layout
 
 FLOW_RUN_HELP = ("a Prefect flow run id (designclip-pipeline or one stage's flow): run it again with its "
                  "parameters (while the Prefect server still has that run)")
@@ -119,8 +120,9 @@ def rerun_flow_run(flow_run_id: str, from_stage: str | None = None, force: str |
     for key in ("start", "end"):
         params[key] = dt.date.fromisoformat(str(params[key]))
     if force:
-        _print_removed(force_stage(force, params["start"], params["end"], params.get("data_root", "./data"),
-                                   params.get("release"), params.get("run"), params["profile"]), force)
+        data_root = params.get("data_root", layout.DEFAULT_DATA_ROOT)
+        _print_removed(force_stage(force, params["start"], params["end"], data_root, params.get("release"),
+                                   params.get("run"), params["profile"]), force)
     params.update({k: v for k, v in (("from_stage", from_stage), ("until", until)) if v})
     return name, flows[name](**params)
 

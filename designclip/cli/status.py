@@ -6,6 +6,8 @@ import argparse
 import datetime as dt
 import json
 
+from designclip.storage import layout
+
 
 def _date(value: str) -> dt.date:
     try:
@@ -31,7 +33,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     status = sub.add_parser("status", help="what is done, failed or missing per stage and week (from the data root)")
     status.add_argument("--start", type=_date, help="first grant date: every grant week from here is listed")
     status.add_argument("--end", type=_date, help="last grant date (with --start: weeks never ingested show missing)")
-    status.add_argument("--profile", default="px512", help="render profile to report (default px512)")
+    status.add_argument("--profile", default=layout.DEFAULT_PROFILE,
+                        help=f"render profile to report (default {layout.DEFAULT_PROFILE})")
     out = status.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the status as JSON (every field, full errors)")
     out.add_argument("--markdown", action="store_true", help="print Markdown tables (e.g. for a Prefect artifact)")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from designclip.pipeline.caption.captioner import GenerationSettings
+from designclip.storage import layout
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class CaptionerSpec:
     device: str | None = None
     loader_workers: int = 2
     extra: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
-    profile: str = "px512"
+    profile: str = layout.DEFAULT_PROFILE
 
     def generation(self) -> GenerationSettings:
         return GenerationSettings(max_new_tokens=self.max_new_tokens, min_new_tokens=self.min_new_tokens,

@@ -1,6 +1,6 @@
 """Retrieval and classification metrics in plain numpy, vectorised, with the edge cases spelled out.
 
-Conventions shared by every function here (tested in tests/evaluate/test_eval_metrics.py):
+Conventions shared by every function here (tested in tests/pipeline/evaluate/test_metrics.py):
 
 - ``scores`` is a (queries, database) array, higher = better. ``relevant`` is a boolean array of the same shape.
 - Ranking: database items sorted by descending score; equal scores are broken by the LOWER database index

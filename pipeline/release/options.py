@@ -10,6 +10,7 @@ from typing import Any
 from designclip.pipeline.common.splits import SPLITS, parse_ratios, split_of
 from designclip.pipeline.release.exclusions import ExclusionError, ExclusionList, read_exclusion_file
 from designclip.pipeline.render.near_duplicates import CONFIRM, HASH_BITS, THRESHOLD
+from designclip.storage import layout
 from designclip.storage.vocabulary import ReleaseError  # one class: storage raises it too
 
 RELEASE_FORMAT = 3  # 2: near-duplicate split groups, exclusion lists, fallbacks left out; 3: hash order within a split
@@ -41,14 +42,14 @@ def check_version(version: str) -> str:
 class ReleaseOptions:
     """Everything that changes a release's bytes; recorded in its marker so a version is never rebuilt differently."""
 
-    profile: str = "px512"
+    profile: str = layout.DEFAULT_PROFILE
     years: tuple[int, ...] | None = None
     ratios: str = "90/5/5"
     split_by: str = "hash"
     val_year: int | None = None
     test_year: int | None = None
-    shard_samples: int = 1000
-    shard_bytes: int = 256 * 2**20
+    shard_samples: int = layout.DEFAULT_SHARD_SAMPLES
+    shard_bytes: int = layout.DEFAULT_SHARD_BYTES
     caption_source: str = "metadata"
     exclusions: tuple[ExclusionList, ...] = ()  # kept out of train/val with their near-duplicates
     drop_excluded: bool = False  # True: left out of the release; False: put in test

@@ -38,8 +38,8 @@ class RenderStageOptions:
 
     pixels: RenderOptions = field(default_factory=RenderOptions)
     workers: int = 1
-    max_samples: int = 1000
-    max_bytes: int = 256 * 2**20
+    max_samples: int = layout.DEFAULT_SHARD_SAMPLES
+    max_bytes: int = layout.DEFAULT_SHARD_BYTES
 
     @property
     def profile(self) -> str:

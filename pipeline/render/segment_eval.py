@@ -224,7 +224,7 @@ def segment_sheet(gray: Image.Image, sheet: int, figs: Sequence[str], margin: fl
                  _box(getattr(r, "label_box", None)), r.method) for r in regions]
 
 
-# The first yardstick (region counts, IoU >= 0.3), kept for tests/pipeline/render/test_segmentation_truth.py.
+# The first yardstick (region counts, IoU >= 0.3), kept for tests/pipeline/render/test_segment_truth.py.
 @dataclass
 class SegmentationScore:
     """Patents whose region count is right and FIG.s matched by IoU (the first, looser yardstick)."""

@@ -22,28 +22,17 @@ import torch.nn.functional as F
 from designclip.pipeline.common.classes import us_design_class_titles
 from designclip.pipeline.render.view_image import keep_ink as thicken_ink
 from designclip.pipeline.train.gather import gather_batch
+from designclip.pipeline.train.options import VIEW_TEMPERATURE, LossWeights  # noqa: F401 (re-exported)
 from PIL import Image
 from torch import Tensor, nn
 
 DEFAULT_PROMPT_TEMPLATE = "a patent drawing of {title}"
-VIEW_TEMPERATURE = 0.07  # SupCon's tau for the multi-view term (CLIP's learnt 0.01 is far too sharp for views)
 MAX_LOGIT_SCALE = 100.0  # open_clip's training clamp (ln 100 on the parameter)
 IGNORE = -1  # label value for "unknown" (cls, locarno, patent)
 
 
 class ModelLoadError(RuntimeError):
     """An open_clip model or its weights could not be built or fetched; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """λ of each DesignCLIP loss term; a 0 switches the term off entirely (not computed, no gradient)."""
-
-    clip: float = 1.0
-    cls: float = 0.5
-    prompt: float = 0.5
-    view: float = 0.5
-    locarno: float = 0.0
 
 
 @dataclass(frozen=True)

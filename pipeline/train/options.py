@@ -6,9 +6,21 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from designclip.pipeline.train.model import VIEW_TEMPERATURE, LossWeights
-
 OBJECTIVES = ("clip", "caption-only", "arcface")
+PRECISIONS = ("auto", "bf16", "fp16", "no")
+VIEW_TEMPERATURE = 0.07  # SupCon's tau for the multi-view term (CLIP's learnt 0.01 is far too sharp for views)
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """λ of each DesignCLIP loss term; a 0 switches the term off entirely (not computed, no gradient)."""
+
+    clip: float = 1.0
+    cls: float = 0.5
+    prompt: float = 0.5
+    view: float = 0.5
+    locarno: float = 0.0
+
 CAPTION_ONLY = LossWeights(clip=1.0, cls=0.0, prompt=0.0, view=0.0, locarno=0.0)  # IMPACT's plain CLIP fine-tune
 
 
@@ -54,7 +66,7 @@ class TrainOptions:
             raise TrainError("batch_size must be at least 2 (contrastive losses need negatives)")
         if self.steps is not None and self.steps < 1:
             raise TrainError("steps must be positive")
-        if self.precision not in ("auto", "bf16", "fp16", "no"):
+        if self.precision not in PRECISIONS:
             raise TrainError(f"precision {self.precision!r}: use auto, bf16, fp16 or no")
         if self.view_temperature <= 0:
             raise TrainError(f"view_temperature {self.view_temperature}: use a positive value (SupCon's is 0.07)")

@@ -51,8 +51,8 @@ def test_ingest_and_render_on_s3_equal_a_local_run(s3_endpoint, tmp_path, prefec
     from designclip.pipeline.render.patent_views import RenderOptions
 
     from designclip.cli.main import main
-    from tests.builders import ingest_sample_weeks
     from tests.conftest import SAMPLE
+    from tests.fixtures.builders import ingest_sample_weeks
 
     by_week = group_by_week(SAMPLE)
     tars = [str(build_weekly_tar(w, by_week[w], tmp_path / f"I{w:%Y%m%d}.tar")) for w in WEEKS]

@@ -18,7 +18,7 @@ from designclip.pipeline.common.stage import Scope, StageDriver
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 
-from tests.release.conftest import RENDERED, copy_data
+from tests.fixtures.release import RENDERED, copy_data
 
 SCOPE = Scope(RENDERED[0], RENDERED[1], release="", run="", size_profile="px512")
 

@@ -14,7 +14,7 @@ from designclip.pipeline.render.patent_views import RenderOptions, render_patent
 from PIL import Image
 from transformers import AutoProcessor
 
-from tests.pipeline.render.test_patent_views import fixture_input
+from tests.fixtures.render import fixture_input
 
 
 @pytest.fixture(scope="module")

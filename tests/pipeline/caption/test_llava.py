@@ -25,7 +25,7 @@ from designclip.pipeline.caption.tiny_llava import build_tiny_llava
 from designclip.pipeline.render.patent_views import RenderOptions, render_patent
 from PIL import Image, ImageOps
 
-from tests.pipeline.render.test_patent_views import fixture_input
+from tests.fixtures.render import fixture_input
 
 GEN = GenerationSettings(max_new_tokens=16)
 

@@ -9,7 +9,7 @@ from designclip.pipeline.caption.tiny_llava import build_processor, build_tokeni
 from designclip.pipeline.render.patent_views import RenderOptions, render_patent
 from transformers import LlamaConfig
 
-from tests.pipeline.render.test_patent_views import fixture_input
+from tests.fixtures.render import fixture_input
 
 GIB = 2**30
 # Llama-2-7B, the language model of llava-hf/llava-1.5-7b-hf

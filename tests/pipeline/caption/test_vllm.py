@@ -18,7 +18,7 @@ from designclip.pipeline.caption.tiny_llava import build_tiny_llava
 from designclip.pipeline.caption.vllm import MIN_REQUESTS_PER_CALL, VllmCaptioner
 from designclip.pipeline.render.patent_views import RenderOptions, render_patent
 
-from tests.pipeline.render.test_patent_views import fixture_input
+from tests.fixtures.render import fixture_input
 
 
 @dataclass

@@ -11,7 +11,7 @@ from designclip.pipeline.embed.encoder import EncoderSpec
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 
-from tests.embed.conftest import copy_release
+from tests.fixtures.embed import copy_release
 
 
 def test_one_shard_runs_then_is_skipped(release_data: Path, release_v1: dict, tiny_export: Path,

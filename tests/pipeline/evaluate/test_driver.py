@@ -1,4 +1,5 @@
-"""The EVALUATE driver without Prefect: one model's report written, then skipped while its inputs are the same."""
+"""The EVALUATE driver without Prefect: one model's report written, then skipped while its inputs are the same; the
+PatentCLIP baseline is real loading code that fails clearly offline."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import dataclasses
 import shutil
 from pathlib import Path
 
+import pytest
 from designclip.pipeline.embed.encoder import EncoderSpec
 from designclip.pipeline.evaluate.driver import EVALUATE, EvaluateOptions, EvalUnit, evaluation_of
 from designclip.storage import layout
@@ -26,3 +28,15 @@ def test_a_report_is_written_then_skipped(embedded_v1: dict, tmp_path: Path) -> 
     assert again["skipped"] and again["report"]["created_at"] == first.stats["created_at"]
     assert Path(again["files"]["report.json"]).is_file() and again["model_tag"] == tag
     assert not EVALUATE.is_done(folder, unit, dataclasses.replace(options, seed=1))
+
+
+def test_the_patentclip_baseline_is_real_loading_code_that_fails_clearly_offline(embedded_v1: dict,
+                                                                                monkeypatch) -> None:
+    import huggingface_hub.constants
+    from designclip.pipeline.embed.encoder import EncoderError, EncoderSpec
+    from designclip.pipeline.evaluate.driver import evaluate_model
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no retries against an absent network
+    with pytest.raises(EncoderError, match=r"could not load hf-hub:patentclip/PatentCLIP_Vit_B.*cannot be downloaded "
+                                           r"offline"):
+        evaluate_model(embedded_v1["data_root"], "v1", EncoderSpec("hf-hub:patentclip/PatentCLIP_Vit_B"))

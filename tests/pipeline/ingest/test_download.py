@@ -25,7 +25,7 @@ from designclip.pipeline.ingest.listing import list_odp
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 
-from tests.httpmirror import FaultPlan, bdss_path, make_sample_week, serve_mirror
+from tests.fixtures.httpmirror import FaultPlan, bdss_path, make_sample_week, serve_mirror
 
 WEEK = dt.date(2021, 1, 5)
 NAME = "I20210105.tar"

@@ -12,7 +12,7 @@ import requests
 from designclip.pipeline.ingest.download import DownloadOptions
 from designclip.pipeline.ingest.listing import ListingError, link_names, list_bdss, list_odp
 
-from tests.httpmirror import bdss_path, make_weekly_tar, serve_mirror
+from tests.fixtures.httpmirror import bdss_path, make_weekly_tar, serve_mirror
 
 KEY = "odp-Key-5a4b3c2d1e"
 FAST = DownloadOptions(max_attempts=2, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=5)

@@ -15,8 +15,8 @@ from designclip.pipeline.ingest.week_archive import ingest_archive
 from designclip.storage.folder import DataFolder
 from designclip.storage.tables import WeekWriter, read_sheet_image, read_table
 
-from tests.builders import faulty_week
 from tests.conftest import patent_folder
+from tests.fixtures.builders import faulty_week
 
 WEEK = dt.date(2021, 2, 9)
 

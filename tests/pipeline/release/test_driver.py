@@ -11,7 +11,7 @@ from designclip.pipeline.release.options import ReleaseExists, release_options
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 
-from tests.release.conftest import RATIOS, RENDERED, SHARD_SAMPLES, copy_data
+from tests.fixtures.release import RATIOS, RENDERED, SHARD_SAMPLES, copy_data
 
 SCOPE = Scope(RENDERED[0], RENDERED[-1], release="v-driver", run="", size_profile="px512")
 

@@ -14,7 +14,7 @@ from designclip.pipeline.render.sheet_image import decode_sheet
 from PIL import Image, ImageDraw, ImageFilter
 
 from tests.conftest import patent_folder
-from tests.pipeline.render.test_patent_views import fixture_input
+from tests.fixtures.render import fixture_input
 
 
 def sheet(prefix: str, number: int, orientation: str | None = None) -> Image.Image:

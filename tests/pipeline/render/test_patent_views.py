@@ -8,29 +8,14 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 from designclip.pipeline.render.fig_labels import find_fig_labels, parse_label
-from designclip.pipeline.render.patent_views import PatentInput, PatentViews, RenderOptions, render_patent, sample_key
+from designclip.pipeline.render.patent_views import PatentViews, RenderOptions, render_patent, sample_key
 from designclip.pipeline.render.sheet_image import SheetImageError, decode_sheet, iou
 from PIL import Image, ImageFilter
 
 from tests.conftest import patent_folder
+from tests.fixtures.render import fixture_input
 
 SMALL = RenderOptions(size=256)
-
-
-def fixture_input(prefix: str) -> PatentInput:
-    """A PatentInput built straight from a fixture folder (the parser's own rows are tested elsewhere)."""
-    from designclip.pipeline.ingest.parse import parse_grant
-
-    folder = patent_folder(prefix)
-    xml = next(folder.glob("*.XML")).read_bytes()
-    grant = parse_grant(xml)
-    sheets = [dict(s) for s in grant.sheets]
-    images = {}
-    for s in sheets:
-        path = folder / s["file"]
-        if path.exists():
-            images[s["sheet"]] = path.read_bytes()
-    return PatentInput(dict(grant.patent), [dict(f) for f in grant.figures], sheets, images)
 
 
 def orientation_of(prefix: str, sheet_file: str) -> str | None:

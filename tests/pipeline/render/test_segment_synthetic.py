@@ -9,7 +9,7 @@ from designclip.pipeline.render.segment import analyse_sheet, plan_regions
 from designclip.pipeline.render.segment_eval import coverage
 from designclip.pipeline.render.sheet_image import ink_box
 
-from tests.pipeline.render.synthetic_sheets import compose, drawing_pool
+from tests.fixtures.synthetic_sheets import compose, drawing_pool
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,44 @@
+"""A stage's command-line options made from its options dataclass: one declaration, one default, one help text."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+def _value_type(kind: Any) -> type:
+    """int / float / str of an annotation like `int | None`."""
+    args = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
+    return args[0]
+
+
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, helps: Mapping[str, str],
+                            skip: Iterable[str] = (), choices: Mapping[str, Iterable[str]] | None = None,
+                            prefix: str = "") -> None:
+    """One `--field-name` per field of `cls` (less `skip`), typed and defaulted by the dataclass itself."""
+    hints = typing.get_type_hints(cls)
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        flag = "--" + prefix + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        text = helps.get(f.name, "")
+        help_text = f"{text} (default {default})" if text else f"(default {default})"
+        kind = _value_type(hints[f.name])
+        if kind is bool:
+            parser.add_argument(flag, dest=prefix.replace("-", "_") + f.name, action=argparse.BooleanOptionalAction,
+                                default=default, help=help_text)
+            continue
+        parser.add_argument(flag, dest=prefix.replace("-", "_") + f.name, type=kind, default=default,
+                            choices=tuple((choices or {}).get(f.name, ())) or None, help=help_text)
+
+
+def dataclass_from_args(cls: type, args: argparse.Namespace, prefix: str = "", **given: Any) -> Any:
+    """An instance of `cls` from the flags `add_dataclass_arguments` made (fields in `given` win)."""
+    values = {f.name: getattr(args, prefix.replace("-", "_") + f.name) for f in dataclasses.fields(cls)
+              if hasattr(args, prefix.replace("-", "_") + f.name)}
+    return cls(**(values | given))

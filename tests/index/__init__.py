@@ -1,1 +1,0 @@
-"""Index tests (their synthetic vectors: designclip.pipeline.index.synthetic)."""
