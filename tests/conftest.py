@@ -27,6 +27,7 @@ pytest_plugins = [
     "tests.fixtures.embed",  # tiny_export, embedded_v1, release_copy
     "tests.fixtures.search",  # indexed_v1, searcher, search_url, vectors, distinct_key
     "tests.fixtures.evaluate",  # tiny_encoder
+    "tests.fixtures.train",  # train_data
 ]
 
 

@@ -9,11 +9,15 @@ unit with a progress callback and returns a typed `UnitResult`, and says where i
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from designclip.storage.folder import DataFolder
+
+Logger = logging.Logger | logging.LoggerAdapter
+"""Where drivers log: a plain logger, or Prefect's run logger when a task runs them."""
 
 Progress = Callable[[int, int | None], None]
 """Called with (units of work done, total or None) as a unit runs: a log line and a UI progress bar upstairs."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-from designclip.pipeline.common.stage import Progress, Scope, UnitResult, no_progress
+from designclip.pipeline.common.stage import Logger, Progress, Scope, UnitResult, no_progress
 from designclip.pipeline.embed.encoder import ClipEncoder, EncoderSpec, model_tag
 from designclip.pipeline.embed.encoder_cache import get_encoder
 from designclip.pipeline.embed.summary import shard_row, summarize
@@ -35,8 +35,6 @@ from designclip.storage.embeddings import (
     write_shard_embeddings,
 )
 from designclip.storage.folder import DataFolder
-
-Logger = logging.Logger | logging.LoggerAdapter
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from designclip.pipeline.common.classes import locarno_class_titles
-from designclip.pipeline.common.stage import Progress, Scope, UnitResult, no_progress
+from designclip.pipeline.common.stage import Logger, Progress, Scope, UnitResult, no_progress
 from designclip.pipeline.embed.encoder import EncoderSpec, model_tag
 from designclip.pipeline.embed.encoder_cache import get_encoder
 from designclip.pipeline.evaluate.classes import PROBE_MAX
@@ -35,8 +35,6 @@ from designclip.storage.embeddings import (
 from designclip.storage.eval_inputs import caption_fallback, caption_provenance, render_size
 from designclip.storage.folder import DataFolder
 from designclip.storage.reports import REPORT_JSON, fingerprint, finished_report, write_report
-
-Logger = logging.Logger | logging.LoggerAdapter
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from typing import Any
 
+from designclip.pipeline.common.stage import Logger
 from designclip.pipeline.embed.encoder import EncoderSpec
 from designclip.storage import layout
 from designclip.storage.embeddings import EmbeddingsMissing, embedded_splits
 from designclip.storage.folder import DataFolder
-
-Logger = logging.Logger | logging.LoggerAdapter
 
 EVAL_SPLITS = ("test", "val")  # test is evaluated; val fits the probes (never train: the encoder saw it)
 LIST_KEYS = ("query_list", "db_list", "image_root")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faiss
-from designclip.pipeline.common.stage import Progress, Scope, UnitResult, no_progress
+from designclip.pipeline.common.stage import Logger, Progress, Scope, UnitResult, no_progress
 from designclip.pipeline.index.faiss_index import (
     IndexBuildError,
     build_index,
@@ -31,7 +31,6 @@ from designclip.storage.embeddings import SPLITS, embeddings_fingerprint, read_e
 from designclip.storage.folder import DataFolder
 from designclip.storage.indexes import read_card, write_index
 
-Logger = logging.Logger | logging.LoggerAdapter
 MIN_SPLIT_QUERIES = 200  # with fewer held-out queries, tune and report on the same ones
 
 

@@ -8,9 +8,9 @@ from collections import Counter
 from typing import Any
 
 from designclip.pipeline.common.splits import SPLITS
-from designclip.pipeline.common.stage import Progress, no_progress
+from designclip.pipeline.common.stage import Logger, Progress, no_progress
 from designclip.pipeline.release.card import classes_document, dataset_card
-from designclip.pipeline.release.inputs import Log, ReleaseSources, log_default_lists, plan_splits, release_sources
+from designclip.pipeline.release.inputs import ReleaseSources, log_default_lists, plan_splits, release_sources
 from designclip.pipeline.release.options import (
     NothingToRelease,
     ReleaseError,
@@ -27,7 +27,7 @@ from designclip.storage.folder import DataFolder
 from designclip.storage.release import ManifestWriter, ReleaseFolder, unrendered_weeks
 
 
-def build(folder: DataFolder, version: str, options: ReleaseOptions, log: Log, progress: Progress = no_progress,
+def build(folder: DataFolder, version: str, options: ReleaseOptions, log: Logger, progress: Progress = no_progress,
           on_shard: OnShard | None = None) -> dict[str, Any]:
     """Build `releases/{version}` from the finished render weeks; a finished identical release is skipped."""
     sources = release_sources(folder, version, options)
@@ -89,7 +89,7 @@ def build(folder: DataFolder, version: str, options: ReleaseOptions, log: Log, p
     return {**marker, "status": "done", "skipped": False, "path": out.url()}
 
 
-def finished_release(out: ReleaseFolder, fingerprint: dict[str, Any], log: Log) -> dict[str, Any] | None:
+def finished_release(out: ReleaseFolder, fingerprint: dict[str, Any], log: Logger) -> dict[str, Any] | None:
     """The finished release when it matches (a no-op rerun); an error when the version was built differently."""
     marker = out.marker()
     if marker is None:
@@ -132,7 +132,7 @@ def _brace_urls(shards: list[dict[str, Any]]) -> str:
 
 
 def _leakage(plan: ReleasePlan, left_out: list[dict[str, Any]], released: dict[str, str], version: str,
-             log: Log) -> dict[str, Any]:
+             log: Logger) -> dict[str, Any]:
     """Near-duplicate groups, cross-split pairs (counted on what was written), exclusions, samples left out."""
     cross = plan.near.cross_split_pairs(released)
     if cross:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from designclip.pipeline.common.stage import Progress, Scope, UnitResult, no_progress
+from designclip.pipeline.common.stage import Logger, Progress, Scope, UnitResult, no_progress
 from designclip.pipeline.release.build import build, is_finished
-from designclip.pipeline.release.inputs import Log, release_sources
+from designclip.pipeline.release.inputs import release_sources
 from designclip.pipeline.release.options import ReleaseError, ReleaseOptions, release_options
 from designclip.pipeline.release.shards import OnShard
 from designclip.storage import layout
@@ -32,7 +32,7 @@ class ReleaseDriver:
             return False
 
     def run(self, folder: DataFolder, unit: str, options: ReleaseOptions, progress: Progress = no_progress, *,
-            log: Log | None = None, on_shard: OnShard | None = None) -> UnitResult:
+            log: Logger | None = None, on_shard: OnShard | None = None) -> UnitResult:
         """Build the release (samples read as `progress`); stats are the marker plus status, skipped and path."""
         stats = build(folder, unit, options, log or _LOG, progress, on_shard)
         return UnitResult(self.name, unit, stats["skipped"], stats, stats["path"])
@@ -45,7 +45,7 @@ RELEASE = ReleaseDriver()
 
 
 def build_release(version: str, data_root: str, profile: str = ReleaseOptions.profile, *,
-                  logger: Log | None = None, on_shard: OnShard | None = None, **options: Any) -> dict[str, Any]:
+                  logger: Logger | None = None, on_shard: OnShard | None = None, **options: Any) -> dict[str, Any]:
     """The release as a library call (tests, benchmarks): loose options as `release_options` takes them."""
     built = release_options(profile=profile, **options)
     return dict(RELEASE.run(DataFolder(data_root), version, built, log=logger, on_shard=on_shard).stats)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
+from designclip.pipeline.common.stage import Logger
 from designclip.pipeline.release.exclusions import ExclusionList, default_exclusions
 from designclip.pipeline.release.options import (
     METADATA_CAPTIONS,
@@ -19,8 +19,6 @@ from designclip.pipeline.render.near_duplicates import LEGACY
 from designclip.storage.captions import CaptionStorageError, ShardRef, captions_fingerprint, resolve_caption_set
 from designclip.storage.folder import DataFolder
 from designclip.storage.release import ReleaseInput, iter_index_rows, release_inputs, shard_number
-
-Log = logging.Logger | logging.LoggerAdapter
 
 
 @dataclass(frozen=True)
@@ -79,7 +77,7 @@ def _captions_record(folder: DataFolder, profile: str, caption_set: str,
     return record
 
 
-def log_default_lists(sources: ReleaseSources, log: Log) -> None:
+def log_default_lists(sources: ReleaseSources, log: Logger) -> None:
     """Say when the DeepPatent test/val lists apply (an input week is one of theirs); the card says it too."""
     for e in sources.default_lists:
         log.info("release %s: covers DeepPatent grant weeks, so the %d %s patents and their near-duplicates are kept "
@@ -87,7 +85,7 @@ def log_default_lists(sources: ReleaseSources, log: Log) -> None:
                  "left out" if sources.options.drop_excluded else "put in test")
 
 
-def plan_splits(folder: DataFolder, sources: ReleaseSources, rule: SplitRule, log: Log) -> ReleasePlan:
+def plan_splits(folder: DataFolder, sources: ReleaseSources, rule: SplitRule, log: Logger) -> ReleasePlan:
     """Every patent's split from the shard indexes alone: near-duplicate groups, exclusions, fallbacks left out."""
     options, version = sources.options, sources.version
     columns = ("key", "patent_id", "sheet", "segmentation", "phash", "phash256", "flag")

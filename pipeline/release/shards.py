@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from designclip.pipeline.common.splits import SPLITS, hash_unit
-from designclip.pipeline.common.stage import Progress, no_progress
-from designclip.pipeline.release.inputs import Log, ReleaseSources
+from designclip.pipeline.common.stage import Logger, Progress, no_progress
+from designclip.pipeline.release.inputs import ReleaseSources
 from designclip.pipeline.release.members import (
     SourceSample,
     caption_fields,
@@ -45,7 +45,7 @@ class Written:
     released: dict[str, str] = field(default_factory=dict)
 
 
-def write_shards(folder: DataFolder, out: ReleaseFolder, sources: ReleaseSources, plan: ReleasePlan, log: Log,
+def write_shards(folder: DataFolder, out: ReleaseFolder, sources: ReleaseSources, plan: ReleasePlan, log: Logger,
                  on_shard: OnShard | None, manifest: ManifestWriter, tally: Tally,
                  progress: Progress = no_progress) -> Written:
     """Read every input sample once in week/shard/position order (the first copy of a key or patent wins) into a

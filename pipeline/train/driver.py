@@ -13,14 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from designclip.pipeline.common.plots import loss_curves
-from designclip.pipeline.common.stage import Progress, Scope, UnitResult, no_progress
+from designclip.pipeline.common.stage import Logger, Progress, Scope, UnitResult, no_progress
 from designclip.pipeline.train.loop import DEFAULT_LOOP, LoopSettings, TrainError, TrainOptions, train
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 from designclip.storage.release import read_release_marker, release_digest
 from designclip.storage.train_runs import TrainRun
-
-Logger = logging.Logger | logging.LoggerAdapter
 
 
 class ReleaseMissing(TrainError):

@@ -4,27 +4,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import open_clip
 import pytest
 import torch
 from designclip.pipeline.train.loop import LoopSettings, TrainOptions
-from designclip.pipeline.train.model_configs import tiny_model_config
 from safetensors.torch import load_file
 
-OPTIONS = TrainOptions(model="designclip-tiny", model_config=tiny_model_config(), batch_size=8, steps=12,
-                       warmup_steps=3, lr=5e-4, lr_head=5e-3)
+from tests.fixtures.train import TINY_TRAIN
+
+OPTIONS = TINY_TRAIN
 
 
 @pytest.fixture()
-def data(release_data: Path, release_v1: dict[str, Any], tmp_path: Path) -> str:
-    """A private data root holding only release v1 (training writes runs/ and models/ beside it)."""
-    import shutil
-
-    dst = tmp_path / "data"
-    shutil.copytree(release_data / "releases" / "v1", dst / "releases" / "v1")
-    return str(dst)
+def data(train_data: str) -> str:
+    return train_data
 
 
 def test_flow_trains_exports_a_plain_open_clip_folder_and_rerun_skips(data: str, prefect_harness: None) -> None:

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import open_clip
 import pytest
@@ -26,17 +25,15 @@ from designclip.storage.folder import DataFolder
 from designclip.storage.train_runs import TrainRunError
 from safetensors.torch import load_file
 
+from tests.fixtures.train import TINY_TRAIN
+
 ROOT = Path(__file__).resolve().parents[3]
-OPTIONS = TrainOptions(model="designclip-tiny", model_config=tiny_model_config(), batch_size=8, steps=12,
-                       warmup_steps=3, lr=5e-4, lr_head=5e-3)
+OPTIONS = TINY_TRAIN
 
 
 @pytest.fixture()
-def data(release_data: Path, release_v1: dict[str, Any], tmp_path: Path) -> str:
-    """A private data root holding only release v1 (training writes runs/ and models/ beside it)."""
-    dst = tmp_path / "data"
-    shutil.copytree(release_data / "releases" / "v1", dst / "releases" / "v1")
-    return str(dst)
+def data(train_data: str) -> str:
+    return train_data
 
 
 def weights(model_dir: str | Path) -> dict[str, torch.Tensor]:
