@@ -9,6 +9,7 @@ import sys
 from collections import Counter
 from typing import Any
 
+from designclip.flows.step import Run, Step
 from designclip.pipeline.caption.captioner import default_backend
 from designclip.pipeline.caption.driver import CAPTION, CaptionerSpec, unload_captioners, worker_argv
 from designclip.pipeline.common.stage import Scope, UnitResult
@@ -125,3 +126,15 @@ def caption_flow(
         raise CaptionFailed(f"{len(summary['failed_shards'])} of {len(rows)} shards failed (rerun to resume):\n"
                             + errors)
     return summary
+
+
+def _dag_call(r: Run) -> Any:
+    result = caption_flow(start=r.start, end=r.end, data_root=r.data_root, profile=r.profile.size_profile,
+                          captioner=r.profile.caption.backend, model=r.profile.caption.model_id,
+                          batch_size=r.profile.caption.batch_size)
+    r.caption_set = result["caption_set"]  # what the release stage releases
+    return result
+
+
+STEP = Step(_dag_call, lambda res: (res["shards"], res["skipped"]),
+            lambda r, res: r.folder.path(layout.caption_set_dir(r.profile.size_profile, res["caption_set"])))

@@ -6,6 +6,7 @@ import base64
 import hashlib
 from typing import Any
 
+from designclip.flows.step import Run, Step
 from designclip.pipeline.embed.encoder import EncoderSpec, model_tag
 from designclip.pipeline.evaluate.classes import PROBE_MAX
 from designclip.pipeline.evaluate.driver import EvaluateOptions, EvalUnit, evaluation_of
@@ -128,3 +129,17 @@ def evaluate_flow(release: str, models: list[str], data_root: str = layout.DEFAU
     return {"release": release, "models": [
         {"model_tag": r["model_tag"], "report_dir": r["report_dir"], "skipped": r["skipped"],
          **headline(r["report"])} for r in results], "comparison": comparison, "reports": reports}
+
+
+def _dag_call(r: Run) -> Any:
+    """The trained model, and the profile's baseline beside it."""
+    models, pretrained = [r.run], [None]
+    if r.profile.baseline:
+        models.append(r.profile.baseline)
+        pretrained.append(r.profile.baseline_pretrained)
+    return evaluate_flow(release=r.release, models=models, data_root=r.data_root, pretrained=pretrained,
+                         batch_size=r.profile.embed_batch_size)
+
+
+STEP = Step(_dag_call, lambda res: (len(res["models"]), sum(1 for m in res["models"] if m.get("skipped"))),
+            lambda r, _: r.folder.path(layout.release_derived_dirs(r.release)[2]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from designclip.flows.step import Run, Step
 from designclip.pipeline.index.driver import IndexOptions, card_of, resolve_model_tag
 from designclip.pipeline.index.inputs import KINDS
 from designclip.storage import layout
@@ -51,3 +52,22 @@ def index_flow(
         create_markdown_artifact(f"Index {state}: `{card['path']}`\n\n" + card_markdown(card),
                                  key=artifact_key("index", release, tag, kind), description=f"{kind} index card")
     return summary
+
+
+def _dag_call(r: Run) -> Any:
+    """The DAG's index stage: the trained model's vectors of the release, then its indexes."""
+    from designclip.flows.embed import embed_flow
+
+    embedded = embed_flow(release=r.release, model=r.run, data_root=r.data_root,
+                          batch_size=r.profile.embed_batch_size)
+    return {"embed": embedded, "index": index_flow(release=r.release, model=r.run, data_root=r.data_root)}
+
+
+def _dag_count(result: dict[str, Any]) -> tuple[int, int]:
+    cards = list(result["index"]["indexes"].values())
+    return (result["embed"]["shards"] + len(cards),
+            result["embed"]["skipped"] + sum(1 for c in cards if c.get("skipped")))
+
+
+STEP = Step(_dag_call, _dag_count,
+            lambda r, res: r.folder.path(layout.index_model_dir(r.release, res["index"]["model_tag"])))

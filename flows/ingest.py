@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from designclip.flows.step import Run, Step, per_week
 from designclip.pipeline.ingest.archives import WeeklyArchive
 from designclip.pipeline.ingest.class_tables import write_class_tables
 from designclip.pipeline.ingest.download import DownloadOptions
@@ -89,3 +90,10 @@ def ingest_flow(
     if failed:
         raise IngestFailed(f"{len(failed)} of {len(weekly)} weeks failed (rerun to retry them):\n" + "\n".join(failed))
     return rows
+
+
+def _dag_call(r: Run) -> Any:
+    return ingest_flow(start=r.start, end=r.end, data_root=r.data_root, **r.ingest)
+
+
+STEP = Step(_dag_call, per_week, lambda r, _: r.folder.root)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from designclip.flows.step import Run, Step, one
 from designclip.pipeline.release.options import release_options
 from designclip.pipeline.release.tally import split_table
+from designclip.storage import layout
 from designclip.tasks.release import release_task
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
@@ -54,3 +56,12 @@ def release_flow(version: str, data_root: str, profile: str | None = None, years
     key = "release-" + re.sub(r"[^a-z0-9-]+", "-", version.lower()).strip("-")
     create_markdown_artifact(release_markdown(stats), key=key, description=f"Release {version} by split")
     return stats
+
+
+def _dag_call(r: Run) -> Any:
+    return release_flow(version=r.release, data_root=r.data_root, profile=r.profile.size_profile,
+                        years=list(range(r.start.year, r.end.year + 1)),
+                        caption_source=r.caption_set or r.profile.caption.backend, **r.release_options)
+
+
+STEP = Step(_dag_call, one, lambda r, _: r.folder.path(layout.release_dir(r.release)))

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 from typing import Any
 
+from designclip.flows.step import Run, Step, per_week
 from designclip.pipeline.ingest.driver import ingested_weeks
 from designclip.pipeline.render.driver import RenderStageOptions
 from designclip.pipeline.render.patent_views import RenderOptions
@@ -108,3 +109,10 @@ def render_flow(
     if failed:
         raise RenderFailed(f"{len(failed)} of {len(weeks)} weeks failed (rerun to resume them):\n" + "\n".join(failed))
     return rows
+
+
+def _dag_call(r: Run) -> Any:
+    return render_flow(start=r.start, end=r.end, data_root=r.data_root, size=r.profile.render_size)
+
+
+STEP = Step(_dag_call, per_week, lambda r, _: r.folder.path("shards", r.profile.size_profile))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from designclip.flows.step import Run, Step, one
 from designclip.pipeline.train.driver import TrainStageOptions, stats_of
 from designclip.pipeline.train.loop import LoopSettings, TrainOptions
 from designclip.storage import layout
@@ -33,3 +34,10 @@ def train_flow(release: str, run: str, data_root: str = layout.DEFAULT_DATA_ROOT
     create_markdown_artifact(train_markdown(stats), key=f"train-{run.lower().replace('.', '-').replace('_', '-')}",
                              description=f"Training run {run}")
     return stats
+
+
+def _dag_call(r: Run) -> Any:
+    return train_flow(release=r.release, run=r.run, data_root=r.data_root, options=r.profile.train, loop=r.profile.loop)
+
+
+STEP = Step(_dag_call, one, lambda r, _: r.folder.path(layout.model_dir(r.run)))
