@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from designclip.pipeline.common.classes import us_design_class_titles
@@ -72,6 +73,16 @@ class PatentInput:
     figures: list[dict[str, Any]]
     sheets: list[dict[str, Any]]
     images: dict[int, bytes] = field(default_factory=dict)
+
+    @classmethod
+    def from_grant_folder(cls, folder: Path) -> PatentInput:
+        """One unpacked grant (its XML and TIFF sheets, e.g. a bundled sample patent), without a data root."""
+        from designclip.pipeline.ingest.parse import parse_grant
+
+        grant = parse_grant(next(folder.glob("*.XML")).read_bytes())
+        sheets = [dict(s) for s in grant.sheets]
+        images = {s["sheet"]: (folder / s["file"]).read_bytes() for s in sheets if (folder / s["file"]).exists()}
+        return cls(dict(grant.patent), [dict(f) for f in grant.figures], sheets, images)
 
 
 @dataclass

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 import webdataset as wds
+from designclip.pipeline.ingest.sample import ingest_sample_weeks
 from designclip.pipeline.render.driver import RENDER, RenderStageOptions
 from designclip.pipeline.render.patent_views import RenderOptions
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 from designclip.storage.tables import read_marker, read_table
-
-from tests.fixtures.builders import ingest_sample_weeks
 
 ROOT = Path(__file__).resolve().parents[2]
 WEEK = dt.date(2021, 3, 16)  # USD0913174 (Hague FIG. 1.1..), USD0913175 (2 FIG.s a sheet), USD0913312, USD0913313

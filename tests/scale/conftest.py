@@ -20,7 +20,7 @@ SHARD_SAMPLES = 4  # several shards a week
 @pytest.fixture(scope="session")
 def scale_ingested(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A local data root with WEEKS ingested from the bundled sample (copy it before writing to it)."""
-    from tests.fixtures.builders import ingest_sample_weeks
+    from designclip.pipeline.ingest.sample import ingest_sample_weeks
 
     root = tmp_path_factory.mktemp("scale") / "data"
     ingest_sample_weeks(root, WEEKS, tmp_path_factory.mktemp("scale-tars"))

@@ -47,12 +47,12 @@ def s3_endpoint(monkeypatch):
 def test_ingest_and_render_on_s3_equal_a_local_run(s3_endpoint, tmp_path, prefect_harness):
     import s3fs
     from designclip.pipeline.ingest.mirror import build_weekly_tar, group_by_week
+    from designclip.pipeline.ingest.sample import ingest_sample_weeks
     from designclip.pipeline.render.driver import RENDER, RenderStageOptions
     from designclip.pipeline.render.patent_views import RenderOptions
 
     from designclip.cli.main import main
     from tests.conftest import SAMPLE
-    from tests.fixtures.builders import ingest_sample_weeks
 
     by_week = group_by_week(SAMPLE)
     tars = [str(build_weekly_tar(w, by_week[w], tmp_path / f"I{w:%Y%m%d}.tar")) for w in WEEKS]

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 from designclip.pipeline.common.stage import Scope
+from designclip.pipeline.ingest.sample import ingest_sample_weeks
 from designclip.pipeline.render.driver import RENDER, RenderStageOptions, WeekNotIngested
 from designclip.pipeline.render.patent_views import RenderOptions
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
-
-from tests.fixtures.builders import ingest_sample_weeks
 
 WEEK = dt.date(2021, 5, 4)  # a cheap sample week
 OPTIONS = RenderStageOptions(RenderOptions(size=128), max_samples=5)
