@@ -10,6 +10,7 @@ from designclip.flows.step import Run, Step, per_week
 from designclip.pipeline.ingest.archives import WeeklyArchive
 from designclip.pipeline.ingest.class_tables import write_class_tables
 from designclip.pipeline.ingest.download import DownloadOptions
+from designclip.pipeline.ingest.driver import KEEP_RAW, IngestOptions, finished
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 from designclip.tasks.ingest import download_week, ingest_week, list_weeks
@@ -54,11 +55,17 @@ def ingest_flow(
     base_url: str | None = None,
     max_downloads: int = 2,
     archives: list[str] | None = None,
+    keep_raw: str = KEEP_RAW[0],
 ) -> list[dict[str, Any]]:
-    """Download and parse every weekly archive granted in [start, end]; finished weeks are skipped."""
+    """Download and parse every weekly archive granted in [start, end]; finished weeks are skipped.
+
+    keep_raw none (the default) deletes each downloaded archive once its week is ingested (the manifest stays);
+    a finished week is not downloaded again.
+    """
     log = get_run_logger()
     if start > end:
         raise ValueError(f"--start {start} is after --end {end}")
+    IngestOptions(keep_raw=keep_raw)  # a bad value fails here, before any download
     folder = DataFolder(data_root)
     write_class_tables(folder)
     if archives:
@@ -69,8 +76,9 @@ def ingest_flow(
         if not weekly:
             log.warning("no weekly archives between %s and %s at %s", start, end, base_url or source)
         options = DownloadOptions()
-        downloads = {a.name: download_week.submit(a, data_root, options, max_downloads) for a in weekly}
-    parses = {a.name: ingest_week.submit(a, data_root, downloads[a.name]) for a in weekly}
+        downloads = {a.name: None if finished(folder, a) else download_week.submit(a, data_root, options, max_downloads)
+                     for a in weekly}
+    parses = {a.name: ingest_week.submit(a, data_root, downloads[a.name], keep_raw) for a in weekly}
     rows, failed = [], []
     for a in weekly:
         state = parses[a.name].wait() or parses[a.name].state

@@ -14,8 +14,10 @@ from typing import Any
 from designclip.flows.step import Run, step_of
 from designclip.pipeline.dag.run_profile import RunProfile, default_profile, profile_from_record
 from designclip.pipeline.dag.stages import DATA_STAGES, STAGES, invalidate, stages_between
+from designclip.pipeline.ingest.driver import KEEP_RAW
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
+from designclip.storage.status import disk_usage
 from prefect import flow, get_run_logger
 
 __all__ = ["STAGES", "PipelineFailed", "default_release", "default_run", "force_stage", "pipeline_flow"]
@@ -56,6 +58,7 @@ def pipeline_flow(
     base_url: str | None = None,
     archives: list[str] | None = None,
     max_downloads: int = 2,
+    keep_raw: str = KEEP_RAW[0],
     release: str | None = None,
     run: str | None = None,
     profile: RunProfile | None = None,
@@ -76,7 +79,8 @@ def pipeline_flow(
     log.info("%s", profile.describe())
     log.info("stages %s on weeks %s..%s; release %s, run %s, data root %s", " -> ".join(todo), start, end, release,
              run, data_root)
-    ingest = {"source": source, "base_url": base_url, "max_downloads": max_downloads, "archives": archives}
+    ingest = {"source": source, "base_url": base_url, "max_downloads": max_downloads, "archives": archives,
+              "keep_raw": keep_raw}
     state = Run(start, end, data_root, profile, release, run, ingest, release_options or {})
     summary: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat(), "data_root": data_root,
                                "release": release, "run": run, "profile": profile.record(),
@@ -100,6 +104,7 @@ def pipeline_flow(
                                     "recomputed": units - skipped, "where": where}
         log.info("stage %s: %d units, %d already done, %d computed; outputs in %s", stage, units, skipped,
                  units - skipped, where)
+    summary["disk"] = disk_usage(state.folder)
     if summary["failed"]:
         raise PipelineFailed(f"stages failed: {', '.join(summary['failed'])}; finished work is kept, rerun with "
                              f"`designclip rerun --failed --start {start} --end {end}`", summary)

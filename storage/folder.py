@@ -40,6 +40,10 @@ class DataFolder:
     def size(self, *parts: str) -> int:
         return int(self.fs.size(self.path(*parts)))
 
+    def du(self, rel: str) -> int:
+        """Bytes of every file under `rel` (0 when it is absent)."""
+        return int(self.fs.du(self.path(rel), total=True)) if self.exists(rel) else 0
+
     def isdir(self, rel: str) -> bool:
         return bool(self.fs.isdir(self.path(rel)))
 

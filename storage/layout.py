@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 TABLE_NAMES = ("patents", "figures", "sheets", "errors")
+AREAS = ("raw", "images", "shards", "captions", "releases", "models", "embeddings", "indexes")
+"""The top folders that hold the bulk of a data root's bytes, in DAG order (what `status` sizes)."""
 
 DEFAULT_DATA_ROOT = "./data"
 """Where the data lives when neither --data-root nor DESIGNCLIP_DATA_ROOT says otherwise."""

@@ -332,6 +332,11 @@ def _summary(weeks: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     return {stage: dict(c) for stage, c in out.items()}
 
 
+def disk_usage(folder: DataFolder) -> dict[str, int]:
+    """Bytes on disk per area (raw downloads, images, shards, captions, releases, models, embeddings, indexes)."""
+    return {area: folder.du(area) for area in layout.AREAS}
+
+
 def collect_status(folder: DataFolder | str, start: dt.date | None = None, end: dt.date | None = None,
                    profile: str = layout.DEFAULT_PROFILE) -> dict[str, Any]:
     """The whole pipeline's state from the data root's markers and failure records (JSON-ready)."""
@@ -356,4 +361,5 @@ def collect_status(folder: DataFolder | str, start: dt.date | None = None, end: 
         "releases": list(releases.values()),
         "runs": [_train_run(folder, r) for r in runs],
         "outputs": collect_outputs(folder, releases),
+        "disk": disk_usage(folder),
     }

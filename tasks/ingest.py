@@ -13,7 +13,7 @@ from designclip.pipeline.common.stage import UnitResult
 from designclip.pipeline.ingest.archive import ArchiveError
 from designclip.pipeline.ingest.archives import WeeklyArchive
 from designclip.pipeline.ingest.download import DownloadError, DownloadOptions, TransientDownloadError
-from designclip.pipeline.ingest.driver import INGEST, finished
+from designclip.pipeline.ingest.driver import INGEST, KEEP_RAW, IngestOptions, finished
 from designclip.pipeline.ingest.parse import PARSER_VERSION
 from designclip.pipeline.ingest.sources import fetch, list_archives
 from designclip.storage import layout
@@ -45,8 +45,8 @@ def _download_cache_key(ctx: TaskRunContext, params: dict[str, Any]) -> str | No
     archive: WeeklyArchive = params["archive"]
     folder = DataFolder(params["data_root"])
     rel = layout.raw_manifest(archive.week, archive.name)
-    if not folder.exists(rel):
-        return None
+    if not folder.exists(rel) or not folder.exists(layout.raw_archive(archive.week, archive.name)):
+        return None  # not downloaded, or deleted after its ingest (--keep-raw none): a new download is needed
     digest = hashlib.sha256(repr(folder.read_json(rel)).encode()).hexdigest()[:16]
     return f"download-{archive.name}-{digest}"
 
@@ -100,11 +100,12 @@ def _ingest_cache_key(ctx: TaskRunContext, params: dict[str, Any]) -> str | None
     retry_condition_fn=_retry_unless(ArchiveError),  # an unreadable archive is moved aside
     cache_key_fn=_ingest_cache_key,
 )
-def ingest_week(archive: WeeklyArchive, data_root: str, download: dict[str, Any] | None = None) -> UnitResult:
+def ingest_week(archive: WeeklyArchive, data_root: str, download: dict[str, Any] | None = None,
+                keep_raw: str = KEEP_RAW[0]) -> UnitResult:
     """Patents, figures, sheets and errors tables for one week; bad members are rows in `errors/`."""
     log = get_run_logger()
-    result = INGEST.run(DataFolder(data_root), archive, progress=CountProgress(f"ingest {archive.name}", None, log,
-                                                                               unit="documents"))
+    progress = CountProgress(f"ingest {archive.name}", None, log, unit="documents")
+    result = INGEST.run(DataFolder(data_root), archive, IngestOptions(keep_raw=keep_raw), progress)
     stats = result.stats
     log.info(
         "%s: %s %d patents, %d figures, %d sheets, %d errors, %d non-design skipped (%.1fs)",

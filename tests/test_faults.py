@@ -149,14 +149,14 @@ def test_kill_9_during_a_download_then_rerun_matches_an_uninterrupted_run(
     source = bdss_path(mirror_root, SLOW_NAME)
     reference, crashed = tmp_path / "reference", tmp_path / "crashed"
     with serve_mirror(mirror_root) as mirror:
-        ingest_flow(start=start, end=end, data_root=str(reference), base_url=mirror.base_url)
+        ingest_flow(start=start, end=end, data_root=str(reference), base_url=mirror.base_url, keep_raw="all")
 
     # The real command in its own process, against this session's Prefect server; SIGKILL once the slow
     # archive's .part holds some bytes and the other week is finished.
     part = crashed / f"{layout.raw_archive(SLOW_WEEK, SLOW_NAME)}.part"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     with slow_mirror(mirror_root, {SLOW_NAME}, HOLD_AT) as (mirror, _):
-        cmd = [sys.executable, "-m", "designclip.cli.main", "--data-root", str(crashed), "ingest",
+        cmd = [sys.executable, "-m", "designclip.cli.main", "--data-root", str(crashed), "ingest", "--keep-raw", "all",
                "--start", start.isoformat(), "--end", end.isoformat(), "--base-url", mirror.base_url]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
@@ -181,7 +181,7 @@ def test_kill_9_during_a_download_then_rerun_matches_an_uninterrupted_run(
     fast_mtime = marker_mtime(crashed, FAST_WEEK)
 
     with serve_mirror(mirror_root) as mirror:
-        rows = ingest_flow(start=start, end=end, data_root=str(crashed), base_url=mirror.base_url)
+        rows = ingest_flow(start=start, end=end, data_root=str(crashed), base_url=mirror.base_url, keep_raw="all")
         gets = {n: archive_gets(mirror, n) for n in (SLOW_NAME, FAST_NAME)}
     assert {r["archive"]: r["status"] for r in rows} == {SLOW_NAME: "done", FAST_NAME: "skipped (done)"}
     assert gets == {SLOW_NAME: [f"bytes={kept}-"], FAST_NAME: []}, "resumed, nothing refetched"
@@ -235,7 +235,8 @@ def test_a_corrupt_week_is_recorded_and_blocks_no_other_week(
     bad.write_bytes(_corrupt(kind, real))
     # ODP listing: it carries each file's size, which matches the corrupt file, so only content checks catch it.
     with serve_mirror(root) as mirror, pytest.raises(IngestFailed) as failure:
-        ingest_flow(start=RANGE[0], end=RANGE[1], data_root=str(data), source="odp", base_url=mirror.base_url)
+        ingest_flow(start=RANGE[0], end=RANGE[1], data_root=str(data), source="odp", base_url=mirror.base_url,
+                    keep_raw="all")
     message = str(failure.value)
     assert message.startswith("1 of 3 weeks failed") and BAD_NAME in message
     assert ("unreadable" if kind == "truncated" else "not a valid tar archive") in message
@@ -258,7 +259,8 @@ def test_a_corrupt_week_is_recorded_and_blocks_no_other_week(
 
     bad.write_bytes(real)  # the publisher fixes the file
     with serve_mirror(root) as mirror:
-        rows = ingest_flow(start=RANGE[0], end=RANGE[1], data_root=str(data), source="odp", base_url=mirror.base_url)
+        rows = ingest_flow(start=RANGE[0], end=RANGE[1], data_root=str(data), source="odp", base_url=mirror.base_url,
+                           keep_raw="all")
         gets = {n: len(archive_gets(mirror, n)) for n in (r["archive"] for r in rows)}
     assert {r["archive"]: r["status"] for r in rows} == {
         "I20210406.tar": "skipped (done)", BAD_NAME: "done", "I20210504.tar": "skipped (done)"}

@@ -42,3 +42,14 @@ def dataclass_from_args(cls: type, args: argparse.Namespace, prefix: str = "", *
     values = {f.name: getattr(args, prefix.replace("-", "_") + f.name) for f in dataclasses.fields(cls)
               if hasattr(args, prefix.replace("-", "_") + f.name)}
     return cls(**(values | given))
+
+
+def add_keep_raw(parser: argparse.ArgumentParser) -> None:
+    """`--keep-raw`: whether downloaded weekly archives stay under raw/ after their week is ingested."""
+    from designclip.pipeline.ingest.driver import KEEP_RAW, IngestOptions
+
+    default = IngestOptions().keep_raw
+    parser.add_argument("--keep-raw", choices=KEEP_RAW, default=default,
+                        help=f"none: delete each downloaded weekly archive once its week is ingested, keeping its "
+                             f"manifest (URL, size, sha256), so a year does not keep hundreds of GB; all: keep them "
+                             f"(default {default})")

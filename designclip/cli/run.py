@@ -7,6 +7,7 @@ import datetime as dt
 import sys
 from typing import Any
 
+from designclip.cli.options import add_keep_raw
 from designclip.cli.printers import parse_date
 from designclip.pipeline.dag.stages import STAGES
 from designclip.storage import layout
@@ -44,6 +45,10 @@ def print_pipeline(summary: dict[str, Any]) -> None:
             print(f"  {stage:9s} {info['recomputed']:4d} computed, {info['skipped']:4d} already done  {info['where']}")
         else:
             print(f"  {stage:9s} {info['status']}: {info.get('error') or info.get('reason')}")
+    if summary.get("disk"):
+        from designclip.pipeline.dag.status_table import disk_line
+
+        print(f"\nOn disk under {root}: {disk_line(summary['disk'])}")
 
 
 def _pipeline_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -51,7 +56,8 @@ def _pipeline_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError("give --start and --end (the grant dates of the weeks to run)")
     return {"start": args.start, "end": args.end, "data_root": args.data_root, "until": args.until or "evaluate",
             "from_stage": args.from_stage or "ingest", "source": args.source, "base_url": args.base_url,
-            "archives": args.archive, "max_downloads": args.max_downloads, "release": args.release,
+            "archives": args.archive, "max_downloads": args.max_downloads, "keep_raw": args.keep_raw,
+            "release": args.release,
             "run": args.run, "profile": _profile(args),
             "release_options": {"exclude_patents": args.exclude_patents, "drop_excluded": args.drop_excluded,
                                 "include_fallbacks": args.include_fallbacks}}
@@ -169,6 +175,7 @@ def _run_options(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--base-url", help="mirror to read from instead of the USPTO (http(s):// or file://)")
     parser.add_argument("--archive", nargs="+", metavar="FILE", help="ingest archives already on disk instead")
     parser.add_argument("--max-downloads", type=int, default=2, help="concurrent downloads (default 2)")
+    add_keep_raw(parser)
     parser.add_argument("--release", help="release version (default: the year, e.g. 2021, or 2021-2023)")
     parser.add_argument("--run", help="training run name (default RELEASE-MODEL)")
     parser.add_argument("--exclude-patents", nargs="+", metavar="FILE",

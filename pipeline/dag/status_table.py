@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from designclip.storage.vocabulary import human_bytes
+
 Table = tuple[list[str], list[list[str]]]
 
 
@@ -176,4 +178,12 @@ def format_status(status: dict[str, Any], markdown: bool = False, error_width: i
         out += [table(headers, rows) if rows else f"  ({empty})", ""]
         if title == "Weeks" and rows:
             out += [f"Weeks by state: {_summary_line(status)}", ""]
+    if status.get("disk"):
+        out += [("### " if markdown else "") + "On disk: " + disk_line(status["disk"]), ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def disk_line(disk: dict[str, int]) -> str:
+    """`raw 0 B, images 12.3 MiB, ... (total 1.2 GiB)`: bytes per area of the data root."""
+    parts = ", ".join(f"{area} {human_bytes(n)}" for area, n in disk.items())
+    return f"{parts} (total {human_bytes(sum(disk.values()))})"

@@ -30,12 +30,21 @@ from designclip.storage.folder import DataFolder
 from designclip.storage.markers import FINGERPRINT_KEY, DoneMarker
 from designclip.storage.tables import WeekWriter, finished_weeks
 
+KEEP_RAW = ("none", "all")
+"""none: a week's downloaded archive is deleted once its ingest marker is written (its manifest is kept); all: kept."""
+
 
 @dataclass(frozen=True)
 class IngestOptions:
-    """The archives a run was given (listed by the source, or the user's own files); raw/ adds the downloaded ones."""
+    """The archives a run was given (listed by the source, or the user's own files; raw/ adds the downloaded ones),
+    and whether downloaded archives are kept after they are ingested."""
 
     archives: tuple[WeeklyArchive, ...] = ()
+    keep_raw: str = KEEP_RAW[0]
+
+    def __post_init__(self) -> None:
+        if self.keep_raw not in KEEP_RAW:
+            raise ValueError(f"--keep-raw {self.keep_raw!r}: use one of {', '.join(KEEP_RAW)}")
 
 
 def archive_settings(archive: WeeklyArchive) -> dict[str, Any]:
@@ -67,6 +76,13 @@ def ingested_weeks(folder: DataFolder, start: dt.date, end: dt.date) -> list[dt.
     return [w for w in finished_weeks(folder, STAGE) if start <= w <= end]
 
 
+def _drop_raw(folder: DataFolder, raw_rel: str, given: str | None, options: IngestOptions) -> None:
+    """With keep_raw none, delete an ingested week's download (never the user's own file); its manifest stays, so
+    `status` and revisions still know it and `rerun --force ingest` downloads it again."""
+    if options.keep_raw == "none" and not given and folder.exists(raw_rel):
+        folder.remove(raw_rel)
+
+
 class IngestDriver:
     """Ingest as a `StageDriver` over weekly archives."""
 
@@ -86,11 +102,12 @@ class IngestDriver:
         """Parse one archive into the week's tables, then write its marker; a finished week is skipped."""
         archive, unit_id = unit, layout.week_id(unit.week)
         record = finished(folder, archive)
-        if record is not None:
-            clear_failure(folder, archive.week)  # a retried download's record is stale now
-            return UnitResult(STAGE, unit_id, True, record, folder.root)
         given = local_path(archive)
         raw_rel = layout.raw_archive(archive.week, archive.name)
+        if record is not None:
+            clear_failure(folder, archive.week)  # a retried download's record is stale now
+            _drop_raw(folder, raw_rel, given, options)
+            return UnitResult(STAGE, unit_id, True, record, folder.root)
         source = contextlib.nullcontext(given) if given else readable_copy(folder, raw_rel)
         try:
             with source as path, WeekWriter(folder, archive.week, archive.name) as sink:
@@ -106,6 +123,7 @@ class IngestDriver:
         result = stats.to_dict() | {"finished_at": dt.datetime.now(dt.UTC).isoformat()}
         record = week_marker(folder, archive.week).write(result, archive_settings(archive))
         clear_failure(folder, archive.week)
+        _drop_raw(folder, raw_rel, given, options)  # only now: the marker is written
         return UnitResult(STAGE, unit_id, False, record, folder.root)
 
     def outputs(self, folder: DataFolder, scope: Scope, options: IngestOptions) -> str:

@@ -96,16 +96,20 @@ def test_corrupt_download_is_moved_aside_and_fetched_again(mirror_root: Path, tm
     data = tmp_path / "d"
     week = (dt.date(2021, 1, 1), dt.date(2021, 1, 10))
     with serve_mirror(mirror_root) as mirror:
-        ingest_flow(start=week[0], end=week[1], data_root=str(data), base_url=mirror.base_url)
+        ingest_flow(start=week[0], end=week[1], data_root=str(data), base_url=mirror.base_url,
+                    keep_raw="all")
     raw = data / "raw/2021/I20210105.tar"
-    # Damage the stored archive and forget the week: the next run must notice, quarantine and re-download.
+    # A kept archive (--keep-raw all) damaged on disk, its week forgotten: the next run must notice, quarantine
+    # and re-download it.
     raw.write_bytes(raw.read_bytes()[:1024] + b"\0" * 10)
     (data / "_stats/ingest/I20210105.json").unlink()
     with serve_mirror(mirror_root) as mirror, pytest.raises(IngestFailed, match="downloaded again"):
-        ingest_flow(start=week[0], end=week[1], data_root=str(data), base_url=mirror.base_url)
+        ingest_flow(start=week[0], end=week[1], data_root=str(data), base_url=mirror.base_url,
+                    keep_raw="all")
     assert (data / "raw/2021/I20210105.tar.corrupt").exists()
     with serve_mirror(mirror_root) as mirror:
-        rows = ingest_flow(start=week[0], end=week[1], data_root=str(data), base_url=mirror.base_url)
+        rows = ingest_flow(start=week[0], end=week[1], data_root=str(data), base_url=mirror.base_url,
+                           keep_raw="all")
     assert rows[0]["status"] == "done" and rows[0]["patents"] == 2
 
 
@@ -122,3 +126,40 @@ def test_a_revised_archive_replaces_the_week(tmp_path: Path) -> None:
     assert rows[0]["archive"] == "I20210105_r1.tar" and rows[0]["status"] == "done"
     patents = read_table(DataFolder(data), "patents", columns=["patent_id", "source_archive"]).to_pylist()
     assert patents == [{"patent_id": "USD0907292", "source_archive": "I20210105_r1.tar"}]
+
+
+def _tables(folder: DataFolder) -> dict[str, list[dict]]:
+    return {name: sorted(read_table(folder, name).to_pylist(), key=repr) for name in ("patents", "figures", "sheets")}
+
+
+def test_keep_raw_none_deletes_ingested_downloads_keeps_manifests_and_the_same_tables(mirror_root: Path,
+                                                                                      tmp_path: Path) -> None:
+    from designclip.pipeline.dag.stages import invalidate
+
+    span = (dt.date(2021, 1, 1), dt.date(2021, 2, 10))  # weeks 01-05 and 02-09
+    kept, lean = DataFolder(str(tmp_path / "all")), DataFolder(str(tmp_path / "none"))
+    with serve_mirror(mirror_root) as mirror:
+        ingest_flow(start=span[0], end=span[1], data_root=kept.url, base_url=mirror.base_url, keep_raw="all")
+        ingest_flow(start=span[0], end=span[1], data_root=lean.url, base_url=mirror.base_url)  # default: none
+    names = ("I20210105.tar", "I20210209.tar")
+    assert all(kept.exists(f"raw/2021/{n}") and kept.exists(f"raw/2021/{n}.json") for n in names)
+    assert not any(lean.exists(f"raw/2021/{n}") for n in names), "an ingested download must not stay under raw/"
+    assert all(lean.read_json(f"raw/2021/{n}.json")["sha256"] == kept.read_json(f"raw/2021/{n}.json")["sha256"]
+               for n in names), "the manifest (URL, size, sha256) is kept"
+    assert _tables(lean) == _tables(kept)
+
+    with serve_mirror(mirror_root) as mirror:  # a rerun downloads nothing: the weeks are done
+        rows = ingest_flow(start=span[0], end=span[1], data_root=lean.url, base_url=mirror.base_url)
+        assert {r["status"] for r in rows} == {"skipped (done)"} and not any(_archive_gets(mirror, n) for n in names)
+    invalidate(lean, "ingest", weeks=[dt.date(2021, 1, 5)])  # what `rerun --force ingest` does
+    with serve_mirror(mirror_root) as mirror:
+        rows = ingest_flow(start=span[0], end=span[1], data_root=lean.url, base_url=mirror.base_url)
+        assert _archive_gets(mirror, "I20210105.tar") >= 1 and not _archive_gets(mirror, "I20210209.tar")
+    assert {r["archive"]: r["status"] for r in rows} == {"I20210105.tar": "done", "I20210209.tar": "skipped (done)"}
+    assert not lean.exists("raw/2021/I20210105.tar") and _tables(lean) == _tables(kept)
+
+
+def test_keep_raw_rejects_an_unknown_mode(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--keep-raw 'some': use one of none, all"):
+        ingest_flow(start=JAN_MAR[0], end=JAN_MAR[1], data_root=str(tmp_path), base_url="file:///nowhere",
+                    keep_raw="some")

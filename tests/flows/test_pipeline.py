@@ -108,6 +108,9 @@ def test_cpu_profile_is_chosen_without_cuda_and_logged(dag, prefect_harness, cap
     line = "CPU profile (no CUDA GPU found): metadata captions, designclip-tiny, 40 steps at batch 16"
     assert any(r.getMessage().startswith(line) for r in caplog.records)
     assert {s: v["recomputed"] for s, v in summary["stages"].items()} == dict.fromkeys(DATA_STAGES, 0)
+    # --keep-raw none (the default): no weekly archive stays under raw/, only the manifests; the summary sizes areas
+    assert not list((dag["data"] / "raw").rglob("*.tar")) and list((dag["data"] / "raw").rglob("*.tar.json"))
+    assert summary["disk"]["raw"] < 100_000 < summary["disk"]["images"] and summary["disk"]["releases"] > 0
     dag["flow_run_id"] = str(state.state_details.flow_run_id)
 
 

@@ -51,12 +51,12 @@ def weeks_root(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) 
     data = root / "data"
     with serve_mirror(root / "mirror") as mirror:
         with pytest.raises(IngestFailed, match="I20210518.tar is not a valid tar"):
-            ingest_flow(start=RANGE[0], end=RANGE[1], data_root=str(data), base_url=mirror.base_url)
+            ingest_flow(start=RANGE[0], end=RANGE[1], data_root=str(data), base_url=mirror.base_url, keep_raw="all")
         raw = data / layout.raw_archive(CORRUPT, f"I{CORRUPT:%Y%m%d}.tar")
         raw.write_bytes(os.urandom(raw.stat().st_size))
         (data / layout.stats_marker("ingest", CORRUPT)).unlink()
         with pytest.raises(IngestFailed, match="I20210413.tar is unreadable"):
-            ingest_flow(start=RANGE[0], end=RANGE[1], data_root=str(data), base_url=mirror.base_url)
+            ingest_flow(start=RANGE[0], end=RANGE[1], data_root=str(data), base_url=mirror.base_url, keep_raw="all")
     RENDER.run(DataFolder(data), GOOD[0])
     RENDER.run(DataFolder(data), GOOD[1], RenderStageOptions(max_samples=1))
     captioner = make_captioner("metadata")
@@ -262,9 +262,15 @@ def test_cli_prints_the_table_json_and_markdown(weeks_root: Path, capsys: pytest
     header = next(x for x in text.splitlines() if x.startswith("week"))
     assert header.split()[:5] == ["week", "ingest", "patents", "render", "views"] and "last error" in header
     assert sum(1 for x in text.splitlines() if x[:10] in {w.isoformat() for w in grant_weeks(*RANGE)}) == 7
+    disk_line = next(x for x in text.splitlines() if x.startswith("On disk: "))
+    assert disk_line.startswith("On disk: raw ") and " images " in disk_line and "(total " in disk_line
     _cli(["status", *span, "--json"], weeks_root)
     printed = json.loads(capsys.readouterr().out)
     expected = collect_status(str(weeks_root), *RANGE)
+    folder = DataFolder(weeks_root)
+    assert sorted(printed["disk"]) == sorted(layout.AREAS) and printed["disk"]["releases"] == 0  # none built here
+    assert printed["disk"]["raw"] == sum(p.stat().st_size for p in (weeks_root / "raw").rglob("*") if p.is_file())
+    assert printed["disk"]["images"] == folder.du("images") > 0
     assert {**printed, "generated_at": None} == json.loads(json.dumps({**expected, "generated_at": None}))
     _cli(["status", "--markdown"], weeks_root)
     md = capsys.readouterr().out
