@@ -9,8 +9,8 @@ from typing import Any
 from designclip.flows.step import Run, Step, per_week
 from designclip.pipeline.ingest.archives import WeeklyArchive
 from designclip.pipeline.ingest.class_tables import write_class_tables
-from designclip.pipeline.ingest.download import DownloadOptions
 from designclip.pipeline.ingest.driver import KEEP_RAW, IngestOptions, finished
+from designclip.pipeline.ingest.sources import download_policy
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 from designclip.tasks.ingest import download_week, ingest_week, list_weeks
@@ -53,14 +53,17 @@ def ingest_flow(
     data_root: str = layout.DEFAULT_DATA_ROOT,
     source: str = "bdss",
     base_url: str | None = None,
-    max_downloads: int = 2,
+    max_downloads: int | None = None,
     archives: list[str] | None = None,
     keep_raw: str = KEEP_RAW[0],
+    download_limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Download and parse every weekly archive granted in [start, end]; finished weeks are skipped.
 
     keep_raw none (the default) deletes each downloaded archive once its week is ingested (the manifest stays);
-    a finished week is not downloaded again.
+    a finished week is not downloaded again. max_downloads: concurrent downloads (default 2; 1 for the Open Data
+    Portal, which allows no parallel requests per key); download_limit: downloads of one file per year (default
+    none; 20 for the Open Data Portal), counted in a ledger beside each manifest.
     """
     log = get_run_logger()
     if start > end:
@@ -75,7 +78,7 @@ def ingest_flow(
         weekly = list_weeks(start, end, source, base_url)
         if not weekly:
             log.warning("no weekly archives between %s and %s at %s", start, end, base_url or source)
-        options = DownloadOptions()
+        max_downloads, options = download_policy(source, max_downloads, download_limit)
         downloads = {a.name: None if finished(folder, a) else download_week.submit(a, data_root, options, max_downloads)
                      for a in weekly}
     parses = {a.name: ingest_week.submit(a, data_root, downloads[a.name], keep_raw) for a in weekly}

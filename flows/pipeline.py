@@ -57,8 +57,9 @@ def pipeline_flow(
     source: str = "bdss",
     base_url: str | None = None,
     archives: list[str] | None = None,
-    max_downloads: int = 2,
+    max_downloads: int | None = None,
     keep_raw: str = KEEP_RAW[0],
+    download_limit: int | None = None,
     release: str | None = None,
     run: str | None = None,
     profile: RunProfile | None = None,
@@ -80,7 +81,7 @@ def pipeline_flow(
     log.info("stages %s on weeks %s..%s; release %s, run %s, data root %s", " -> ".join(todo), start, end, release,
              run, data_root)
     ingest = {"source": source, "base_url": base_url, "max_downloads": max_downloads, "archives": archives,
-              "keep_raw": keep_raw}
+              "keep_raw": keep_raw, "download_limit": download_limit}
     state = Run(start, end, data_root, profile, release, run, ingest, release_options or {})
     summary: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat(), "data_root": data_root,
                                "release": release, "run": run, "profile": profile.record(),

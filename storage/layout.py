@@ -32,6 +32,11 @@ def raw_manifest(week: dt.date, archive_name: str) -> str:
     return f"{raw_archive(week, archive_name)}.json"
 
 
+def download_ledger(week: dt.date, archive_name: str) -> str:
+    """The dates an archive was downloaded (the Open Data Portal limits downloads per file and year)."""
+    return f"{raw_archive(week, archive_name)}.downloads.json"
+
+
 def table_file(table: str, week: dt.date) -> str:
     return f"{table}/{week_id(week)}.parquet"
 

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from designclip.cli.options import add_dataclass_arguments, add_keep_raw, dataclass_from_args
+from designclip.cli.options import add_dataclass_arguments, add_download_options, add_keep_raw, dataclass_from_args
 from designclip.cli.printers import (
     parse_date,
     print_captions,
@@ -65,7 +65,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     start = args.start or dt.date.min
     end = args.end or dt.date.max
     ingest_flow(start=start, end=end, data_root=args.data_root, source=args.source, base_url=args.base_url,
-                max_downloads=args.max_downloads, archives=args.archive, keep_raw=args.keep_raw)
+                max_downloads=args.max_downloads, archives=args.archive, keep_raw=args.keep_raw,
+                download_limit=args.download_limit)
     print_tables(args.data_root)
     return 0
 
@@ -206,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--source", choices=("bdss", "odp"), default="bdss",
                         help="bdss: bulkdata.uspto.gov layout; odp: Open Data Portal API (needs USPTO_API_KEY)")
     ingest.add_argument("--base-url", help="mirror to read from instead of the USPTO (http(s):// or file://)")
-    ingest.add_argument("--max-downloads", type=int, default=2, help="concurrent downloads (default 2)")
+    add_download_options(ingest)
     add_keep_raw(ingest)
     ingest.add_argument("--archive", nargs="+", metavar="FILE",
                         help="ingest archives already on disk (I*.tar, I*.zip, ipgYYMMDD.xml/zip) instead")

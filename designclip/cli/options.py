@@ -53,3 +53,12 @@ def add_keep_raw(parser: argparse.ArgumentParser) -> None:
                         help=f"none: delete each downloaded weekly archive once its week is ingested, keeping its "
                              f"manifest (URL, size, sha256), so a year does not keep hundreds of GB; all: keep them "
                              f"(default {default})")
+
+
+def add_download_options(parser: argparse.ArgumentParser) -> None:
+    """`--max-downloads` and `--download-limit`, whose defaults depend on the source (see download_policy)."""
+    parser.add_argument("--max-downloads", type=int,
+                        help="concurrent downloads (default 2; 1 for --source odp, which allows no parallel requests)")
+    parser.add_argument("--download-limit", type=int, metavar="N",
+                        help="refuse to download one file more than N times a year (default: no limit; 20 for "
+                             "--source odp, the portal's quota per file and key), counted in raw/*.downloads.json")

@@ -7,7 +7,7 @@ import datetime as dt
 import sys
 from typing import Any
 
-from designclip.cli.options import add_keep_raw
+from designclip.cli.options import add_download_options, add_keep_raw
 from designclip.cli.printers import parse_date
 from designclip.pipeline.dag.stages import STAGES
 from designclip.storage import layout
@@ -57,6 +57,7 @@ def _pipeline_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {"start": args.start, "end": args.end, "data_root": args.data_root, "until": args.until or "evaluate",
             "from_stage": args.from_stage or "ingest", "source": args.source, "base_url": args.base_url,
             "archives": args.archive, "max_downloads": args.max_downloads, "keep_raw": args.keep_raw,
+            "download_limit": args.download_limit,
             "release": args.release,
             "run": args.run, "profile": _profile(args),
             "release_options": {"exclude_patents": args.exclude_patents, "drop_excluded": args.drop_excluded,
@@ -174,7 +175,7 @@ def _run_options(parser: argparse.ArgumentParser, required: bool) -> None:
                         help="bdss: bulkdata.uspto.gov layout; odp: Open Data Portal API (needs USPTO_API_KEY)")
     parser.add_argument("--base-url", help="mirror to read from instead of the USPTO (http(s):// or file://)")
     parser.add_argument("--archive", nargs="+", metavar="FILE", help="ingest archives already on disk instead")
-    parser.add_argument("--max-downloads", type=int, default=2, help="concurrent downloads (default 2)")
+    add_download_options(parser)
     add_keep_raw(parser)
     parser.add_argument("--release", help="release version (default: the year, e.g. 2021, or 2021-2023)")
     parser.add_argument("--run", help="training run name (default RELEASE-MODEL)")

@@ -25,6 +25,7 @@ from typing import IO, Any
 import requests
 import urllib3
 from designclip.pipeline.ingest.archives import WeeklyArchive
+from designclip.pipeline.ingest.ledger import DownloadLimitReached, check_limit, record_download
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 
@@ -57,6 +58,8 @@ class DownloadOptions:
     timeout_s: float = 60.0
     chunk_bytes: int = 1 << 20
     api_key: str | None = field(default=None, repr=False)
+    max_per_year: int | None = None  # downloads of one file per year (the ledger); None: no limit
+    min_delay_429_s: float = 0.0  # the least pause after HTTP 429 (the Open Data Portal wants >= 5 s)
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,9 @@ class TransientDownloadError(DownloadError):
 class _Retry(Exception):
     """Internal: this attempt failed in a way worth another try, maybe with the server's Retry-After."""
 
-    def __init__(self, message: str, retry_after: str | None = None) -> None:
+    def __init__(self, message: str, retry_after: str | None = None, status: int | None = None) -> None:
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after, self.status = retry_after, status
 
 
 # -- retry timing (shared with designclip.pipeline.ingest.listing) -----------------------------------------------------
@@ -213,6 +216,10 @@ def download_archive(
     done = _already_done(archive, folder, final)
     if done is not None:
         return done
+    try:
+        check_limit(folder, archive, options.max_per_year)
+    except DownloadLimitReached as exc:
+        raise DownloadError(str(exc)) from exc
     with _staging(folder, final, archive.name, staging_dir) as part_path:
         job = _Job(archive, _PartFile(part_path), options, _Progress(on_progress))
         if job.part.size:
@@ -223,6 +230,7 @@ def download_archive(
         size, sha256 = job.part.size, job.part.sha.hexdigest()
         folder.put_file(part_path, final)
     _write_manifest(archive, folder, size, sha256)
+    record_download(folder, archive)
     log.info("%s: downloaded %d bytes in %d attempt(s), sha256 %s", job.label, size, attempts, sha256)
     return DownloadResult(final, size, sha256, resumed_from, attempts, skipped=False)
 
@@ -314,12 +322,14 @@ def _fetch_with_retries(job: _Job, session: requests.Session | None) -> tuple[tu
                     return _fetch_file(job), attempt
                 return _fetch_http(job, sess), attempt
             except _Retry as exc:
-                reason, hint = str(exc), exc.retry_after
+                reason, hint, status = str(exc), exc.retry_after, exc.status
             except TRANSIENT_ERRORS as exc:
-                reason, hint = redact(f"{type(exc).__name__}: {exc}"), None
+                reason, hint, status = redact(f"{type(exc).__name__}: {exc}"), None, None
             if attempt >= job.options.max_attempts:
                 break
             delay = backoff_delay(attempt, job.options, hint)
+            if status == 429:
+                delay = max(delay, job.options.min_delay_429_s)
             log.warning(
                 "%s: attempt %d/%d failed (%s); retrying in %.1f s",
                 job.label,
@@ -427,7 +437,7 @@ def _check_status(job: _Job, resp: requests.Response) -> None:
     if status in (200, 206):
         return
     if status in (408, 429) or 500 <= status < 600:
-        raise _Retry(f"HTTP {status}", resp.headers.get("Retry-After"))
+        raise _Retry(f"HTTP {status}", resp.headers.get("Retry-After"), status)
     url = job.archive.url
     if status == 404:
         raise job.fail(f"not found at {url}; the week may not be published yet", discard=False)

@@ -14,6 +14,15 @@ from designclip.pipeline.ingest.figures import broken_lines_statement
 from lxml import etree
 
 PARSER_VERSION = "2"
+KNOWN_DTD_VERSIONS = ("v4.2", "v4.3", "v4.4", "v4.5", "v4.6", "v4.7")
+"""The `us-patent-grant` DTD versions these rules were written for; a newer one is parsed with the v4.7 rules."""
+_DTD_ATTRIBUTE = re.compile(rb'dtd-version="([^" ]+)')
+
+
+def declared_dtd_version(xml: bytes) -> str | None:
+    """The `dtd-version` a grant document declares (read from its head, so even a document that fails to parse)."""
+    m = _DTD_ATTRIBUTE.search(xml[:4096])
+    return m.group(1).decode("ascii", "replace") if m else None
 
 
 class ParseError(ValueError):

@@ -18,6 +18,7 @@ from urllib.request import url2pathname
 from designclip.pipeline.common.stage import Progress
 from designclip.pipeline.ingest.archives import WeeklyArchive, latest_revisions, parse_archive_name
 from designclip.pipeline.ingest.download import DownloadOptions, DownloadResult, download_archive
+from designclip.pipeline.ingest.ledger import ODP_DOWNLOADS_PER_YEAR
 from designclip.pipeline.ingest.listing import list_bdss, list_odp
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
@@ -99,3 +100,16 @@ def record_failure(folder: DataFolder, archive: WeeklyArchive, error: str) -> No
 def clear_failure(folder: DataFolder, week: dt.date) -> None:
     """A finished week has no failure to show any more."""
     folder.remove(layout.failure_record(STAGE, week))
+
+
+ODP_429_MIN_DELAY_S = 5.0
+"""The Open Data Portal asks clients to wait at least this long after an HTTP 429."""
+
+
+def download_policy(source: str, max_downloads: int | None, limit: int | None) -> tuple[int, DownloadOptions]:
+    """(concurrent downloads, download options) for a source: the Open Data Portal allows no parallel requests per
+    key, wants >= 5 s after a 429 and counts downloads per file and year; a bulk mirror is only asked to be polite."""
+    if source == "odp":
+        return (max_downloads or 1,
+                DownloadOptions(max_per_year=limit or ODP_DOWNLOADS_PER_YEAR, min_delay_429_s=ODP_429_MIN_DELAY_S))
+    return max_downloads or 2, DownloadOptions(max_per_year=limit)

@@ -23,10 +23,12 @@ from designclip.pipeline.ingest.archive import (
     patent_id_from_member,
 )
 from designclip.pipeline.ingest.parse import (
+    KNOWN_DTD_VERSIONS,
     PARSER_VERSION,
     NotDesignPatent,
     ParsedGrant,
     ParseError,
+    declared_dtd_version,
     parse_grant,
     split_concatenated_xml,
 )
@@ -68,6 +70,9 @@ class IngestStats:
     errors_by_reason: dict[str, int] = field(default_factory=dict)
     skipped_not_design: int = 0
     skipped_members: dict[str, int] = field(default_factory=dict)
+    # documents declaring a DTD version the parser does not know (parsed with the newest rules), and how many failed
+    dtd_unknown: dict[str, int] = field(default_factory=dict)
+    dtd_unknown_failed: int = 0
     duration_s: float = 0.0
 
     def to_dict(self) -> dict:
@@ -155,6 +160,14 @@ def ingest_archive(
         if isinstance(item, MemberRejected):
             reject(item.member, item.patent_id, "member", item.reason, item.detail)
             continue
+        dtd = declared_dtd_version(item.xml)
+        unknown = dtd is not None and dtd not in KNOWN_DTD_VERSIONS
+        if unknown and dtd not in stats.dtd_unknown:
+            log.warning("week %s: %s declares dtd-version %s, which this parser does not know (%s); parsing it with "
+                        "the %s rules: check its patents, and update the parser if fields are missing",
+                        week, archive_name, dtd, ", ".join(KNOWN_DTD_VERSIONS), KNOWN_DTD_VERSIONS[-1])
+        if unknown:
+            stats.dtd_unknown[dtd] = stats.dtd_unknown.get(dtd, 0) + 1
         try:
             grant = parse_grant(item.xml, source_archive=archive_name, source_member=item.member, week=week)
         except NotDesignPatent:
@@ -162,6 +175,7 @@ def ingest_archive(
             stats.skipped_not_design += 1
             continue
         except ParseError as exc:
+            stats.dtd_unknown_failed += unknown
             reason = "malformed_xml" if "XML" in str(exc) else "invalid_grant"
             reject(item.member, patent_id_from_member(item.member), "parse", reason, str(exc))
             continue

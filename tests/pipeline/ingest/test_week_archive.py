@@ -101,3 +101,29 @@ def test_ipg_form_parses_without_images(tmp_path: Path) -> None:
     assert {s["image_status"] for s in sheets} == {"not_in_source"}
     figures = pq.read_table(folder.path("figures/I20210209.parquet"))
     assert figures.num_rows == 7 + 1 + 93
+
+
+def test_an_unknown_dtd_version_is_parsed_with_the_newest_rules_warned_once_and_counted(tmp_path: Path,
+                                                                                        caplog) -> None:
+    from tests.fixtures.builders import zip_bytes
+
+    def newer(folder: Path, cut: int | None = None) -> bytes:
+        """The patent's ZIP with its XML declaring a DTD version from the future (optionally cut: unparseable)."""
+        files = {f"{folder.name}/{f.name}": f.read_bytes() for f in sorted(folder.iterdir())}
+        xml_name = next(n for n in files if n.endswith(".XML"))
+        xml = files[xml_name].replace(b'dtd-version="v4.5 2014-04-03"', b'dtd-version="v4.9 2030-01-01"')
+        files[xml_name] = xml[:cut] if cut else xml
+        return zip_bytes(files)
+
+    top = f"I{WEEK:%Y%m%d}"
+    extra = {f"{top}/DESIGN/USD0999011-{WEEK:%Y%m%d}.ZIP": newer(patent_folder("USD0910059")),
+             f"{top}/DESIGN/USD0999012-{WEEK:%Y%m%d}.ZIP": newer(patent_folder("USD0910059"), cut=3000)}
+    archive = build_weekly_tar(WEEK, [patent_folder("USD0909824")], tmp_path / "I20210209.tar", extra=extra)
+    with caplog.at_level("WARNING", logger="designclip.pipeline.ingest.week_archive"):
+        folder, stats = _ingest(tmp_path, archive)
+    assert stats.dtd_unknown == {"v4.9": 2} and stats.dtd_unknown_failed == 1
+    assert stats.patents == 2 and stats.errors == 1  # the v4.9 document parsed; the cut one is an error row
+    ids = set(read_table(folder, "patents").column("patent_id").to_pylist())
+    assert ids == {"USD0909824", "USD0910059"}
+    warnings = [r.getMessage() for r in caplog.records if "v4.9" in r.getMessage()]
+    assert len(warnings) == 1 and "parsing it with the v4.7 rules" in warnings[0]
