@@ -60,6 +60,16 @@ def class_table(name: str) -> str:
     return f"classes/{name}.parquet"
 
 
+def shard_profile_dir() -> str:
+    """Where every render profile's shards are (one folder per profile: `px512`, ...)."""
+    return "shards"
+
+
+def caption_root_dir() -> str:
+    """Where every render profile's caption sets are (one folder per profile)."""
+    return "captions"
+
+
 def shard_dir(profile: str, week: dt.date) -> str:
     """Rendered WebDataset shards of one week under one render profile (e.g. `px512`)."""
     return f"shards/{profile}/{week_id(week)}"

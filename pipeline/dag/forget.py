@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 from designclip.storage.markers import remove_tree
+from designclip.storage.week_outputs import forget_captions, forget_render
 
 _WEEK = re.compile(r"^I(\d{8})")
 
@@ -55,17 +56,13 @@ def ingest(folder: DataFolder, targets: Targets, removed: list[str]) -> None:
 def render(folder: DataFolder, targets: Targets, removed: list[str]) -> None:
     """Each week's render marker, shards and preview."""
     for week in targets.weeks:
-        _remove_file(folder, layout.stats_marker(layout.render_stage(targets.profile), week), removed)
-        _remove_tree(folder, layout.shard_dir(targets.profile, week), removed)
-        _remove_file(folder, layout.preview_file(targets.profile, week), removed)
+        forget_render(folder, targets.profile, week, removed)
 
 
 def caption(folder: DataFolder, targets: Targets, removed: list[str]) -> None:
     """Each week's captions in every caption set of the profile."""
     for week in targets.weeks:
-        for cset in caption_sets_on_disk(folder, targets.profile):
-            _remove_tree(folder, layout.caption_dir(targets.profile, cset, week), removed)
-            _remove_file(folder, layout.caption_preview(targets.profile, cset, week), removed)
+        forget_captions(folder, targets.profile, week, removed)
 
 
 def release(folder: DataFolder, targets: Targets, removed: list[str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,9 @@ from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 from designclip.storage.markers import FINGERPRINT_KEY, DoneMarker
 from designclip.storage.tables import WeekWriter, finished_weeks
+from designclip.storage.week_outputs import forget_week_downstream
+
+log = logging.getLogger(__name__)
 
 KEEP_RAW = ("none", "all")
 """none: a week's downloaded archive is deleted once its ingest marker is written (its manifest is kept); all: kept."""
@@ -76,6 +80,19 @@ def ingested_weeks(folder: DataFolder, start: dt.date, end: dt.date) -> list[dt.
     return [w for w in finished_weeks(folder, STAGE) if start <= w <= end]
 
 
+def _forget_other_revision(folder: DataFolder, archive: WeeklyArchive) -> str | None:
+    """When the week was ingested from another archive (a revision such as `_r1`), forget its views and captions
+    before the new tables are written (cut from the old sheets, they would be stale); returns the old archive."""
+    previous = week_marker(folder, archive.week).read()
+    old = (previous or {}).get("source_archive")
+    if old is None or old == archive.name:
+        return None
+    removed = forget_week_downstream(folder, archive.week)
+    log.warning("week %s: %s replaces %s; its views and captions (%d paths) will be made again", archive.week,
+                archive.name, old, len(removed))
+    return old
+
+
 def _drop_raw(folder: DataFolder, raw_rel: str, given: str | None, options: IngestOptions) -> None:
     """With keep_raw none, delete an ingested week's download (never the user's own file); its manifest stays, so
     `status` and revisions still know it and `rerun --force ingest` downloads it again."""
@@ -109,6 +126,7 @@ class IngestDriver:
             _drop_raw(folder, raw_rel, given, options)
             return UnitResult(STAGE, unit_id, True, record, folder.root)
         source = contextlib.nullcontext(given) if given else readable_copy(folder, raw_rel)
+        revised = _forget_other_revision(folder, archive)
         try:
             with source as path, WeekWriter(folder, archive.week, archive.name) as sink:
                 stats = ingest_archive(path, archive.name, archive.week, sink,
@@ -121,6 +139,8 @@ class IngestDriver:
                     if moved else f"replace {given} with a good copy and ingest it again")
             raise ArchiveError(f"week {archive.week}: {archive.name} is unreadable ({exc}); {then}") from exc
         result = stats.to_dict() | {"finished_at": dt.datetime.now(dt.UTC).isoformat()}
+        if revised:
+            result["revised_from"] = revised
         record = week_marker(folder, archive.week).write(result, archive_settings(archive))
         clear_failure(folder, archive.week)
         _drop_raw(folder, raw_rel, given, options)  # only now: the marker is written

@@ -128,6 +128,32 @@ def test_a_revised_archive_replaces_the_week(tmp_path: Path) -> None:
     assert patents == [{"patent_id": "USD0907292", "source_archive": "I20210105_r1.tar"}]
 
 
+def test_a_revision_makes_the_weeks_views_and_captions_again(tmp_path: Path) -> None:
+    from designclip.pipeline.render.driver import RENDER, RenderStageOptions
+    from designclip.pipeline.render.patent_views import RenderOptions
+
+    root, folder = tmp_path / "mirror", DataFolder(tmp_path / "d")
+    year, week = root / "data/patent/grant/redbook/2021", dt.date(2021, 1, 5)
+    options = RenderStageOptions(RenderOptions(size=128))
+    build_weekly_tar(week, [patent_folder("USD0907292"), patent_folder("USD0907293")], year / "I20210105.tar")
+    with serve_mirror(root) as mirror:
+        ingest_flow(start=week, end=week, data_root=folder.url, base_url=mirror.base_url)
+    first = RENDER.run(folder, week, options)
+    assert first.stats["patents"] == 2 and RENDER.is_done(folder, week, options)
+    captions = folder.path("captions/px128/metadata-1/I20210105")  # a caption set's output for the week
+    Path(captions).mkdir(parents=True)
+    (Path(captions) / "00000.stats.json").write_text("{}")
+
+    build_weekly_tar(week, [patent_folder("USD0907292")], year / "I20210105_r1.tar")
+    with serve_mirror(root) as mirror:
+        ingest_flow(start=week, end=week, data_root=folder.url, base_url=mirror.base_url)
+    marker = read_marker(folder, "ingest", week)
+    assert marker["source_archive"] == "I20210105_r1.tar" and marker["revised_from"] == "I20210105.tar"
+    assert not RENDER.is_done(folder, week, options) and not Path(captions).exists()
+    again = RENDER.run(folder, week, options)
+    assert not again.skipped and again.stats["patents"] == 1  # cut from the revised sheets only
+
+
 def _tables(folder: DataFolder) -> dict[str, list[dict]]:
     return {name: sorted(read_table(folder, name).to_pylist(), key=repr) for name in ("patents", "figures", "sheets")}
 

@@ -1,0 +1,45 @@
+"""A week's rendered and captioned outputs, removable as one: what `rerun --force` forgets for a week, and what a
+newer revision of the week's archive makes stale (its views and captions were cut from the old sheets)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.markers import remove_tree
+
+
+def _file(folder: DataFolder, rel: str, removed: list[str]) -> None:
+    if folder.exists(rel):
+        folder.remove(rel)
+        removed.append(rel)
+
+
+def _tree(folder: DataFolder, rel: str, removed: list[str]) -> None:
+    if remove_tree(folder, rel):
+        removed.append(rel)
+
+
+def forget_render(folder: DataFolder, profile: str, week: dt.date, removed: list[str]) -> None:
+    """The week's render marker (first), shards and preview under one render profile."""
+    _file(folder, layout.stats_marker(layout.render_stage(profile), week), removed)
+    _tree(folder, layout.shard_dir(profile, week), removed)
+    _file(folder, layout.preview_file(profile, week), removed)
+
+
+def forget_captions(folder: DataFolder, profile: str, week: dt.date, removed: list[str]) -> None:
+    """The week's captions (markers first) and caption previews in every caption set of one render profile."""
+    for cset in folder.ls_dirs(layout.caption_profile_dir(profile)):
+        _tree(folder, layout.caption_dir(profile, cset, week), removed)
+        _file(folder, layout.caption_preview(profile, cset, week), removed)
+
+
+def forget_week_downstream(folder: DataFolder, week: dt.date) -> list[str]:
+    """Every render profile's views and captions of the week (a revised archive replaces its sheets)."""
+    removed: list[str] = []
+    for profile in folder.ls_dirs(layout.shard_profile_dir()):
+        forget_render(folder, profile, week, removed)
+    for profile in folder.ls_dirs(layout.caption_root_dir()):
+        forget_captions(folder, profile, week, removed)
+    return removed
