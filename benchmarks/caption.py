@@ -34,8 +34,8 @@ from designclip.pipeline.caption.llava import prompt_tokens as longest_prompt
 from designclip.pipeline.caption.memory import bytes_per_sample
 from designclip.pipeline.caption.tiny_llava import build_tiny_llava, random_llava_7b
 from designclip.pipeline.ingest.parse import parse_grant
-from designclip.pipeline.render.patent_views import RenderOptions, render_patent
-from support import patent_input, sample_folders
+from designclip.pipeline.render.patent_views import PatentInput, RenderOptions, render_patent
+from support import sample_folders
 
 GOAL_RATE, GOAL_RATIO = 15.0, 4.0
 
@@ -63,7 +63,7 @@ def sample_requests(count: int, patents: int) -> tuple[list[CaptionRequest], int
         grant = parse_grant(next(folder.glob("*.XML")).read_bytes())
         if len(grant.figures) != len([s for s in grant.sheets if s["sheet"]]):
             continue
-        views += render_patent(patent_input(folder), RenderOptions()).samples
+        views += render_patent(PatentInput.from_grant_folder(folder), RenderOptions()).samples
         patents -= 1
         if patents == 0:
             break

@@ -17,7 +17,7 @@ import json
 import time
 from pathlib import Path
 
-from designclip.pipeline.render.patent_views import RenderOptions, render_patent
+from designclip.pipeline.render.patent_views import PatentInput, RenderOptions, render_patent
 from designclip.pipeline.render.segment_eval import (
     PARTS,
     Tally,
@@ -31,7 +31,7 @@ from designclip.pipeline.render.segment_eval import (
 )
 from designclip.pipeline.render.sheet_image import decode_sheet
 from PIL import Image, ImageDraw
-from support import SAMPLE, patent_input
+from support import SAMPLE
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"  # the hand-checked truth (data files, not code)
 
@@ -42,7 +42,7 @@ def run_fixtures(wanted: list[str] | None) -> dict[str, Tally]:
     for folder, entry in sorted(truth.items()):
         if wanted and not any(folder.startswith(p) for p in wanted):
             continue
-        views = render_patent(patent_input(SAMPLE / folder), RenderOptions(size=64))
+        views = render_patent(PatentInput.from_grant_folder(SAMPLE / folder), RenderOptions(size=64))
         score_views(tallies[entry["part"]], folder.split("-")[0], fixture_truth(entry),
                     views_from_metas(s.meta for s in views.samples))
     return tallies

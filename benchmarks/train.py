@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 
 import torch
+from designclip.pipeline.ingest.sample import ingest_sample_weeks
 from designclip.pipeline.train.loop import LoopSettings, TrainOptions, mixed_precision, train
 from designclip.pipeline.train.model import LossWeights, build_clip
 from designclip.pipeline.train.model_configs import tiny_model_config
 from designclip.storage.train_runs import TrainRun
-from support import ingest_sample_weeks
 
 WEEKS = [dt.date(2021, 3, 23), dt.date(2021, 4, 6), dt.date(2021, 4, 13), dt.date(2021, 5, 4),
          dt.date(2021, 6, 29), dt.date(2021, 8, 31), dt.date(2021, 9, 14), dt.date(2021, 12, 21),

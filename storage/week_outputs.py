@@ -10,29 +10,36 @@ from designclip.storage.folder import DataFolder
 from designclip.storage.markers import remove_tree
 
 
-def _file(folder: DataFolder, rel: str, removed: list[str]) -> None:
+def forget_file(folder: DataFolder, rel: str, removed: list[str]) -> None:
+    """Delete one file under the root when it is there, and say so in `removed`."""
     if folder.exists(rel):
         folder.remove(rel)
         removed.append(rel)
 
 
-def _tree(folder: DataFolder, rel: str, removed: list[str]) -> None:
+def forget_tree(folder: DataFolder, rel: str, removed: list[str]) -> None:
+    """Delete a folder (or file) under the root, its done markers first, and say so in `removed`."""
     if remove_tree(folder, rel):
         removed.append(rel)
 
 
+def caption_sets_on_disk(folder: DataFolder, profile: str) -> list[str]:
+    """Every caption set folder of a render profile (finished or not)."""
+    return folder.ls_dirs(layout.caption_profile_dir(profile))
+
+
 def forget_render(folder: DataFolder, profile: str, week: dt.date, removed: list[str]) -> None:
     """The week's render marker (first), shards and preview under one render profile."""
-    _file(folder, layout.stats_marker(layout.render_stage(profile), week), removed)
-    _tree(folder, layout.shard_dir(profile, week), removed)
-    _file(folder, layout.preview_file(profile, week), removed)
+    forget_file(folder, layout.stats_marker(layout.render_stage(profile), week), removed)
+    forget_tree(folder, layout.shard_dir(profile, week), removed)
+    forget_file(folder, layout.preview_file(profile, week), removed)
 
 
 def forget_captions(folder: DataFolder, profile: str, week: dt.date, removed: list[str]) -> None:
     """The week's captions (markers first) and caption previews in every caption set of one render profile."""
-    for cset in folder.ls_dirs(layout.caption_profile_dir(profile)):
-        _tree(folder, layout.caption_dir(profile, cset, week), removed)
-        _file(folder, layout.caption_preview(profile, cset, week), removed)
+    for cset in caption_sets_on_disk(folder, profile):
+        forget_tree(folder, layout.caption_dir(profile, cset, week), removed)
+        forget_file(folder, layout.caption_preview(profile, cset, week), removed)
 
 
 def forget_week_downstream(folder: DataFolder, week: dt.date) -> list[str]:

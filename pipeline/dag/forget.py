@@ -14,8 +14,13 @@ from dataclasses import dataclass
 
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
-from designclip.storage.markers import remove_tree
-from designclip.storage.week_outputs import forget_captions, forget_render
+from designclip.storage.week_outputs import (
+    caption_sets_on_disk,
+    forget_captions,
+    forget_file,
+    forget_render,
+    forget_tree,
+)
 
 _WEEK = re.compile(r"^I(\d{8})")
 
@@ -31,26 +36,14 @@ class Targets:
     models: tuple[str, ...] = ()
 
 
-def _remove_tree(folder: DataFolder, rel: str, removed: list[str]) -> None:
-    """Delete a folder (or file) under the root: its done markers first, then the rest."""
-    if remove_tree(folder, rel):
-        removed.append(rel)
-
-
-def _remove_file(folder: DataFolder, rel: str, removed: list[str]) -> None:
-    if folder.exists(rel):
-        folder.remove(rel)
-        removed.append(rel)
-
-
 def ingest(folder: DataFolder, targets: Targets, removed: list[str]) -> None:
     """Parsed tables, images tar, marker and failure record of each week (raw/ downloads are kept)."""
     for week in targets.weeks:
-        _remove_file(folder, layout.stats_marker("ingest", week), removed)
-        _remove_file(folder, layout.failure_record("ingest", week), removed)
+        forget_file(folder, layout.stats_marker("ingest", week), removed)
+        forget_file(folder, layout.failure_record("ingest", week), removed)
         for table in layout.TABLE_NAMES:
-            _remove_file(folder, layout.table_file(table, week), removed)
-        _remove_file(folder, layout.images_file(week), removed)
+            forget_file(folder, layout.table_file(table, week), removed)
+        forget_file(folder, layout.images_file(week), removed)
 
 
 def render(folder: DataFolder, targets: Targets, removed: list[str]) -> None:
@@ -68,20 +61,20 @@ def caption(folder: DataFolder, targets: Targets, removed: list[str]) -> None:
 def release(folder: DataFolder, targets: Targets, removed: list[str]) -> None:
     """Each release and every vector, index and report made on it."""
     for version in targets.releases:
-        _remove_file(folder, layout.release_marker(version), removed)
+        forget_file(folder, layout.release_marker(version), removed)
         for rel in layout.release_derived_dirs(version):
-            _remove_tree(folder, rel, removed)
-        _remove_tree(folder, layout.release_dir(version), removed)
+            forget_tree(folder, rel, removed)
+        forget_tree(folder, layout.release_dir(version), removed)
 
 
 def train(folder: DataFolder, targets: Targets, removed: list[str]) -> None:
     """Each run, its published model, and its vectors, indexes and reports on every release."""
     for run in targets.runs:
-        _remove_file(folder, f"{layout.train_run_dir(run)}/train.json", removed)
+        forget_file(folder, f"{layout.train_run_dir(run)}/train.json", removed)
         for version in _releases_with_outputs(folder):
             _model_outputs(folder, version, run, index=True, evaluate=True, removed=removed)
-        _remove_tree(folder, layout.model_dir(run), removed)
-        _remove_tree(folder, layout.train_run_dir(run), removed)
+        forget_tree(folder, layout.model_dir(run), removed)
+        forget_tree(folder, layout.train_run_dir(run), removed)
 
 
 def index(folder: DataFolder, targets: Targets, removed: list[str]) -> None:
@@ -108,18 +101,13 @@ def _model_outputs(folder: DataFolder, release: str, tag: str, *, index: bool, e
                    removed: list[str]) -> None:
     """One model's vectors and indexes (index) and its report plus the comparisons (evaluate) on a release."""
     if index:
-        _remove_tree(folder, layout.embed_dir(release, tag), removed)
-        _remove_tree(folder, layout.index_model_dir(release, tag), removed)
+        forget_tree(folder, layout.embed_dir(release, tag), removed)
+        forget_tree(folder, layout.index_model_dir(release, tag), removed)
     if evaluate and folder.exists(layout.report_dir(release, tag)):
-        _remove_tree(folder, layout.report_dir(release, tag), removed)
+        forget_tree(folder, layout.report_dir(release, tag), removed)
         for rel in folder.list(layout.release_derived_dirs(release)[2]):
             if rel.rsplit("/", 1)[-1].startswith("compare-"):
-                _remove_file(folder, rel, removed)
-
-
-def caption_sets_on_disk(folder: DataFolder, profile: str) -> list[str]:
-    """Every caption set folder of a render profile (finished or not)."""
-    return folder.ls_dirs(layout.caption_profile_dir(profile))
+                forget_file(folder, rel, removed)
 
 
 def _week_ids(folder: DataFolder, rel: str) -> set[dt.date]:
