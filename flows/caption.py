@@ -9,7 +9,6 @@ import sys
 from collections import Counter
 from typing import Any
 
-from designclip.flows.step import Run, Step
 from designclip.pipeline.caption.captioner import default_backend
 from designclip.pipeline.caption.driver import CAPTION, CaptionerSpec, unload_captioners, worker_argv
 from designclip.pipeline.common.stage import Scope, UnitResult
@@ -25,7 +24,7 @@ class CaptionFailed(RuntimeError):
     """Some shards failed; finished shards and checkpoints are kept and the next run resumes them."""
 
 
-def _summary(caption_set: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def caption_summary(caption_set: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     done = [r for r in rows if r["status"] != "failed"]
     return {
         "caption_set": caption_set,
@@ -119,7 +118,7 @@ def caption_flow(
             rows.append(row)
     finally:
         unload_captioners()
-    summary = _summary(caption_set, rows)
+    summary = caption_summary(caption_set, rows)
     create_markdown_artifact(caption_markdown(summary), key="caption-summary", description="Captions by shard")
     if summary["failed_shards"]:
         errors = "\n".join(f"{r['shard']}: {r['error']}" for r in rows if r["status"] == "failed")
@@ -127,14 +126,3 @@ def caption_flow(
                             + errors)
     return summary
 
-
-def _dag_call(r: Run) -> Any:
-    result = caption_flow(start=r.start, end=r.end, data_root=r.data_root, profile=r.profile.size_profile,
-                          captioner=r.profile.caption.backend, model=r.profile.caption.model_id,
-                          batch_size=r.profile.caption.batch_size)
-    r.caption_set = result["caption_set"]  # what the release stage releases
-    return result
-
-
-STEP = Step(_dag_call, lambda res: (res["shards"], res["skipped"]),
-            lambda r, res: r.folder.path(layout.caption_set_dir(r.profile.size_profile, res["caption_set"])))

@@ -137,7 +137,7 @@ def _dag_call(r: Run) -> Any:
     if r.profile.baseline:
         models.append(r.profile.baseline)
         pretrained.append(r.profile.baseline_pretrained)
-    return evaluate_flow(release=r.release, models=models, data_root=r.data_root, pretrained=pretrained,
+    return evaluate_flow.fn(release=r.release, models=models, data_root=r.data_root, pretrained=pretrained,
                          batch_size=r.profile.embed_batch_size)
 
 

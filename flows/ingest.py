@@ -6,7 +6,6 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from designclip.flows.step import Run, Step, per_week
 from designclip.pipeline.ingest.archives import WeeklyArchive
 from designclip.pipeline.ingest.class_tables import write_class_tables
 from designclip.pipeline.ingest.driver import KEEP_RAW, IngestOptions, finished
@@ -23,7 +22,7 @@ class IngestFailed(RuntimeError):
     """Some weeks failed; the others are done and will be skipped on the next run."""
 
 
-def _summary_markdown(rows: list[dict[str, Any]]) -> str:
+def ingest_markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| week | archive | status | patents | figures | sheets | errors | non-design skipped |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -70,6 +69,7 @@ def ingest_flow(
         raise ValueError(f"--start {start} is after --end {end}")
     IngestOptions(keep_raw=keep_raw)  # a bad value fails here, before any download
     folder = DataFolder(data_root)
+    folder.check_writable()
     write_class_tables(folder)
     if archives:
         weekly = [local_archive(a) for a in archives]
@@ -97,14 +97,7 @@ def ingest_flow(
             error = culprit.result(raise_on_failure=False)
             failed.append(str(error) if isinstance(error, BaseException) else f"{a.name}: {culprit.message}")
         rows.append(row)
-    create_markdown_artifact(_summary_markdown(rows), key="ingest-summary", description="Ingest by week")
+    create_markdown_artifact(ingest_markdown(rows), key="ingest-summary", description="Ingest by week")
     if failed:
         raise IngestFailed(f"{len(failed)} of {len(weekly)} weeks failed (rerun to retry them):\n" + "\n".join(failed))
     return rows
-
-
-def _dag_call(r: Run) -> Any:
-    return ingest_flow(start=r.start, end=r.end, data_root=r.data_root, **r.ingest)
-
-
-STEP = Step(_dag_call, per_week, lambda r, _: r.folder.root)

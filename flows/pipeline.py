@@ -1,9 +1,10 @@
 """The whole DAG as one flow: ingest -> render -> caption -> release -> train -> embed/index -> evaluate.
 
-Each stage is its own flow, called as a subflow through the `STEP` its flow module declares (how to call it, how
-many units it had, where its outputs are), in the order of the stage registry; stages exchange nothing but files
-under the data root, and each skips its finished units by their done markers, so running the same range again
-redoes only what failed.
+The data stages stream per week (flows/weekly.py): each week is downloaded, ingested, rendered and captioned as soon
+as its input exists, as tasks of this flow with a bound per stage. Release waits for the whole range; then each
+later stage runs through the `STEP` its flow module declares (how to call it, how many units it had, where its
+outputs are), in the order of the stage registry. Stages exchange nothing but files under the data root, and each
+skips its finished units by their done markers, so running the same range again redoes only what failed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import datetime as dt
 from typing import Any
 
 from designclip.flows.step import Run, step_of
+from designclip.flows.weekly import StageOutcome, stream_weeks
 from designclip.pipeline.dag.run_profile import RunProfile, default_profile, profile_from_record
 from designclip.pipeline.dag.stages import DATA_STAGES, STAGES, invalidate, stages_between
 from designclip.pipeline.ingest.driver import KEEP_RAW
@@ -19,6 +21,7 @@ from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 from designclip.storage.status import disk_usage
 from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
 
 __all__ = ["STAGES", "PipelineFailed", "default_release", "default_run", "force_stage", "pipeline_flow"]
 
@@ -47,7 +50,7 @@ def default_run(release: str, profile: RunProfile) -> str:
     return f"{release}-{profile.train.model.replace('/', '-').replace(':', '-')}"
 
 
-@flow(name="designclip-pipeline", log_prints=True)
+@flow(name="designclip-pipeline", task_runner=ThreadPoolTaskRunner(max_workers=16), log_prints=True)
 def pipeline_flow(
     start: dt.date,
     end: dt.date,
@@ -64,16 +67,21 @@ def pipeline_flow(
     run: str | None = None,
     profile: RunProfile | None = None,
     release_options: dict[str, Any] | None = None,
+    extra_weeks: list[dt.date] | None = None,
+    render_workers: int | None = None,
 ) -> dict[str, Any]:
     """Run the stages from `from_stage` to `until` on the weeks granted in [start, end]; finished work is skipped.
 
-    A failed data stage (ingest, render, caption) does not stop the other data stages on the weeks that did
-    finish, but nothing is released from a range with failures; the flow then fails naming the stages to rerun.
+    A week that fails in a data stage (ingest, render, caption) stops there while the other weeks flow on, but
+    nothing is released from a range with failures; the flow then fails naming the stages to rerun. extra_weeks:
+    weeks outside [start, end] whose data stages run too (a scheduled run's revised weeks); render_workers: render
+    worker processes (default one per core).
     """
     log = get_run_logger()
     if start > end:
         raise ValueError(f"--start {start} is after --end {end}")
     todo = stages_between(from_stage, until)
+    DataFolder(data_root).check_writable()  # a read-only or missing root fails here, naming it, not at every week
     profile = profile_from_record(profile) or default_profile()
     release = release or default_release(start, end)
     run = run or default_run(release, profile)
@@ -82,12 +90,16 @@ def pipeline_flow(
              run, data_root)
     ingest = {"source": source, "base_url": base_url, "max_downloads": max_downloads, "archives": archives,
               "keep_raw": keep_raw, "download_limit": download_limit}
-    state = Run(start, end, data_root, profile, release, run, ingest, release_options or {})
+    state = Run(start, end, data_root, profile, release, run, ingest, release_options or {},
+                extra_weeks=tuple(sorted(set(extra_weeks or ()))), render_workers=render_workers)
     summary: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat(), "data_root": data_root,
                                "release": release, "run": run, "profile": profile.record(),
                                "profile_line": profile.describe(), "stages": {}, "results": {}, "failed": []}
+    streamed = _stream(state, tuple(s for s in todo if s in DATA_STAGES), summary, log)
     for stage in todo:
-        if summary["failed"] and stage not in DATA_STAGES[1:]:
+        if stage in streamed:
+            continue
+        if summary["failed"]:
             summary["stages"][stage] = {"status": "not run", "reason": f"{', '.join(summary['failed'])} failed"}
             continue
         step = step_of(stage)
@@ -110,6 +122,36 @@ def pipeline_flow(
         raise PipelineFailed(f"stages failed: {', '.join(summary['failed'])}; finished work is kept, rerun with "
                              f"`designclip rerun --failed --start {start} --end {end}`", summary)
     return summary
+
+
+def _stream(state: Run, stages: tuple[str, ...], summary: dict[str, Any], log: Any) -> tuple[str, ...]:
+    """The data stages of the run, streamed per week, recorded in `summary` like every stage; returns them."""
+    if not stages:
+        return ()
+    try:
+        outcomes = stream_weeks(state, stages)
+    except Exception as exc:  # noqa: BLE001 - e.g. the listing failed: every data stage is recorded failed
+        log.exception("streaming failed")
+        outcomes = {stages[0]: StageOutcome([], 0, 0, "", str(exc))}
+    for stage in stages:
+        outcome = outcomes.get(stage)
+        if outcome is None:
+            summary["stages"][stage] = {"status": "not run", "reason": f"{', '.join(summary['failed'])} failed"}
+            continue
+        if outcome.error:
+            log.error("stage %s failed: %s", stage, outcome.error)
+            summary["failed"].append(stage)
+            summary["stages"][stage] = {"status": "failed", "error": outcome.error}
+            if not outcome.units:
+                continue
+        else:
+            summary["stages"][stage] = {"status": "done"}
+        summary["results"][stage] = outcome.result
+        summary["stages"][stage] |= {"units": outcome.units, "skipped": outcome.skipped,
+                                     "recomputed": outcome.units - outcome.skipped, "where": outcome.where}
+        log.info("stage %s: %d units, %d already done, %d computed; outputs in %s", stage, outcome.units,
+                 outcome.skipped, outcome.units - outcome.skipped, outcome.where)
+    return stages
 
 
 def force_stage(stage: str, start: dt.date, end: dt.date, data_root: str = layout.DEFAULT_DATA_ROOT,

@@ -32,6 +32,8 @@ def release_markdown(stats: dict[str, Any]) -> str:
                      "(see stats.json)")
     if stats.get("unknown_cls"):
         lines.append(f"Samples without a US design class (cls -1): {stats['unknown_cls']}")
+    for r in stats.get("revised") or []:
+        lines.append(f"Revised week: {r['week']} ({r['from']} -> {r['to']})")
     for n in stats.get("not_included") or []:
         lines.append(f"Not included: week {n['week']} ({n['reason']})")
     return "\n".join(lines)
@@ -59,9 +61,9 @@ def release_flow(version: str, data_root: str, profile: str | None = None, years
 
 
 def _dag_call(r: Run) -> Any:
-    return release_flow(version=r.release, data_root=r.data_root, profile=r.profile.size_profile,
-                        years=list(range(r.start.year, r.end.year + 1)),
-                        caption_source=r.caption_set or r.profile.caption.backend, **r.release_options)
+    return release_flow.fn(version=r.release, data_root=r.data_root, profile=r.profile.size_profile,
+                           years=list(range(r.start.year, r.end.year + 1)),
+                           caption_source=r.caption_set or r.profile.caption.backend, **r.release_options)
 
 
 STEP = Step(_dag_call, one, lambda r, _: r.folder.path(layout.release_dir(r.release)))

@@ -6,7 +6,6 @@ import datetime as dt
 import os
 from typing import Any
 
-from designclip.flows.step import Run, Step, per_week
 from designclip.pipeline.ingest.driver import ingested_weeks
 from designclip.pipeline.render.driver import RenderStageOptions
 from designclip.pipeline.render.patent_views import RenderOptions
@@ -24,7 +23,7 @@ class RenderFailed(RuntimeError):
     """Some weeks failed; finished shards are kept and the next run resumes after them."""
 
 
-def _summary_markdown(rows: list[dict[str, Any]]) -> str:
+def render_markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| week | status | patents | views | shards | flagged | failures | MiB |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -105,14 +104,7 @@ def render_flow(
                  runner, dask_address or f"a local cluster of {dask_workers or 'one worker per CPU'}", workers)
         rows, failed = render_weeks_flow.with_options(task_runner=runs_on)(
             data_root, weeks, size, margin, workers, shard_samples, shard_bytes)
-    create_markdown_artifact(_summary_markdown(rows), key="render-summary", description="Render by week")
+    create_markdown_artifact(render_markdown(rows), key="render-summary", description="Render by week")
     if failed:
         raise RenderFailed(f"{len(failed)} of {len(weeks)} weeks failed (rerun to resume them):\n" + "\n".join(failed))
     return rows
-
-
-def _dag_call(r: Run) -> Any:
-    return render_flow(start=r.start, end=r.end, data_root=r.data_root, size=r.profile.render_size)
-
-
-STEP = Step(_dag_call, per_week, lambda r, _: r.folder.path("shards", r.profile.size_profile))

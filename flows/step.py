@@ -1,4 +1,9 @@
-"""How the whole DAG runs one stage: each stage's flow module declares its `STEP` (call, units, where) next to it."""
+"""How the whole DAG runs a stage after the data stages: its flow module declares its `STEP` (call, units, where).
+
+The call runs the stage flow's function inside the DAG's own flow run (`flow.fn`: its tasks are tasks of the DAG,
+not of a subflow per stage, which costs ~1 s of Prefect each). The data stages (ingest, render, caption) have no
+STEP: they stream per week (flows/weekly.py).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ class Run:
     ingest: dict[str, Any]
     release_options: dict[str, Any]
     caption_set: str | None = None
+    extra_weeks: tuple[dt.date, ...] = ()  # weeks outside [start, end] whose data stages run too (revised weeks)
+    render_workers: int | None = None  # render worker processes (None: one per core)
     folder: DataFolder = field(init=False)
 
     def __post_init__(self) -> None:
@@ -43,11 +50,6 @@ class Step:
 def step_of(stage: str) -> Step:
     """The `STEP` of `designclip.flows.<stage>` (imported when the DAG reaches it: model stages pull in torch)."""
     return importlib.import_module(f"designclip.flows.{stage}").STEP
-
-
-def per_week(rows: list[dict[str, Any]]) -> tuple[int, int]:
-    """(weeks, weeks already done) of a per-week flow's rows."""
-    return len(rows), sum(1 for r in rows if str(r.get("status", "")).startswith("skipped"))
 
 
 def one(result: dict[str, Any]) -> tuple[int, int]:

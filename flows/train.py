@@ -37,7 +37,8 @@ def train_flow(release: str, run: str, data_root: str = layout.DEFAULT_DATA_ROOT
 
 
 def _dag_call(r: Run) -> Any:
-    return train_flow(release=r.release, run=r.run, data_root=r.data_root, options=r.profile.train, loop=r.profile.loop)
+    return train_flow.fn(release=r.release, run=r.run, data_root=r.data_root, options=r.profile.train,
+                         loop=r.profile.loop)
 
 
 STEP = Step(_dag_call, one, lambda r, _: r.folder.path(layout.model_dir(r.run)))

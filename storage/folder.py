@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import uuid
@@ -11,6 +12,24 @@ from typing import IO, Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+_DENIED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR})
+
+
+class DataRootError(RuntimeError):
+    """The data root cannot take a write (full, read-only, not a folder): the message names the path and the fix."""
+
+
+def write_error(exc: OSError, where: str) -> DataRootError | None:
+    """A `DataRootError` that says what to do for a full or unwritable data root, else None (another error)."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in _FULL:
+        return DataRootError(f"no space left writing {where} ({reason}): free space there or choose another "
+                             "--data-root, then rerun; finished units are kept and nothing half-written was kept")
+    if exc.errno in _DENIED or isinstance(exc, PermissionError):
+        return DataRootError(f"cannot write {where} ({reason}): fix the permissions or choose another --data-root")
+    return None
 
 
 class DataFolder:
@@ -50,6 +69,18 @@ class DataFolder:
     def url_of(self, rel: str) -> str:
         """The full URL of `rel` (`s3://bucket/...`, `file:///...`), for readers that open URLs themselves."""
         return str(self.fs.unstrip_protocol(self.path(rel)))
+
+    def check_writable(self) -> None:
+        """Fail now, naming the root, when it cannot be written (rather than at every unit's first file)."""
+        probe = f".designclip-write-probe-{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            self.makedirs("")
+            with self.fs.open(self.path(probe), "wb") as f:
+                f.write(b"ok")
+            self.fs.rm(self.path(probe))
+        except OSError as exc:
+            raise (write_error(exc, f"the data root {self.url}") or DataRootError(
+                f"the data root {self.url} cannot be written ({exc}): choose another --data-root")) from exc
 
     def makedirs(self, *parts: str) -> str:
         full = self.path(*parts)
@@ -146,9 +177,11 @@ class DataFolder:
             with self.fs.open(self.path(tmp), mode) as f:
                 yield f
             self.fs.mv(self.path(tmp), self.path(rel))
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(Exception):
                 self.fs.rm(self.path(tmp))
+            if isinstance(exc, OSError) and (clear := write_error(exc, self.url_of(rel))) is not None:
+                raise clear from exc
             raise
 
     def write_json(self, rel: str, obj: Any) -> None:

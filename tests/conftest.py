@@ -28,6 +28,7 @@ pytest_plugins = [
     "tests.fixtures.search",  # indexed_v1, searcher, search_url, vectors, distinct_key
     "tests.fixtures.evaluate",  # tiny_encoder
     "tests.fixtures.train",  # train_data
+    "tests.fixtures.s3",  # s3_endpoint: a moto S3 server on 127.0.0.1 with a bucket
 ]
 
 

@@ -147,10 +147,20 @@ def apply(deployments: list[dict[str, Any]], pool: str | None = None) -> list[An
     return ids
 
 
+def with_relist_weeks(deployments: list[dict[str, Any]], weeks: int | None) -> list[dict[str, Any]]:
+    """The deployments with `relist_weeks` (how many weeks before its window each run re-lists for revised
+    archives) set to `weeks`; unchanged when None (prefect.yaml's value, else the flows' default)."""
+    if weeks is None:
+        return deployments
+    if weeks < 0:
+        raise ScheduleConfigError(f"--relist-weeks {weeks}: use 0 (do not re-list) or more")
+    return [{**d, "parameters": {**(d.get("parameters") or {}), "relist_weeks": weeks}} for d in deployments]
+
+
 def cmd_schedule(args: argparse.Namespace) -> int:
     from prefect.settings import PREFECT_API_URL
 
-    deployments = load_deployments(Path(args.file))
+    deployments = with_relist_weeks(load_deployments(Path(args.file)), args.relist_weeks)
     now = dt.datetime.now(dt.UTC)
     print(f"{len(deployments)} deployments in {args.file}:\n")
     for d in deployments:
@@ -173,4 +183,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     schedule.add_argument("--apply", action="store_true", help="register them on PREFECT_API_URL (no image build)")
     schedule.add_argument("--pool", help=f"work pool to run them on (default: prefect.yaml's, {DEFAULT_POOL})")
     schedule.add_argument("--file", default=str(PREFECT_YAML), help="the prefect.yaml to read (default: the project's)")
+    schedule.add_argument("--relist-weeks", type=int, metavar="N",
+                          help="weeks before each run's window re-listed for revised archives (_r1, _r2) that are "
+                               "then ingested, rendered and captioned again (default 8; 0: off)")
     schedule.set_defaults(func=cmd_schedule)

@@ -56,11 +56,11 @@ def caption_shard_file(data_root: DataFolder | str, profile: str, ref: ShardRef,
     except BaseException:
         writer.checkpoint()  # keep what this run finished; the next run resumes after it
         raise
-    stats = writer.finish(time.perf_counter() - started)
-    if ref.number == 0:
+    if ref.number == 0:  # before the done marker: a kill between the two leaves no preview missing for good
         pngs = {r.key: r.png for r in requests}
         rows = [writer.rows[k] for k in pngs]
         with folder.atomic_open(layout.caption_preview(profile, caption_set, ref.week)) as f:
             f.write(caption_sheet(_preview_items(pngs, rows, 12),
                                   title=f"{caption_set}: {layout.week_id(ref.week)} shard 0"))
+    stats = writer.finish(time.perf_counter() - started)
     return {**stats, "skipped": False}

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
+
+from designclip.pipeline.dag.stages import DATA_STAGES, STAGES
 
 # The parser reads the `us-patent-grant` XML (ICE v4) the USPTO has published since January 2005.
 EARLIEST_GRANT = dt.date(2005, 1, 1)
@@ -45,3 +48,33 @@ def release_version_for(start: dt.date, end: dt.date) -> str:
     if start == dt.date(start.year, 1, 1) and end == dt.date(start.year, 12, 31):
         return f"{start.year}"
     return f"{start:%Y%m%d}-{end:%Y%m%d}"
+
+
+@dataclass(frozen=True)
+class ScheduledRun:
+    """What one scheduled run hands the DAG: its window, the revised weeks outside it, how far it goes."""
+
+    start: dt.date
+    end: dt.date
+    extra_weeks: tuple[dt.date, ...]  # finished weeks republished as a newer revision: their data stages run again
+    until: str
+    release: str
+
+
+def plan_scheduled_run(window: Window, revised: Iterable[dt.date], until: str) -> ScheduledRun | None:
+    """The DAG call for a window plus the revised weeks found before it; None when there is nothing to do.
+
+    With new weeks, the run covers its window up to `until` and the revised weeks as extra weeks (the release, when
+    asked for, stays the window's). With no new week but revised ones, it re-ingests, renders and captions those
+    (at most up to caption: a revision alone writes no release; the next release picks the week up).
+    """
+    start, end = window
+    weeks = sorted(set(revised))
+    if not is_empty(window):
+        extra = tuple(w for w in weeks if not start <= w <= end)
+        return ScheduledRun(start, end, extra, until, release_version_for(start, end))
+    if not weeks:
+        return None
+    first, *rest = weeks
+    data_until = until if STAGES.index(until) <= STAGES.index(DATA_STAGES[-1]) else DATA_STAGES[-1]
+    return ScheduledRun(first, first, tuple(rest), data_until, release_version_for(first, first))

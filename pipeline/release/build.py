@@ -9,6 +9,7 @@ from typing import Any
 
 from designclip.pipeline.common.splits import SPLITS
 from designclip.pipeline.common.stage import Logger, Progress, no_progress
+from designclip.pipeline.ingest.revisions import revised_weeks
 from designclip.pipeline.release.card import classes_document, dataset_card
 from designclip.pipeline.release.inputs import ReleaseSources, log_default_lists, plan_splits, release_sources
 from designclip.pipeline.release.options import (
@@ -62,7 +63,8 @@ def build(folder: DataFolder, version: str, options: ReleaseOptions, log: Logger
     stats = {"version": version, "settings": fingerprint["settings"], "split_rule": rule.describe(),
              "inputs": fingerprint["inputs"], "input_samples": sum(i.samples for i in inputs),
              "not_included": not_included, "duplicates": written.duplicates, "summary": summary,
-             "shards": written.shards, "leakage": leakage, "left_out": written.left_out}
+             "shards": written.shards, "leakage": leakage, "left_out": written.left_out,
+             "revised": revised_weeks(folder, (i.week for i in inputs))}
     marker = {
         "version": version,
         "fingerprint": fingerprint,
@@ -75,6 +77,7 @@ def build(folder: DataFolder, version: str, options: ReleaseOptions, log: Logger
         "near_duplicates": {k: leakage["near_duplicates"][k] for k in ("groups", "cross_split_pairs")},
         "unknown_cls": summary["unknown_cls"],
         "not_included": not_included,
+        "revised": stats["revised"],
         "splits": summary["splits"],
         "sha256sums": _write_documents(out, stats, next((i.size for i in inputs if i.size), 0) or 0),
         "started_at": started.isoformat(),
@@ -119,7 +122,7 @@ def _write_documents(out: ReleaseFolder, stats: dict[str, Any], size: int) -> st
         stats["version"], stats["summary"], stats["settings"], stats["split_rule"], stats["inputs"],
         stats["not_included"], len(stats["duplicates"]), {s: _brace_urls(shards[s]) for s in SPLITS if shards[s]},
         {s: layout.release_wids_name(s) for s in SPLITS if shards[s]}, size,
-        leakage=leakage_lines(stats["leakage"])).encode())
+        leakage=leakage_lines(stats["leakage"]), revised=stats["revised"]).encode())
     return out.write_sums()
 
 

@@ -42,7 +42,7 @@ def card_front_matter(version: str, summary: dict[str, Any], split_dirs: dict[st
 def dataset_card(version: str, summary: dict[str, Any], settings: dict[str, Any], rule: str,
                  inputs: list[dict[str, Any]], not_included: list[dict[str, Any]], duplicates: int,
                  shard_urls: dict[str, str], wids_names: dict[str, str], size: int,
-                 leakage: list[str] | None = None) -> str:
+                 leakage: list[str] | None = None, revised: list[dict[str, Any]] | None = None) -> str:
     """README.md of a release: contents, how to load it, the sample schema, statistics, provenance, licence."""
     train_url = shard_urls.get("train") or "train/{00000..00000}.tar"
     split_dirs = {s: url.rsplit("/", 1)[0] for s, url in shard_urls.items()}
@@ -71,7 +71,7 @@ def dataset_card(version: str, summary: dict[str, Any], settings: dict[str, Any]
         "| `manifest.parquet` | one row per sample: key, split, shard, offset, patent, FIG., view, classes, grant "
         "year, segmentation, flags, sizes, source week shard |",
         "| `classes.json` | `cls` index → US design class code and title; Locarno class titles |",
-        "| `stats.json` | the counts below, inputs, settings, duplicates dropped |",
+        "| `stats.json` | the counts below, inputs, revised weeks, settings, duplicates dropped |",
         "| `SHA256SUMS` | `sha256sum -c SHA256SUMS` checks every file above |",
         "| `release.json` | written last: the release is complete when it exists (not in SHA256SUMS) |",
         "",
@@ -164,6 +164,7 @@ def dataset_card(version: str, summary: dict[str, Any], settings: dict[str, Any]
         *[f"| {i['week']} | `{i['marker']}` | {i['samples']} |" for i in inputs],
         "",
     ]
+    lines += revised_lines(revised or [])
     if not_included:
         lines += ["Not included:", "", *[f"- {n['week']}: {n['reason']}" for n in not_included], ""]
     if duplicates:
@@ -187,3 +188,13 @@ def dataset_card(version: str, summary: dict[str, Any], settings: dict[str, Any]
         "",
     ]
     return "\n".join(lines)
+
+
+def revised_lines(revised: list[dict[str, Any]]) -> list[str]:
+    """The weeks whose weekly archive the USPTO republished (`_r1`, `_r2`) after they were first ingested: this
+    release holds the revision's views, the earlier archive's are gone."""
+    if not revised:
+        return []
+    return ["Revised weeks (the USPTO republished the weekly archive; this release is built from the revision):", "",
+            "| week | replaced archive | revision used |", "|---|---|---|",
+            *[f"| {r['week']} | `{r['from']}` | `{r['to']}` |" for r in revised], ""]

@@ -150,3 +150,22 @@ def test_a_process_worker_runs_a_registered_deployment(prefect_harness, tmp_path
         flow_run = client.read_flow_run(run.id)
     assert flow_run.state.is_completed(), flow_run.state
     assert flow_run.parameters == {"until": "caption", "data_root": str(tmp_path), "today": "2025-01-07"}
+
+
+def test_relist_weeks_sets_how_far_back_each_run_looks_for_revised_archives(capsys, monkeypatch) -> None:
+    import designclip.cli.schedule as cli_schedule
+
+    registered = []
+    monkeypatch.setattr(cli_schedule, "apply", lambda deployments, pool: registered.append(deployments))
+    monkeypatch.setattr("prefect.settings.PREFECT_API_URL.value", lambda: "http://127.0.0.1:9/api")
+    assert _schedule(["--relist-weeks", "4"]) == 0
+    out = capsys.readouterr().out
+    assert '{"mode": "previous-year", "relist_weeks": 4, "until": "release"}' in out
+    assert '{"relist_weeks": 4, "until": "caption"}' in out
+    assert _schedule(["--relist-weeks", "0", "--apply"]) == 0
+    capsys.readouterr()
+    [deployments] = registered
+    assert [d["parameters"]["relist_weeks"] for d in deployments] == [0, 0]
+    assert _schedule([]) == 0 and "relist_weeks" not in capsys.readouterr().out  # the flows' default (8) then
+    with pytest.raises(cli_schedule.ScheduleConfigError, match="use 0"):
+        _schedule(["--relist-weeks", "-1"])

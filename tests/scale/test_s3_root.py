@@ -9,39 +9,13 @@ import pytest
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 
+from tests.fixtures.s3 import BUCKET
 from tests.scale.conftest import PROFILE, SHARD_SAMPLES, SIZE, rendered_digests
 
 pytest.importorskip("s3fs")
-moto_server = pytest.importorskip("moto.server")
 boto3 = pytest.importorskip("boto3")
 
 WEEKS = [dt.date(2021, 5, 4), dt.date(2021, 8, 31)]
-BUCKET = "designclip-test"
-
-
-@pytest.fixture
-def s3_endpoint(monkeypatch):
-    """A moto S3 server on 127.0.0.1 (random port) with a bucket, configured the way users do: env only."""
-    import s3fs
-
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
-                        "AWS_EC2_METADATA_DISABLED": "true"}.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    s3fs.S3FileSystem.clear_instance_cache()  # instances are cached by arguments, not by environment
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
-    try:
-        yield endpoint
-    finally:
-        s3fs.S3FileSystem.clear_instance_cache()
-        server.stop()
 
 
 def test_ingest_and_render_on_s3_equal_a_local_run(s3_endpoint, tmp_path, prefect_harness):

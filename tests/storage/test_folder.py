@@ -82,3 +82,29 @@ def test_remove_tree_takes_the_chosen_files_first(tmp_path: Path) -> None:
     assert folder.remove_tree("r", first=lambda rel: rel.endswith((".stats.json", "card.json")))
     assert sorted(removed[:2]) == ["00000.stats.json", "card.json"] and removed[2:] == ["r"]
     assert not folder.exists("r") and not folder.remove_tree("r")
+
+
+def test_a_full_disk_fails_naming_the_file_and_leaves_nothing_half_written(tmp_path: Path) -> None:
+    import errno
+
+    from designclip.storage.folder import DataRootError
+
+    folder = DataFolder(tmp_path)
+    folder.write_json("shards/week.json", {"kept": True})
+    with pytest.raises(DataRootError, match=r"no space left writing .*shards/week\.json.* free space"):
+        with folder.atomic_open("shards/week.json", "w") as f:
+            f.write('{"half": ')
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert folder.read_json("shards/week.json") == {"kept": True}
+    assert folder.find("") == ["shards/week.json"], "the temporary is gone"
+
+
+def test_an_unwritable_data_root_fails_at_once_naming_it(tmp_path: Path) -> None:
+    from designclip.storage.folder import DataRootError
+
+    (tmp_path / "a-file").write_text("not a folder")
+    root = tmp_path / "a-file" / "data"
+    with pytest.raises(DataRootError, match=rf"cannot write the data root {root} .*--data-root"):
+        DataFolder(root).check_writable()
+    DataFolder(tmp_path / "fresh").check_writable()  # a root that can be written is made and left empty
+    assert list((tmp_path / "fresh").iterdir()) == []

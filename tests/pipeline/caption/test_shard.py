@@ -145,3 +145,9 @@ def test_two_processes_split_whole_shards_between_them(data: Path) -> None:
             done[int(line.split("[caption ")[1][0])].append(line.split("] ")[1].split(":")[0])
     assert sorted(done[1] + done[2]) == sorted(r.name for r in rendered_shards(DataFolder(data), PROFILE))
     assert len(done[1]) == len(done[2]) == 2 and not set(done[1]) & set(done[2])
+    assert out.stderr.count("/2] 4 of 4 shards pending, 2 for this process") == 2, "one group of two processes"
+    folder = DataFolder(data)
+    for ref in rendered_shards(folder, PROFILE):  # every shard's captions on disk, whichever process wrote them
+        rows = pq.read_table(data / layout.caption_file(PROFILE, "metadata-1", ref.week, ref.number)).to_pylist()
+        assert [r["key"] for r in rows] == [r.key for r in read_shard_requests(folder, PROFILE, ref)]
+        assert all(r["caption"] for r in rows)

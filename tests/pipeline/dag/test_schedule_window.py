@@ -7,7 +7,9 @@ import datetime as dt
 import pytest
 from designclip.pipeline.dag.schedule_window import (
     EARLIEST_GRANT,
+    ScheduledRun,
     is_empty,
+    plan_scheduled_run,
     previous_calendar_year,
     release_version_for,
     since_last_finished,
@@ -67,3 +69,21 @@ def test_every_year_gets_its_own_valid_version() -> None:
     versions = [release_version_for(*previous_calendar_year(D(y, 1, 2))) for y in range(2006, 2040)]
     assert len(set(versions)) == len(versions) and versions[0] == "2005"
     assert all(check_version(v) == v for v in versions)
+
+
+def test_a_window_with_revised_weeks_before_it_runs_them_as_extra_weeks() -> None:
+    window = (D(2025, 1, 8), D(2025, 1, 15))
+    assert plan_scheduled_run(window, [], "caption") == ScheduledRun(D(2025, 1, 8), D(2025, 1, 15), (), "caption",
+                                                                     "20250108-20250115")
+    run = plan_scheduled_run(window, [D(2024, 12, 31), D(2024, 12, 10), D(2024, 12, 31)], "release")
+    assert run == ScheduledRun(D(2025, 1, 8), D(2025, 1, 15), (D(2024, 12, 10), D(2024, 12, 31)), "release",
+                               "20250108-20250115")  # oldest first, once each; the release stays the window's
+
+
+def test_no_new_week_but_revised_ones_runs_only_those_up_to_caption() -> None:
+    empty = (D(2025, 1, 15), D(2025, 1, 14))
+    assert plan_scheduled_run(empty, [], "caption") is None
+    run = plan_scheduled_run(empty, [D(2024, 12, 31), D(2024, 12, 10)], "release")
+    assert (run.start, run.end, run.extra_weeks, run.until) == (D(2024, 12, 10), D(2024, 12, 10),
+                                                                (D(2024, 12, 31),), "caption")
+    assert plan_scheduled_run(empty, [D(2024, 12, 10)], "render").until == "render"  # never further than asked

@@ -208,3 +208,24 @@ def test_a_tar_that_disagrees_with_its_index_is_refused(release_data: Path, tmp_
     with pytest.raises(ReleaseInputError, match="re-render week 2021-04-06"):
         build_release("v1", str(data))
     assert not (release_root(data, "v1") / "release.json").exists()
+
+
+def test_the_card_and_stats_name_the_revised_weeks(release_data: Path, release_v1: dict[str, Any],
+                                                   tmp_path: Path) -> None:
+    from tests.fixtures.release import copy_data
+
+    assert release_v1["revised"] == [] and "Revised weeks" not in (release_root(release_data, "v1") / "README.md"
+                                                                    ).read_text()
+    data = copy_data(release_data, tmp_path / "data")
+    folder = DataFolder(data)
+    for week in (RENDERED[1], NOT_RENDERED):  # a revised input week, and a revised week that is not an input
+        rel = f"_stats/ingest/I{week:%Y%m%d}.json"
+        marker = folder.read_json(rel)
+        folder.write_json(rel, marker | {"source_archive": f"I{week:%Y%m%d}_r1.tar",
+                                         "revised_from": marker["source_archive"]})
+    done = build_release("v-revised", str(data), ratios=RATIOS, shard_samples=SHARD_SAMPLES)
+    expected = [{"week": "2021-04-06", "from": "I20210406.tar", "to": "I20210406_r1.tar"}]
+    root = release_root(data, "v-revised")
+    assert done["revised"] == expected and json.loads((root / "stats.json").read_text())["revised"] == expected
+    card = (root / "README.md").read_text()
+    assert "| 2021-04-06 | `I20210406.tar` | `I20210406_r1.tar` |" in card and "I20211207_r1" not in card
