@@ -202,6 +202,19 @@ def index_dir(release: str, model_tag: str, name: str) -> str:
     return f"indexes/{release}/{model_tag}/{name}"
 
 
+GROWN_MARK = "@"  # release versions start with a letter or digit, so `indexes/@NAME` never names a release
+
+
+def grown_index_root(name: str) -> str:
+    """Every model's grown index called `name`: one index over several releases, grown by `index --append`."""
+    return f"indexes/{GROWN_MARK}{name}"
+
+
+def grown_index_dir(name: str, model_tag: str, kind: str) -> str:
+    """A grown index over one kind of vectors: card.json (done marker, names the generation), gNNNNNN/ files."""
+    return f"{grown_index_root(name)}/{model_tag}/{kind}"
+
+
 def report_dir(release: str, model_tag: str) -> str:
     """One model's evaluation on a release: report.json (written last), report.md, plots, DIRA result.npy."""
     return f"reports/{release}/{model_tag}"

@@ -44,9 +44,40 @@ def print_index(summary: dict) -> None:
         print(f"  {card['path']}  (index.faiss: faiss.read_index; ids.parquet: id -> key; card.md)")
 
 
-def cmd_index(args: argparse.Namespace) -> int:
-    from designclip.flows.index import index_flow
+def print_append(summary: dict) -> None:
+    for kind, card in summary["indexes"].items():
+        held = ", ".join(r["release"] for r in card["releases"])
+        if card.get("skipped"):
+            print(f"\nGrown index {summary['into']} ({kind}) already holds release {summary['release']}: nothing "
+                  f"appended ({card['n']} vectors of {held})")
+        else:
+            added = card["releases"][-1]
+            print(f"\nGrown index {summary['into']} ({kind}): release {summary['release']} appended, "
+                  f"{added['n']} vectors (ids {added['first_id']}..{added['first_id'] + added['n'] - 1}); "
+                  f"{card['factory']} over {card['n']} vectors of {held}")
+        tuned = f"{card['tuned_param']}={card['tuned_value']}, " if card.get("tuned_param") else ""
+        print(f"  {tuned}recall@10 {card['recall_at_10']:.3f} vs exact over all of them, "
+              f"{card['latency_ms']:.2f} ms/query")
+        if card.get("rebuild_advice"):
+            print(f"  note: {card['rebuild_advice']}")
+        print(f"  {card['path']}  (card.json names the generation: {card['generation']}/index.faiss, keys.parquet)")
+    if summary["indexes"]:
+        print(f"  search it: designclip search --index {summary['into']} --model {summary['model_tag']} \"QUERY\"")
 
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from designclip.flows.index import index_append_flow, index_flow
+    from designclip.pipeline.index.append import DEFAULT_NAME
+
+    if args.append:
+        summary = index_append_flow(release=args.release, model=args.model, into=args.into or DEFAULT_NAME,
+                                    pretrained=args.pretrained, data_root=args.data_root,
+                                    kinds=tuple(args.kinds.split(",")), memory_budget_gb=args.memory_gb,
+                                    target_recall=args.target_recall, latency_ms=args.latency_ms)
+        print_append(summary)
+        return 0
+    if args.into:
+        raise ValueError("--into names the grown index that --append adds to: add --append")
     summary = index_flow(release=args.release, model=args.model, pretrained=args.pretrained,
                          data_root=args.data_root, kinds=tuple(args.kinds.split(",")),
                          memory_budget_gb=args.memory_gb, target_recall=args.target_recall,
@@ -63,11 +94,11 @@ def print_hits(hits: list, query: str) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from designclip.pipeline.index.search import open_searcher
+    from designclip.pipeline.index.grown_search import open_any_searcher
 
     if bool(args.query) == bool(args.image):
         raise ValueError("give a text query or --image FILE (one of them)")
-    searcher = open_searcher(args.data_root, args.release, args.model, args.pretrained)
+    searcher = open_any_searcher(args.data_root, args.release, args.index, args.model, args.pretrained)
     if args.image:
         hits = searcher.search_image(Path(args.image).read_bytes(), k=args.k, per_patent=not args.views)
         label = f"drawing {args.image}"
@@ -76,7 +107,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         label = repr(args.query)
     print_hits(hits, label)
     if args.out:
-        Path(args.out).write_bytes(searcher.hits_sheet(hits, f"{label} — {args.release}"))
+        Path(args.out).write_bytes(searcher.hits_sheet(hits, f"{label} — {args.release or '@' + args.index}"))
         print(f"  contact sheet: {args.out}")
     return 0
 
@@ -84,7 +115,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from designclip.cli.serve import serve
 
-    serve(args.data_root, args.release, args.model, pretrained=args.pretrained, host=args.host, port=args.port)
+    serve(args.data_root, args.release, args.model, pretrained=args.pretrained, host=args.host, port=args.port,
+          index=args.index)
     return 0
 
 
@@ -122,8 +154,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    parser.add_argument("--release", required=True, help="release version (releases/VERSION under the data root)")
+def _model_options(parser: argparse.ArgumentParser, required: bool = True, grown: bool = False) -> None:
+    if grown:
+        parser.add_argument("--release", help="release version (releases/VERSION under the data root)")
+        parser.add_argument("--index", metavar="NAME", help="instead of --release: the index grown over several "
+                                                            "releases by `designclip index --append --into NAME`")
+    else:
+        parser.add_argument("--release", required=True, help="release version (releases/VERSION under the data root)")
     parser.add_argument("--model", required=required, help=MODEL_HELP)
     parser.add_argument("--pretrained", help="open_clip weights tag for --model (e.g. openai; needs a network)")
 
@@ -143,11 +180,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     index.add_argument("--memory-gb", type=float, default=8.0, help="memory the index may take (default 8)")
     index.add_argument("--target-recall", type=float, default=0.95, help="recall@10 vs exact to tune for")
     index.add_argument("--latency-ms", type=float, default=10.0, help="per-query latency target in ms")
+    index.add_argument("--append", action="store_true",
+                       help="add the release's vectors to an index grown over several releases (same model) "
+                            "instead of building the release's own index; the first release appended starts it")
+    index.add_argument("--into", metavar="NAME", help="the grown index --append adds to (indexes/@NAME/; "
+                                                      "default all); search it with `designclip search --index NAME`")
     index.set_defaults(func=cmd_index)
 
     search = sub.add_parser("search", help="search designs by text or by drawing")
     search.add_argument("query", nargs="?", help="text, e.g. 'a chair with curved legs'")
-    _model_options(search)
+    _model_options(search, grown=True)
     search.add_argument("--image", help="a drawing (PNG/JPEG/TIFF) to search with instead of text")
     search.add_argument("-k", type=int, default=10, help="results (default 10)")
     search.add_argument("--views", action="store_true", help="rank single views instead of one hit per patent")
@@ -155,7 +197,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     search.set_defaults(func=cmd_search)
 
     serve = sub.add_parser("serve", help="a local search page (search box + drawing upload)")
-    _model_options(serve)
+    _model_options(serve, grown=True)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
     serve.set_defaults(func=cmd_serve)

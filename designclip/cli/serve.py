@@ -13,7 +13,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from designclip.pipeline.common.contact_sheet import thumbnail
 
@@ -24,7 +24,9 @@ THUMB_PX = 256
 _STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
            "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
            "/static/style.css": ("style.css", "text/css; charset=utf-8")}
-_VIEW_PATH = re.compile(r"^/(thumb|view)/([A-Za-z0-9][A-Za-z0-9_-]{0,127})\.png$")
+# KEY, or RELEASE/KEY (a grown index's keys; the page sends the slash as %2F)
+_VIEW_PATH = re.compile(r"^/(thumb|view)/((?:[A-Za-z0-9][A-Za-z0-9._+-]{0,63}(?:/|%2F|%2f))?"
+                        r"[A-Za-z0-9][A-Za-z0-9_-]{0,127})\.png$")
 _CSP = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'"
 
 
@@ -157,7 +159,7 @@ class Handler(BaseHTTPRequestHandler):
         m = _VIEW_PATH.match(url.path)
         if m is None:
             raise ApiError(HTTPStatus.NOT_FOUND, f"no such page: {url.path}")
-        kind, key = m.groups()
+        kind, key = m.group(1), unquote(m.group(2))
         body = self.app.thumb(key) if kind == "thumb" else self.app.view(key)
         self._send(HTTPStatus.OK, body, "image/png", cache="max-age=3600")
 
@@ -203,15 +205,18 @@ def make_server(searcher: Any, catalog: Any, host: str = "127.0.0.1", port: int 
     return SearchServer((host, port), handler)
 
 
-def serve(data_root: str, release: str, model: str, pretrained: str | None = None, host: str = "127.0.0.1",
-          port: int = 8765, device: str | None = None) -> None:
-    """Open the release's searcher and serve the page until Ctrl-C (blocking; what `designclip serve` runs)."""
-    from designclip.pipeline.index.search import open_searcher
+def serve(data_root: str, release: str | None, model: str, pretrained: str | None = None, host: str = "127.0.0.1",
+          port: int = 8765, device: str | None = None, index: str | None = None) -> None:
+    """Open the release's searcher (or the grown index's, `index`) and serve the page until Ctrl-C (blocking; what
+    `designclip serve` runs)."""
+    from designclip.pipeline.index.grown_search import open_any_searcher
 
-    searcher = open_searcher(data_root, release, model, pretrained, device=device)
-    server = make_server(searcher, searcher.catalog, host, port, release)
+    searcher = open_any_searcher(data_root, release, index, model, pretrained, device=device)
+    label = release or f"@{index}"
+    server = make_server(searcher, searcher.catalog, host, port, label)
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    print(f"Design search of release {release} ({searcher.size} views, model {searcher.encoder.tag}) at "
+    what = f"release {release}" if release else f"grown index {index}"
+    print(f"Design search of {what} ({searcher.size} views, model {searcher.encoder.tag}) at "
           f"http://{shown}:{server.server_port}/  (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
