@@ -316,6 +316,11 @@ def collect_outputs(folder: DataFolder, releases: dict[str, dict[str, Any]]) -> 
     for release, tag in sorted(pairs):
         done = (releases.get(release) or {}).get("state") == "done"
         indexes = [_index(folder, release, tag, n) for n in folder.ls_dirs(layout.index_model_dir(release, tag))]
+        if release.startswith(layout.GROWN_MARK):  # a grown index (index --append): its vectors are the releases'
+            not_its_own = {"state": "n/a", "error": None}
+            out.append({"release": release, "model_tag": tag, "embeddings": not_its_own,
+                         "indexes": {i["name"]: i for i in indexes}, "report": not_its_own})
+            continue
         out.append({"release": release, "model_tag": tag, "embeddings": _embeddings(folder, release, tag, done),
                     "indexes": {i["name"]: i for i in indexes}, "report": _report(folder, release, tag)})
     return out

@@ -118,8 +118,8 @@ def run_table(status: dict[str, Any]) -> Table:
 
 
 def _embeddings_cell(e: dict[str, Any]) -> str:
-    if e["state"] == "missing":
-        return "missing"
+    if e["state"] in ("missing", "n/a"):
+        return "—" if e["state"] == "n/a" else "missing"
     cell = f"{e['state']} {e['shards_done']}/{e['shards_total']} shards"
     return cell + (f", {e['stale_shards']} stale" if e.get("stale_shards") else "")
 
@@ -142,6 +142,7 @@ def output_table(status: dict[str, Any]) -> Table:
     for o in status["outputs"]:
         report = o["report"]
         rep = f"done {(report.get('created_at') or '')[:10]}".strip() if report["state"] == "done" else report["state"]
+        rep = "—" if rep == "n/a" else rep
         rows.append([o["release"], o["model_tag"], _embeddings_cell(o["embeddings"]),
                      *(_index_cell(o["indexes"].get(n)) for n in names), rep])
     return headers, rows

@@ -113,3 +113,15 @@ def test_the_page_serves_hits_and_views_of_both_releases(grown_url: str) -> None
     assert _get(f"{grown_url}/view/{key}.png")[0] == 404  # a bare key names no release
     status, body = _get(grown_url + "/api/info")
     assert status == 200 and json.loads(body)["release"] == "@all"
+
+
+def test_status_lists_the_grown_index_without_embeddings_of_its_own(appended: dict) -> None:
+    from designclip.pipeline.dag.status_table import output_table
+    from designclip.storage.status import collect_outputs
+
+    outputs = collect_outputs(DataFolder(appended["data_root"]), {})
+    headers, rows = output_table({"outputs": outputs})
+    grown = [r for r in rows if r[0] == "@all"]
+    assert len(grown) == 1 and grown[0][2] == "—" and grown[0][-1] == "—"
+    image = grown[0][headers.index("image index")]
+    assert image.startswith(("HNSW", "Flat", "IVF")), image  # the grown index's own card
