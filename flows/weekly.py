@@ -2,15 +2,16 @@
 
 One task per unit inside the DAG's own flow (no subflow per stage), each stage a lane with its own bound: downloads
 (`--max-downloads`), ingest (one week parsing at a time), render (two weeks feeding the shared process pool, so it
-never drains between weeks) and caption (one shard at a time per captioner process: the model is loaded once and fed
-shards as their week is rendered). A week that fails stops where it failed; the others keep flowing.
+never drains between weeks) and caption (one shard at a time per captioner: the model is loaded once per GPU and fed
+shards as their week is rendered; with several GPUs, llava gets one captioner and one lane slot per GPU).
+A week that fails stops where it failed; the others keep flowing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, replace
 from typing import Any
 
 from designclip.flows.caption import caption_markdown, caption_summary
@@ -18,7 +19,7 @@ from designclip.flows.conveyor import Conveyor, Lane
 from designclip.flows.ingest import ingest_markdown, local_archive
 from designclip.flows.render import default_workers, render_markdown
 from designclip.flows.step import Run
-from designclip.pipeline.caption.captioner import default_backend
+from designclip.pipeline.caption.captioner import caption_devices, default_backend
 from designclip.pipeline.caption.driver import CAPTION, CaptionerSpec, unload_captioners
 from designclip.pipeline.common.stage import Scope
 from designclip.pipeline.ingest.archives import WeeklyArchive
@@ -91,6 +92,9 @@ class WeeklyStream:
                                                  run.render_workers or default_workers())
         self.spec = CaptionerSpec(profile.caption.backend or default_backend(), profile.caption.model_id,
                                   profile.caption.batch_size, 77, loader_workers=2, profile=profile.size_profile)
+        self.devices = caption_devices(self.spec.backend)
+        self.free_devices: deque[str | None] = deque(self.devices)
+        self.device_of: dict[str, str | None] = {}
         self.max_downloads, self.download_options = download_policy(
             run.ingest.get("source", "bdss"), run.ingest.get("max_downloads"), run.ingest.get("download_limit"))
         self.archives: list[WeeklyArchive] = []
@@ -124,11 +128,22 @@ class WeeklyStream:
                                                                 wait_for=up)),
             Lane("render", 2 if self.render_options.workers > 1 else 1,
                  lambda w, up: render_week.submit(r.data_root, w, self.render_options, wait_for=up)),
-            Lane("caption", 1, lambda ref, up: caption_shard.submit(r.data_root, ref, self.spec, wait_for=up)),
+            Lane("caption", len(self.devices), self._caption_on_a_free_device),
         ]
+
+    def _spec_on(self, device: str | None) -> CaptionerSpec:
+        return self.spec if device is None else replace(self.spec, device=device)
+
+    def _caption_on_a_free_device(self, ref: ShardRef, upstream: list[PrefectFuture[Any]]) -> PrefectFuture[Any]:
+        """The lane has room, so a device is free: the shard goes to it (given back when its task ends)."""
+        device = self.free_devices.popleft()
+        self.device_of[ref.name] = device
+        return caption_shard.submit(self.run.data_root, ref, self._spec_on(device), wait_for=upstream)
 
     def _after(self, lane: str, unit: Any, future: PrefectFuture[Any]) -> list[tuple[str, Any]]:
         """The next lane of a unit whose task finished well (none after a failure: the week stops there)."""
+        if lane == "caption":
+            self.free_devices.append(self.device_of.pop(unit.name))
         if not _done(future):
             return []
         week = unit.week if isinstance(unit, WeeklyArchive | ShardRef) else unit
@@ -171,7 +186,8 @@ class WeeklyStream:
             for week in self.weeks:
                 self.conveyor.put("render", week)
         if "caption" in self.stages:
-            self.run.caption_set = CAPTION.caption_set(self.folder, self.spec)  # the model is loaded here, once
+            # the first device's model is loaded here, once (the others at their first shard)
+            self.run.caption_set = CAPTION.caption_set(self.folder, self._spec_on(self.devices[0]))
             self.log.info("caption set %s (%s)", self.run.caption_set, self.spec.backend)
             if first == "caption":
                 shards = self._caption_scope()

@@ -73,6 +73,16 @@ def caption_set_id(backend: str, model_id: str, prompt_version: str, settings: d
     return f"{backend}-{model_slug(model_id)}-{prompt_version}-{digest}"
 
 
+def caption_devices(backend: str) -> list[str | None]:
+    """One llava captioner per CUDA GPU (each its own model copy, fed its own shards); one captioner otherwise."""
+    if backend != "llava":
+        return [None]
+    import torch
+
+    gpus = torch.cuda.device_count()
+    return [f"cuda:{i}" for i in range(gpus)] if gpus > 1 else [None]
+
+
 def default_backend() -> str:
     """llava where a CUDA GPU is present, the metadata captions everywhere else (the main job on a laptop)."""
     import torch

@@ -258,3 +258,14 @@ def test_bf16_batches_on_cuda(tiny_folder, requests):
     captioner.close()
     assert [r.key for r in results] == [r.key for r in requests]
     assert all(r.error is None and r.caption and r.output_tokens for r in results)
+
+
+def test_llava_gets_one_captioner_per_gpu_and_other_backends_one(monkeypatch):
+    import torch
+    from designclip.pipeline.caption.captioner import caption_devices
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    assert caption_devices("llava") == ["cuda:0", "cuda:1", "cuda:2"]
+    assert caption_devices("metadata") == [None] and caption_devices("vllm") == [None]  # vllm places itself
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert caption_devices("llava") == [None]  # one GPU (or none): the default device
