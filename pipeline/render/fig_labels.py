@@ -73,6 +73,11 @@ def _engine() -> Any:
     return engine
 
 
+def warm_recogniser() -> None:
+    """Load the OCR model now (a render worker's initializer), so no sheet waits for it."""
+    _engine()
+
+
 def _crop(gray: Image.Image, cand: TextCandidate) -> list[tuple[int, np.ndarray]]:
     """The candidate's line at full resolution, padded, as RGB arrays in the reading directions to try."""
     x0, y0, x1, y1 = cand.box

@@ -1,40 +1,33 @@
-"""The render stage for one patent: sheets -> FIG. regions -> normalised PNG views with labels and text."""
+"""The render stage for one patent: its sheets' views (sheet_views.py) checked against the FIG. placement of the
+whole patent and assembled into samples with labels, metadata and text."""
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from designclip.pipeline.common.classes import us_design_class_titles
 from designclip.pipeline.common.splits import split_of
-from designclip.pipeline.render.label_erase import erase_text, hide_ink
 from designclip.pipeline.render.metadata_caption import metadata_caption
-from designclip.pipeline.render.near_duplicates import view_hash, view_hash256
-from designclip.pipeline.render.segment import SEGMENTER_VERSION, Region, SheetLayout, analyse_sheet, plan_regions
-from designclip.pipeline.render.sheet_image import SheetImageError, decode_sheet, ink_box
-from designclip.pipeline.render.view_image import crop_box, encode_png, square_view
+from designclip.pipeline.render.placement import SheetPlan, place_figs
+from designclip.pipeline.render.segment import SEGMENTER_VERSION, Region, SheetLayout
+from designclip.pipeline.render.sheet_views import (
+    RenderOptions,
+    SheetJob,
+    SheetPass,
+    SheetViews,
+    draw_again,
+    sheet_pass,
+)
 from designclip.storage.sample_json import normalise_sample_json
-from PIL import Image
 
 RENDERER_VERSION = "1"
 PATENT_FIELDS = ("patent_id", "title", "claim", "grant_date", "week", "locarno", "locarno_class", "uspc",
                  "uspc_class", "uspc_further", "num_figures", "num_sheets")
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    """Settings that change the pixels; they name the output folder so different settings never mix."""
-
-    size: int = 512
-    margin: float = 0.03
-    png_compress_level: int = 6
-
-    @property
-    def profile(self) -> str:
-        return f"px{self.size}"
 
 
 @dataclass(frozen=True)
@@ -159,70 +152,49 @@ def _meta(patent: dict[str, Any], figure: dict[str, Any] | None, region: Region,
     })
 
 
-def render_patent(item: PatentInput, options: RenderOptions | None = None) -> PatentViews:
-    """All views of one patent; unreadable sheets become failures, unsure regions whole-sheet flagged samples."""
-    options = options or RenderOptions()
-    started = time.perf_counter()
+Redraw = Callable[[list[tuple[SheetJob, SheetLayout, SheetPlan]]], list[SheetViews]]
+
+
+def sheet_jobs(item: PatentInput, options: RenderOptions) -> list[SheetJob]:
+    """The patent's drawing sheets as units of work, in sheet order."""
+    sheets = list({s["sheet"]: s for s in _drawing_sheets(item.sheets)}.values())
+    figs = tuple(f["fig"] for f in sorted(item.figures, key=lambda f: f["fig_index"]))
+    numbers = tuple(s["sheet"] for s in sheets)
+    return [SheetJob(s, item.images.get(s["sheet"]), figs, numbers, options) for s in sheets]
+
+
+def _draw_here(redo: list[tuple[SheetJob, SheetLayout, SheetPlan]]) -> list[SheetViews]:
+    return [draw_again(*r) for r in redo]
+
+
+def assemble(item: PatentInput, jobs: list[SheetJob], passes: list[SheetPass], started: float,
+             redraw: Redraw = _draw_here) -> PatentViews:
+    """The patent's views from its sheets' passes: FIG.s placed from every sheet's labels, the sheets whose own
+    guess was wrong drawn again (by `redraw`), then samples in FIG. order; failures in sheet order."""
     patent_id = item.patent["patent_id"]
-    sheets = {s["sheet"]: s for s in _drawing_sheets(item.sheets)}
     figures = sorted(item.figures, key=lambda f: f["fig_index"])
     by_fig = {f["fig"]: f for f in figures}
-    failures: list[RenderFailure] = []
-    decoded: dict[int, Image.Image | None] = {}
-
-    def gray(sheet_no: int) -> Image.Image | None:
-        if sheet_no not in decoded:
-            decoded.clear()  # one decoded sheet at a time keeps memory flat on 60-sheet patents
-            sheet = sheets[sheet_no]
-            data = item.images.get(sheet_no)
-            try:
-                if data is None:
-                    raise SheetImageError(f"no image stored ({sheet.get('image_status') or 'missing'})")
-                decoded[sheet_no] = decode_sheet(data, sheet.get("orientation"))
-            except SheetImageError as exc:
-                decoded[sheet_no] = None
-                failures.append(RenderFailure(patent_id, sheet_no, None, "sheet_unreadable",
-                                              f"{sheet.get('file')}: {exc}"))
-        return decoded[sheet_no]
-
-    def analyse(sheet_no: int) -> SheetLayout:
-        image = gray(sheet_no)
-        if image is None:
-            return SheetLayout(sheet=sheet_no, size=(0, 0))
-        return analyse_sheet(image, sheet_no, fig_ids, expect=1 if len(fig_ids) == len(sheets) else None)
-
-    fig_ids = [f["fig"] for f in figures]
-    regions = plan_regions(fig_ids, list(sheets), analyse)
+    numbers = [job.sheet for job in jobs]
+    plans = place_figs([f["fig"] for f in figures], numbers, {p.sheet: p.layout for p in passes})
+    redo = [(job, p.layout, plans[job.sheet]) for job, p in zip(jobs, passes, strict=True)
+            if p.drawn.plan != plans[job.sheet]]
+    drawn = {p.sheet: p.drawn for p in passes}
+    drawn |= {job.sheet: views for (job, _, _), views in zip(redo, redraw(redo), strict=True)}
+    failures = [RenderFailure(patent_id, *p.unreadable) for p in passes if p.unreadable]
     samples = []
-    erased: dict[int, Image.Image] = {}
-    for region in sorted(regions, key=lambda r: r.sheet):
-        image = gray(region.sheet)
-        if image is None:
-            failures.append(RenderFailure(patent_id, region.sheet, region.fig, "sheet_unreadable",
-                                          "the view's sheet could not be decoded"))
-            continue
-        if region.sheet not in erased:
-            erased.clear()
-            erased[region.sheet] = erase_text(image, region.erase)
-            for fig in region.strays:
-                failures.append(RenderFailure(patent_id, region.sheet, fig, "label_not_in_fig_list",
-                                              f"{sheets[region.sheet].get('file')} reads FIG. {fig}, which the XML's "
-                                              "FIG. list does not have; that drawing is left out"))
-        image = erased[region.sheet]
-        drawing = region.box or ink_box(image)
-        if drawing is None:
-            failures.append(RenderFailure(patent_id, region.sheet, region.fig, "sheet_empty",
-                                          f"{sheets[region.sheet].get('file')}: no drawing ink on the sheet"))
-            continue
-        box = crop_box(drawing, image.size, options.margin)
-        if region.hide is not None:
-            image = hide_ink(image, region.hide, box)
-        view = square_view(image, box, options.size)
-        png = encode_png(view, options.png_compress_level)
-        meta = _meta(item.patent, by_fig.get(region.fig or ""), region, sheets[region.sheet], image.size, drawing,
-                     box)
-        meta["phash"], meta["phash256"] = view_hash(view), view_hash256(view)
-        samples.append(ViewSample(meta["key"], png, meta))
+    for job in jobs:
+        failures += [RenderFailure(patent_id, *f) for f in drawn[job.sheet].failures]
+        for v in drawn[job.sheet].views:
+            meta = _meta(item.patent, by_fig.get(v.region.fig or ""), v.region, job.row, v.size, v.drawing, v.box)
+            meta["phash"], meta["phash256"] = v.phash, v.phash256
+            samples.append(ViewSample(meta["key"], v.png, meta))
     order = {f["fig"]: i for i, f in enumerate(figures)}
     samples.sort(key=lambda s: (order.get(s.meta["fig"], len(order)), s.meta["sheet"]))
     return PatentViews(patent_id, samples, failures, time.perf_counter() - started)
+
+
+def render_patent(item: PatentInput, options: RenderOptions | None = None) -> PatentViews:
+    """All views of one patent in this process; unreadable sheets become failures, unsure regions flagged samples."""
+    started = time.perf_counter()
+    jobs = sheet_jobs(item, options or RenderOptions())
+    return assemble(item, jobs, [sheet_pass(job) for job in jobs], started)

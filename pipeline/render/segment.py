@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -261,89 +261,3 @@ def split_sheet(layout: SheetLayout, figs: Sequence[str],
     if not overlapping(blobs.boxes):
         return SheetSplit(regions, "matched" if blobs.matched else "blobs", flag=flag)
     return SheetSplit(regions, "masked", dict(zip(figs, blobs.hide, strict=False)), flag)
-
-
-def _place_unlabelled(figs: Sequence[str], found: dict[str, int], sheets: Sequence[int]) -> dict[str, int]:
-    """Sheet of each FIG. whose label was not read, from the FIG. order (FIG.s run in order across sheets)."""
-    placed = dict(found)
-    labelled_sheets = set(found.values())
-    for i, fig in enumerate(figs):
-        if fig in placed:
-            continue
-        before = max((sheets.index(placed[f]) for f in figs[:i] if f in placed), default=0)
-        after = min((sheets.index(placed[f]) for f in figs[i + 1:] if f in found), default=len(sheets) - 1)
-        candidates = [sheets[j] for j in range(before, max(before, after) + 1)]
-        empty = [s for s in candidates if s not in labelled_sheets and s not in placed.values()]
-        placed[fig] = empty[0] if empty else candidates[0]
-    return placed
-
-
-def _one_per_sheet(figs: Sequence[str], sheets: Sequence[int], layouts: dict[int, SheetLayout]) -> list[Region]:
-    """Equal counts: sheet k holds FIG. k; a label that names another FIG. of the list flags the view."""
-    regions = []
-    for fig, sheet in zip(figs, sheets, strict=True):
-        layout = layouts[sheet]
-        own = layout.label_for(fig)
-        others = sorted({lb.fig for lb in layout.labels if lb.fig != fig})
-        flag = None
-        if own is None and others:
-            flag = f"the sheet's label reads FIG. {others[0]}, expected FIG. {fig}"
-        regions.append(Region(fig, sheet, None, "sheet", flag, own.box if own else None, own.text if own else "",
-                              layout.erase_boxes()))
-    return regions
-
-
-def plan_regions(figs: Sequence[str], sheets: Sequence[int],
-                 analyse: Callable[[int], SheetLayout]) -> list[Region]:
-    """Every FIG. of a patent with its sheet and box; each FIG. once, none dropped, front page excluded by caller."""
-    if not sheets:
-        return []
-    layouts = {s: analyse(s) for s in sheets}
-    if not figs:
-        return [Region(None, s, None, "fallback", "no FIG. descriptions in the XML", erase=layouts[s].erase_boxes())
-                for s in sheets]
-    if len(figs) == len(sheets) and all(len({lb.fig for lb in layouts[s].labels}) <= 1 for s in sheets):
-        # Every sheet holds at least one FIG., so equal counts mean one FIG. per sheet, in order (unless a sheet
-        # shows two labels: then the XML's count and the drawings disagree, and the labels decide).
-        return _one_per_sheet(figs, sheets, layouts)
-    seen: dict[str, set[int]] = {}
-    for s in sheets:
-        for label in layouts[s].labels:
-            seen.setdefault(label.fig, set()).add(s)
-    # A label read on two sheets (one of them misread) places nothing: that FIG. goes by FIG. order, flagged.
-    found = {fig: min(on) for fig, on in seen.items() if len(on) == 1}
-    placed = _place_unlabelled(figs, found, sheets)
-    regions: list[Region] = []
-    for s in sheets:
-        layout = layouts[s]
-        erase, strays = layout.erase_boxes(), layout.stray_figs()
-        on_sheet = [f for f in figs if placed[f] == s]
-        if not on_sheet:
-            regions.append(Region(None, s, None, "fallback", "no FIG. label read on this sheet", erase=erase,
-                                  strays=strays))
-            continue
-        labels = {f: layout.label_for(f) if found.get(f) == s else None for f in on_sheet}
-        unlabelled = [f for f in on_sheet if labels[f] is None]
-        others = [lb for lb in layout.labels + layout.strays if lb.fig not in on_sheet or found.get(lb.fig) != s]
-        if len(on_sheet) == 1 and (unlabelled or not others):
-            fig = on_sheet[0]
-            own = labels[fig]
-            flag = None
-            if unlabelled:
-                flag = "FIG. label not read; placed by FIG. order"
-                flag += f"; {SHOWS_OTHER_LABELS}" if others else ""
-            regions.append(Region(fig, s, None, "fallback" if flag else "sheet", flag, own.box if own else None,
-                                  own.text if own else "", erase, strays))
-            continue
-        split = None if unlabelled else split_sheet(layout, on_sheet, others)
-        for f in on_sheet:
-            own = labels[f]
-            if split is not None:
-                regions.append(Region(f, s, split.boxes[f], split.method, split.flag, own.box if own else None,
-                                      own.text if own else "", erase, strays, split.hide.get(f)))
-            else:
-                reason = "FIG. label not read" if unlabelled else "regions could not be separated"
-                regions.append(Region(f, s, None, "fallback", f"{reason}; whole sheet used",
-                                      own.box if own else None, own.text if own else "", erase, strays))
-    order = {f: i for i, f in enumerate(figs)}
-    return sorted(regions, key=lambda r: (order.get(r.fig, len(order)) if r.fig else len(order), r.sheet))

@@ -216,7 +216,8 @@ def as_stored(entry: dict[str, Any]) -> dict[str, Any]:
 
 def segment_sheet(gray: Image.Image, sheet: int, figs: Sequence[str], margin: float) -> list[View]:
     """Run today's segmenter on one upright sheet holding `figs` (as an XML would list them), as render does."""
-    from designclip.pipeline.render.segment import analyse_sheet, plan_regions
+    from designclip.pipeline.render.placement import plan_regions
+    from designclip.pipeline.render.segment import analyse_sheet
 
     regions = plan_regions(list(figs), [sheet], lambda s: analyse_sheet(gray, s, figs))
     whole = ink_box(gray) or (0, 0, *gray.size)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from designclip.pipeline.render.segment import analyse_sheet, plan_regions
+from designclip.pipeline.render.placement import plan_regions
+from designclip.pipeline.render.segment import analyse_sheet
 from designclip.pipeline.render.segment_eval import coverage
 from designclip.pipeline.render.sheet_image import ink_box
 

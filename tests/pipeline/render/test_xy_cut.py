@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from designclip.pipeline.render.fig_labels import FigLabel
-from designclip.pipeline.render.segment import (
-    SHOWS_OTHER_LABELS,
-    SheetLayout,
-    nearest_label_split,
-    plan_regions,
-    split_sheet,
-)
+from designclip.pipeline.render.placement import plan_regions
+from designclip.pipeline.render.segment import SHOWS_OTHER_LABELS, SheetLayout, nearest_label_split, split_sheet
 from designclip.pipeline.render.xy_cut import xy_cut
 
 SCALE = 4
