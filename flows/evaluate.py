@@ -110,7 +110,8 @@ def evaluate_flow(release: str, models: list[str], data_root: str = layout.DEFAU
         result = evaluation_of(folder, unit, evaluate_task(data_root, release, spec, tags[i], options))
         result["report"]["model"]["role"] = "ours" if i == 0 else "baseline"
         _report_artifacts(folder, release, result)
-        log.info("%s: %s (%s)", result["model_tag"], "already evaluated" if result["skipped"] else "evaluated",
+        done = "already evaluated" if result["skipped"] else "evaluated"
+        log.info("%s: %s (%s)", result["model_tag"], result["report"].get("not_evaluated") or done,
                  result["report_dir"])
         results.append(result)
     reports = [r["report"] for r in results]

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
-from designclip.storage.markers import DoneMarker
+from designclip.storage.markers import DoneMarker, content_sha256
 from designclip.storage.release import iter_shard_samples, shard_number
 from designclip.storage.tables import finished_weeks, read_marker
 from designclip.storage.vocabulary import BACKENDS, CaptionRequest, CaptionResult
@@ -245,8 +245,10 @@ def resolve_caption_set(folder: DataFolder, profile: str, name: str) -> str:
                               f"`designclip caption {how}` first, or release with the metadata captions")
 
 
-def captions_fingerprint(folder: DataFolder, profile: str, caption_set: str, refs: list[ShardRef]) -> dict[str, Any]:
-    """The caption set and a hash of its per-shard markers; names the shards that have no finished captions."""
+def captions_fingerprint(folder: DataFolder, profile: str, caption_set: str, refs: list[ShardRef],
+                         legacy: bool = False) -> dict[str, Any]:
+    """The caption set and a hash of its per-shard markers (without their run times; `legacy`: of their bytes, as
+    releases built before recorded it); names the shards that have no finished captions."""
     import hashlib
 
     digest, missing = hashlib.sha256(), []
@@ -255,6 +257,8 @@ def captions_fingerprint(folder: DataFolder, profile: str, caption_set: str, ref
         if not folder.exists(rel):
             missing.append(ref.name)
             continue
-        digest.update(ref.name.encode() + hashlib.sha256(folder.read_bytes(rel)).digest())
+        body = folder.read_bytes(rel)
+        shard = hashlib.sha256(body).digest() if legacy else bytes.fromhex(content_sha256(body))
+        digest.update(ref.name.encode() + shard)
     return {"caption_set": caption_set, "shards": len(refs) - len(missing), "sha256": digest.hexdigest(),
             "missing": missing}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import errno
 import json
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from typing import IO, Any
@@ -142,6 +144,25 @@ class DataFolder:
         for p in stale:
             self.fs.rm(p)
         return len(stale)
+
+    def remove_temporaries_of(self, rel: str) -> int:
+        """Delete the hidden temporaries a killed writer of `rel` left beside it (`.NAME.1a2b3c4d.tmp`, the names
+        `atomic_open` and `put_file` use), and no one else's: other units may be writing in the same folder."""
+        parent, _, name = rel.rpartition("/")
+        if not self.exists(parent):
+            return 0
+        mine = re.compile(rf"^\.{re.escape(name)}\.([0-9a-f]{{8}}|upload)\.tmp$")
+        stale = [p for p in self.fs.ls(self.path(parent), detail=False) if mine.match(p.rsplit("/", 1)[-1])]
+        for p in stale:
+            self.fs.rm(p)
+        return len(stale)
+
+    def modified(self, rel: str) -> str | None:
+        """When `rel` was last written (ISO 8601, UTC), or None when that cannot be told."""
+        try:
+            return self.fs.modified(self.path(rel)).astimezone(dt.UTC).isoformat(timespec="seconds")
+        except (OSError, NotImplementedError, AttributeError, ValueError):
+            return None
 
     def remove(self, rel: str) -> None:
         if self.exists(rel):

@@ -34,6 +34,19 @@ def remove_tree(folder: DataFolder, rel: str) -> bool:
     return folder.remove_tree(rel, first=is_marker)
 
 
+RUN_TIME_KEYS = frozenset({"started_at", "finished_at", "duration_s", "seconds", "model_seconds", "wall_s",
+                           "resumed_rows", "batch_sizes"})
+"""Marker fields that say when and how fast a unit ran (or how it was resumed), not what it made."""
+
+
+def content_sha256(body: bytes) -> str:
+    """sha256 of a JSON marker without its run-time fields: two runs that made the same outputs hash alike."""
+    record = json.loads(body)
+    if isinstance(record, dict):
+        record = {k: v for k, v in record.items() if k not in RUN_TIME_KEYS}
+    return hashlib.sha256(json.dumps(record, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
 def settings_fingerprint(settings: Mapping[str, Any]) -> str:
     """A short stable digest of JSON-able settings (key order does not matter)."""
     text = json.dumps(settings, sort_keys=True, default=str, separators=(",", ":"))

@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
 import tarfile
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
-from designclip.storage.markers import DoneMarker
+from designclip.storage.markers import DoneMarker, content_sha256
 from designclip.storage.shard_roller import HashingWriter, OpenShard, Placed, ShardRoller
 from designclip.storage.shards import read_index
 from designclip.storage.tables import finished_weeks
@@ -65,15 +63,17 @@ class ReleaseInput:
 
     week: dt.date
     marker: str
-    sha256: str
+    sha256: str  # of the marker without its run times: two renders that made the same shards hash alike
     samples: int
     shards: tuple[str, ...]
     size: int | None
+    file_sha256: str = ""  # of the marker's bytes, as releases built before recorded it
 
-    def record(self) -> dict[str, Any]:
-        """What the release's fingerprint keeps of this input (a re-rendered week changes the marker's hash)."""
-        return {"week": self.week.isoformat(), "marker": self.marker, "sha256": self.sha256,
-                "samples": self.samples, "shards": list(self.shards)}
+    def record(self, legacy: bool = False) -> dict[str, Any]:
+        """What the release's fingerprint keeps of this input (a week rendered differently changes its hash)."""
+        return {"week": self.week.isoformat(), "marker": self.marker,
+                "sha256": self.file_sha256 if legacy else self.sha256, "samples": self.samples,
+                "shards": list(self.shards)}
 
 
 def release_inputs(folder: DataFolder, profile: str, years: set[int] | None = None) -> list[ReleaseInput]:
@@ -86,8 +86,8 @@ def release_inputs(folder: DataFolder, profile: str, years: set[int] | None = No
         rel = layout.stats_marker(stage, week)
         body = folder.read_bytes(rel)
         marker = json.loads(body)
-        out.append(ReleaseInput(week, rel, hashlib.sha256(body).hexdigest(), int(marker["samples"]),
-                                tuple(marker["shards"]), (marker.get("settings") or {}).get("size")))
+        out.append(ReleaseInput(week, rel, content_sha256(body), int(marker["samples"]), tuple(marker["shards"]),
+                                (marker.get("settings") or {}).get("size"), hashlib.sha256(body).hexdigest()))
     return out
 
 
@@ -180,23 +180,48 @@ class SplitWriter:
         self._roller.abort()
 
 
-class ManifestWriter:
-    """manifest.parquet without holding every row: one local Parquet part per split, joined in split order."""
+WORK_DIR = ".work"
+"""A release's temporary work (manifest parts, the spill), inside its folder: a crash leaves it where the next build
+of that version removes it with the rest of the half-written release, never in /tmp."""
 
-    def __init__(self, batch_rows: int = 50_000) -> None:
-        self.batch_rows = batch_rows
-        self._dir = tempfile.TemporaryDirectory(prefix="designclip-manifest-")
+
+def release_work_dir(version: str) -> str:
+    return layout.release_file(version, WORK_DIR)
+
+
+def local_work_dir(folder: DataFolder, version: str) -> str | None:
+    """The release's work folder as a local path (made now) when the data root is local; None for object stores."""
+    if not folder.is_local:
+        return None
+    return folder.makedirs(release_work_dir(version))
+
+
+class ManifestWriter:
+    """manifest.parquet without holding every row: one Parquet part per split under the release's work folder,
+    joined in split order; the work folder is removed on exit (and by the next build after a crash)."""
+
+    def __init__(self, folder: DataFolder, version: str, batch_rows: int = 50_000) -> None:
+        self.folder, self.batch_rows = folder, batch_rows
+        self.work = release_work_dir(version)
         self._rows: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+        self._files: dict[str, Any] = {}
         self._parts: dict[str, pq.ParquetWriter] = {}
 
     def __enter__(self) -> ManifestWriter:
+        self.folder.makedirs(self.work)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._close_parts()
+        self.folder.remove_tree(self.work)
+
+    def _close_parts(self) -> None:
         for w in self._parts.values():
             w.close()
+        for f in self._files.values():
+            f.close()
         self._parts.clear()
-        self._dir.cleanup()
+        self._files.clear()
 
     def add(self, row: dict[str, Any]) -> None:
         self._rows[row["split"]].append(row)
@@ -204,32 +229,32 @@ class ManifestWriter:
             self._flush(row["split"])
 
     def _part(self, split: str) -> str:
-        return os.path.join(self._dir.name, f"{split}.parquet")
+        return f"{self.work}/{split}.parquet"
 
     def _flush(self, split: str) -> None:
         rows, self._rows[split] = self._rows[split], []
         if not rows:
             return
         if split not in self._parts:
-            self._parts[split] = pq.ParquetWriter(self._part(split), MANIFEST)
+            self._files[split] = self.folder.open(self._part(split), "wb")
+            self._parts[split] = pq.ParquetWriter(self._files[split], MANIFEST)
         table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in MANIFEST} for r in rows], schema=MANIFEST)
         self._parts[split].write_table(table)
 
     def finish(self) -> str:
-        """The local path of the whole manifest: train rows, then val, then test, each in release order."""
+        """The whole manifest (its path under the data root): train rows, then val, then test, each in release order."""
         for split in SPLITS:
             self._flush(split)
-        for w in self._parts.values():
-            w.close()
-        final = os.path.join(self._dir.name, "manifest.parquet")
-        with pq.ParquetWriter(final, MANIFEST, compression="zstd") as out:
-            for split in SPLITS:
-                if split in self._parts:
-                    for batch in pq.ParquetFile(self._part(split)).iter_batches(batch_size=self.batch_rows):
+        written = [s for s in SPLITS if s in self._parts]
+        self._close_parts()
+        final = f"{self.work}/manifest.parquet"
+        with self.folder.open(final, "wb") as f, pq.ParquetWriter(f, MANIFEST, compression="zstd") as out:
+            for split in written:
+                with self.folder.open(self._part(split)) as part:
+                    for batch in pq.ParquetFile(part).iter_batches(batch_size=self.batch_rows):
                         out.write_batch(batch)
-            if not self._parts:
+            if not written:
                 out.write_table(MANIFEST.empty_table())
-        self._parts.clear()
         return final
 
 
@@ -288,16 +313,16 @@ class ReleaseFolder:
                               for s in shards],
             })
 
-    def write_local(self, name: str, local_path: str) -> None:
-        """Copy a finished local file in (streamed, hashed on the way)."""
-        with open(local_path, "rb") as src, self.folder.atomic_open(layout.release_file(self.version, name)) as f:
+    def write_copy(self, name: str, rel: str) -> None:
+        """Copy a finished file under the data root in (streamed, hashed on the way)."""
+        with self.folder.open(rel) as src, self.folder.atomic_open(layout.release_file(self.version, name)) as f:
             sink = HashingWriter(f)
             while chunk := src.read(2**22):
                 sink.write(chunk)
         self.sums[name] = sink.sha256.hexdigest()
 
     def write_manifest(self, manifest: ManifestWriter) -> None:
-        self.write_local("manifest.parquet", manifest.finish())
+        self.write_copy("manifest.parquet", manifest.finish())
 
     def write_sums(self) -> str:
         """SHA256SUMS over every file written so far, `sha256sum -c` format; returns its own sha256."""

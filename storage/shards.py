@@ -18,8 +18,8 @@ from designclip.storage.markers import DoneMarker
 from designclip.storage.shard_roller import HashingWriter, OpenShard, ShardRoller, TarShard, add_member
 from designclip.storage.webdataset import Members, payload_size
 
-__all__ = ["SHARD_INDEX", "HashingWriter", "TarShard", "WeekShardWriter", "add_member", "flag_reason", "read_index",
-           "sample_members", "write_index"]
+__all__ = ["MAX_KEY_BYTES", "SHARD_INDEX", "HashingWriter", "TarShard", "WeekShardWriter", "add_member", "flag_reason",
+           "key_problem", "read_index", "sample_members", "write_index"]
 
 SHARD_INDEX = pa.schema(
     [
@@ -48,10 +48,26 @@ def flag_reason(flag: str) -> str:
     return _FIG_NUMBER.sub("FIG. n", flag)
 
 
+MAX_KEY_BYTES = 100 - len(".json")
+"""Shards are USTAR tars: a member name (`<key>.json`, the longest) holds at most 100 bytes."""
+
+
+def key_problem(key: str) -> str | None:
+    """Why a sample key cannot name WebDataset members (a dot, a slash, too long), or None when it can."""
+    if "." in key:
+        return "contains a dot; webdataset would split it"
+    if "/" in key or not key:
+        return "is empty or contains a slash; it must be one plain name"
+    if len(key.encode()) > MAX_KEY_BYTES:
+        return f"is {len(key.encode())} bytes, over the {MAX_KEY_BYTES} that fit a tar member name"
+    return None
+
+
 def sample_members(key: str, png: bytes, meta: dict[str, Any], txt: str, cls: int) -> list[tuple[str, bytes]]:
     """The members of one sample in a fixed order: png, json, cls, txt."""
-    if "." in key:
-        raise ValueError(f"sample key {key!r} contains a dot; webdataset would split it")
+    if (problem := key_problem(key)) is not None:
+        raise ValueError(f"sample key {key[:60]!r} {problem}; ingest refuses such patent ids (doc-numbers) now: "
+                         "ingest the week again with `designclip rerun --force ingest`")
     body = json.dumps(meta, sort_keys=True, ensure_ascii=False, default=str).encode()
     return [(f"{key}.png", png), (f"{key}.json", body), (f"{key}.cls", str(cls).encode()), (f"{key}.txt", txt.encode())]
 

@@ -117,8 +117,10 @@ def _ingest(marker: dict[str, Any] | None, failure: dict[str, Any] | None,
     return out
 
 
-def _render(folder: DataFolder, profile: str, week: dt.date, marker: dict[str, Any] | None) -> dict[str, Any]:
-    """done (week marker), partial (some shards finished), else missing; per-view failures are its errors."""
+def _render(folder: DataFolder, profile: str, week: dt.date, marker: dict[str, Any] | None,
+            failure: dict[str, Any] | None = None) -> dict[str, Any]:
+    """done (week marker), failed (failure record newer than any marker), partial (some shards finished), else
+    missing; per-view failures are its errors."""
     if marker is not None:
         out = {"state": "done", "shards": len(marker.get("shards", [])), "patents": marker.get("patents", 0),
                "views": marker.get("samples", 0), "flagged": marker.get("flagged", 0),
@@ -135,6 +137,11 @@ def _render(folder: DataFolder, profile: str, week: dt.date, marker: dict[str, A
                "shard_names": [s.get("shard") for s in stats], "finished_at": None, "error": None}
     if out["failures"]:
         out["error"] = f"{out['failures']} views failed: {_reasons(out['failures_by_reason'])}"
+    if failure is not None and (marker is None or str(failure.get("at", "")) > str(marker.get("finished_at", ""))):
+        out |= {"state": "failed", "failed_at": failure.get("at"),
+                "error": failure.get("error") or failure.get("unreadable") or "failed (no message recorded)"}
+        if marker is not None:
+            out["note"] = "the counts are of an earlier render"
     return out
 
 
@@ -164,13 +171,15 @@ def _captions(folder: DataFolder, profile: str, caption_set: str, week: dt.date,
 
 
 def _week_status(folder: DataFolder, profile: str, week: dt.date, sets: list[str],
-                 raw: dict[str, list[str]] | None, failure: dict[str, Any] | None) -> dict[str, Any]:
+                 raw: dict[str, list[str]] | None, failure: dict[str, Any] | None,
+                 render_failure: dict[str, Any] | None = None) -> dict[str, Any]:
     ingest = _ingest(read_marker(folder, "ingest", week), failure, raw)
-    render = _render(folder, profile, week, read_marker(folder, layout.render_stage(profile), week))
+    render = _render(folder, profile, week, read_marker(folder, layout.render_stage(profile), week), render_failure)
     captions = {s: _captions(folder, profile, s, week, render) for s in sets}
     errors = [(stage, e) for stage, e in (("ingest", ingest["error"]), ("render", render["error"]),
                                           *((f"caption {s}", c["error"]) for s, c in captions.items())) if e]
-    failed = [(stage, e) for stage, e in errors if stage == "ingest" and ingest["state"] == "failed"]
+    states = {"ingest": ingest["state"], "render": render["state"]}
+    failed = [(stage, e) for stage, e in errors if states.get(stage) == "failed"]
     last = (failed or errors or [(None, None)])[0]
     return {"week": week.isoformat(), "id": layout.week_id(week), "ingest": ingest, "render": render,
             "captions": captions, "last_error": f"{last[0]}: {last[1]}" if last[0] else None}
@@ -181,7 +190,8 @@ def collect_weeks(folder: DataFolder, profile: str = layout.DEFAULT_PROFILE, sta
     """Per-week stage status (weeks with any trace on disk, plus every grant week of the range) and caption sets."""
     raw = _raw_archives(folder)
     failures = _failures(folder, "ingest")
-    weeks = set(raw) | set(failures) | set(finished_weeks(folder, "ingest"))
+    render_failures = _failures(folder, layout.render_stage(profile))
+    weeks = set(raw) | set(failures) | set(render_failures) | set(finished_weeks(folder, "ingest"))
     weeks |= set(finished_weeks(folder, layout.render_stage(profile)))
     weeks |= {w for name in folder.ls_dirs(f"shards/{profile}") if (w := _week_of(name))}
     if start is not None or end is not None:
@@ -190,7 +200,8 @@ def collect_weeks(folder: DataFolder, profile: str = layout.DEFAULT_PROFILE, sta
         if start is not None and end is not None:
             weeks |= set(grant_weeks(start, end))
     sets = caption_sets(folder, profile)
-    rows = [_week_status(folder, profile, w, sorted(sets), raw.get(w), failures.get(w)) for w in sorted(weeks)]
+    rows = [_week_status(folder, profile, w, sorted(sets), raw.get(w), failures.get(w), render_failures.get(w))
+            for w in sorted(weeks)]
     return rows, sets
 
 
@@ -212,7 +223,8 @@ def _release(folder: DataFolder, version: str) -> dict[str, Any]:
     return {"version": version, "state": "done", "samples": marker.get("samples", 0),
             "patents": marker.get("patents", 0), "splits": splits, "weeks": len((marker.get("fingerprint") or {})
                                                                                   .get("inputs") or []),
-            "not_included": len(marker.get("not_included") or []), "finished_at": marker.get("finished_at"),
+            "not_included": len(marker.get("not_included") or []),
+            "finished_at": marker.get("finished_at") or folder.modified(layout.release_marker(version)),
             "error": None}
 
 

@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import io
+import re
 import tarfile
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +17,36 @@ from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 from designclip.storage.markers import DoneMarker
 from designclip.storage.schemas import TABLES
+
+PATENT_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
+"""A patent id names image tar members, sample keys and files downstream: letters and digits, at most 32."""
+MAX_MEMBER_NAME = 100
+"""The images tar is USTAR: a sheet's member name (`<patent id>/<file>`) holds at most 100 bytes of its file."""
+
+
+class UnstorablePatent(ValueError):
+    """A patent that cannot be stored as it is (an odd doc-number, a sheet name too long): one error row, not a week."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def check_storable(patent_id: str, stored_files: list[str]) -> None:
+    """Raise UnstorablePatent before any row is written when the id or a stored sheet's file name cannot be kept."""
+    if not PATENT_ID.match(patent_id or ""):
+        raise UnstorablePatent("invalid_doc_number", f"patent id {patent_id[:60]!r} ({len(patent_id)} characters) is "
+                               "not 1 to 32 letters and digits; it would name files and sample keys downstream")
+    for file in stored_files:
+        name = f"{patent_id}/{file}"
+        try:
+            tarfile.TarInfo(name).tobuf(tarfile.USTAR_FORMAT)
+        except ValueError as exc:
+            shown = f"{file[:60]!r}{'...' if len(file) > 60 else ''}"
+            raise UnstorablePatent("unstorable_name", f"sheet file name {shown} ({len(file)} characters) cannot be "
+                                   f"stored in the images tar ({exc}; {MAX_MEMBER_NAME} at most)") from exc
+        if "/" in file or file in (".", ".."):
+            raise UnstorablePatent("unstorable_name", f"sheet file name {file!r} is not a plain file name")
 
 
 class _BufferedTable:
@@ -48,6 +79,9 @@ class WeekWriter:
         self.image_rel = layout.images_file(week)
 
     def __enter__(self) -> WeekWriter:
+        for rel in (*(layout.table_file(name, self.week) for name in TABLES), self.image_rel,
+                    layout.stats_marker("ingest", self.week)):
+            self.folder.remove_temporaries_of(rel)  # what a killed ingest of this week left (the images one: GBs)
         stack = self._stack.__enter__()
         for name, schema in TABLES.items():
             f = stack.enter_context(self.folder.atomic_open(layout.table_file(name, self.week)))
@@ -73,6 +107,9 @@ class WeekWriter:
         return offset, hashlib.sha256(data).hexdigest()
 
     def add(self, grant: Any, images: dict[str, bytes]) -> None:
+        """Append one patent's rows and images; refused whole (UnstorablePatent) before anything is written."""
+        stored = [s["file"] for s in grant.sheets if images.get((s["file"] or "").upper()) is not None]
+        check_storable(grant.patent_id, stored)
         self.tables["patents"].append(grant.patent)
         for row in grant.figures:
             self.tables["figures"].append(row)

@@ -14,6 +14,7 @@ from designclip.pipeline.ingest.archive import ArchiveError
 from designclip.pipeline.ingest.archives import WeeklyArchive
 from designclip.pipeline.ingest.download import DownloadError, DownloadOptions, TransientDownloadError
 from designclip.pipeline.ingest.driver import INGEST, KEEP_RAW, IngestOptions, finished
+from designclip.pipeline.ingest.listing import ListingError
 from designclip.pipeline.ingest.parse import PARSER_VERSION
 from designclip.pipeline.ingest.sources import fetch, list_archives
 from designclip.storage import layout
@@ -32,7 +33,21 @@ def _download_slots(limit: int) -> threading.BoundedSemaphore:
         return _SLOTS.setdefault(max(1, limit), threading.BoundedSemaphore(max(1, limit)))
 
 
-@task(name="list-weeks", retries=2, retry_delay_seconds=[2, 10])
+def _retry_unless(permanent: type[Exception], but: type[Exception] | None = None) -> Callable[..., bool]:
+    """A retry condition: retry any failure except a `permanent` one (unless it is also a `but` one)."""
+
+    def condition(task: Any, task_run: Any, state: Any) -> bool:
+        try:
+            state.result()
+        except Exception as exc:  # noqa: BLE001
+            return not isinstance(exc, permanent) or (but is not None and isinstance(exc, but))
+        return False
+
+    return condition
+
+
+@task(name="list-weeks", retries=2, retry_delay_seconds=[2, 10],
+      retry_condition_fn=_retry_unless(ListingError))  # the listing retried its requests itself; the rest is final
 def list_weeks(start: dt.date, end: dt.date, source: str, base_url: str | None) -> list[WeeklyArchive]:
     """The weekly archives granted in [start, end], as the source lists them (latest revision per week)."""
     archives = list_archives(start, end, source, base_url)
@@ -49,19 +64,6 @@ def _download_cache_key(ctx: TaskRunContext, params: dict[str, Any]) -> str | No
         return None  # not downloaded, or deleted after its ingest (--keep-raw none): a new download is needed
     digest = hashlib.sha256(repr(folder.read_json(rel)).encode()).hexdigest()[:16]
     return f"download-{archive.name}-{digest}"
-
-
-def _retry_unless(permanent: type[Exception], but: type[Exception] | None = None) -> Callable[..., bool]:
-    """A retry condition: retry any failure except a `permanent` one (unless it is also a `but` one)."""
-
-    def condition(task: Any, task_run: Any, state: Any) -> bool:
-        try:
-            state.result()
-        except Exception as exc:  # noqa: BLE001
-            return not isinstance(exc, permanent) or (but is not None and isinstance(exc, but))
-        return False
-
-    return condition
 
 
 @task(

@@ -32,7 +32,7 @@ def test_compose_file_parses_with_its_services() -> None:
     assert {"postgres", "prefect-server", "pipeline", "search", "worker", "minio", "minio-init"} <= set(
         compose["services"])
     search = compose["services"]["search"]
-    assert search["command"][:3] == ["serve", "--host", "0.0.0.0"] and "8765:8765" in search["ports"]
+    assert search["command"][:3] == ["serve", "--host", "0.0.0.0"] and search["ports"][0].endswith(":8765:8765")
     assert search["profiles"] == ["search"]
     server = compose["services"]["prefect-server"]
     assert "prefect server start" in server["command"]
@@ -195,7 +195,7 @@ TESTED_ELSEWHERE = {
     # the command line
     "designclip/cli/caption_worker.py": "tests/pipeline/caption/test_shard.py",  # two worker processes
     "designclip/cli/printers.py": "tests/cli/test_main.py",  # what the demo prints
-    "designclip/cli/search.py": "tests/cli/test_main.py",  # search and evaluate on the embedded release
+    "designclip/cli/search_app.py": "tests/cli/test_serve.py",  # its routes through a real server (and browser)
     "designclip/cli/status.py": "tests/storage/test_status.py",  # status as table, JSON and Markdown
 }
 

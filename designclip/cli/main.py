@@ -9,7 +9,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from designclip.cli.options import add_dataclass_arguments, add_download_options, add_keep_raw, dataclass_from_args
+from designclip.cli.options import (
+    add_dataclass_arguments,
+    add_download_options,
+    add_keep_raw,
+    argument_problem,
+    dataclass_from_args,
+)
+from designclip.cli.prefect_setup import apply_prefect_defaults, prefect_start_advice
 from designclip.cli.printers import (
     parse_date,
     print_captions,
@@ -296,8 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    apply_prefect_defaults()  # before anything imports prefect
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry calls from offline machines
+    problem = argument_problem(args)  # checked here, not after ~20 s of Prefect start-up
+    if problem:
+        print(f"designclip {args.command}: {problem}", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -306,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one readable line instead of a traceback for users
         if os.environ.get("DESIGNCLIP_DEBUG"):
             raise
-        print(f"designclip {args.command}: {exc}\n(set DESIGNCLIP_DEBUG=1 for the traceback)", file=sys.stderr)
+        message = prefect_start_advice(exc) or str(exc) or type(exc).__name__
+        print(f"designclip {args.command}: {message}\n(set DESIGNCLIP_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -62,3 +63,18 @@ def add_download_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--download-limit", type=int, metavar="N",
                         help="refuse to download one file more than N times a year (default: no limit; 20 for "
                              "--source odp, the portal's quota per file and key), counted in raw/*.downloads.json")
+
+
+def argument_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments that can be told at once (before Prefect starts or data is read); else None."""
+    start, end = getattr(args, "start", None), getattr(args, "end", None)
+    if start is not None and end is not None and start > end:
+        return f"--start {start} is after --end {end}: swap them"
+    run_id = getattr(args, "flow_run_id", None)
+    if run_id is not None:
+        try:
+            uuid.UUID(run_id)
+        except ValueError:
+            return (f"{run_id!r} is not a flow run id (a UUID like 3f2b8c1e-...): copy it from the run's log or the "
+                    "Prefect UI, or use --failed / --from STAGE with --start and --end")
+    return None

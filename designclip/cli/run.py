@@ -86,9 +86,16 @@ def flow_run_parameters(flow_run_id: str) -> tuple[str, dict[str, Any]]:
     from uuid import UUID
 
     from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import PREFECT_API_URL
 
     with get_client(sync_client=True) as client:
-        flow_run = client.read_flow_run(UUID(flow_run_id))
+        try:
+            flow_run = client.read_flow_run(UUID(flow_run_id))
+        except ObjectNotFound:
+            where = PREFECT_API_URL.value() or "the embedded Prefect server (this machine's ~/.prefect database)"
+            raise LookupError(f"no flow run {flow_run_id} on {where}: check the id (`prefect flow-run ls` lists "
+                              "recent ones), or rerun by range with --failed --start ... --end ...") from None
         name = client.read_flow(flow_run.flow_id).name
     return name, dict(flow_run.parameters)
 

@@ -94,10 +94,12 @@ def print_hits(hits: list, query: str) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from designclip.cli.defaults import fill_release_and_model
     from designclip.pipeline.index.grown_search import open_any_searcher
 
     if bool(args.query) == bool(args.image):
         raise ValueError("give a text query or --image FILE (one of them)")
+    fill_release_and_model(args, "search")
     searcher = open_any_searcher(args.data_root, args.release, args.index, args.model, args.pretrained)
     if args.image:
         hits = searcher.search_image(Path(args.image).read_bytes(), k=args.k, per_patent=not args.views)
@@ -113,8 +115,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from designclip.cli.defaults import fill_release_and_model
     from designclip.cli.serve import serve
 
+    fill_release_and_model(args, "serve")
     serve(args.data_root, args.release, args.model, pretrained=args.pretrained, host=args.host, port=args.port,
           index=args.index)
     return 0
@@ -136,8 +140,10 @@ def print_evaluation(summary: dict) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from designclip.cli.defaults import fill_release_and_model
     from designclip.flows.evaluate import evaluate_flow
 
+    fill_release_and_model(args, "evaluate")
     models = [args.model, *(args.baseline or [])]
     pretrained = [args.pretrained, *(args.baseline_pretrained or [None] * len(args.baseline or []))]
     lists = None
@@ -155,13 +161,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _model_options(parser: argparse.ArgumentParser, required: bool = True, grown: bool = False) -> None:
-    if grown:
-        parser.add_argument("--release", help="release version (releases/VERSION under the data root)")
-        parser.add_argument("--index", metavar="NAME", help="instead of --release: the index grown over several "
-                                                            "releases by `designclip index --append --into NAME`")
+    """--release/--model; `required=False`: both default to the only release and model the data root holds."""
+    if not required:
+        parser.add_argument("--release", help="release version (releases/VERSION under the data root); default: "
+                                              "the only one there is")
+        if grown:
+            parser.add_argument("--index", metavar="NAME", help="instead of --release: the index grown over "
+                                                                "several releases by `designclip index --append "
+                                                                "--into NAME`")
     else:
         parser.add_argument("--release", required=True, help="release version (releases/VERSION under the data root)")
-    parser.add_argument("--model", required=required, help=MODEL_HELP)
+    parser.add_argument("--model", required=required, help=MODEL_HELP + ("" if required else "; default: the only "
+                                                                          "model there is"))
     parser.add_argument("--pretrained", help="open_clip weights tag for --model (e.g. openai; needs a network)")
 
 
@@ -189,7 +200,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     search = sub.add_parser("search", help="search designs by text or by drawing")
     search.add_argument("query", nargs="?", help="text, e.g. 'a chair with curved legs'")
-    _model_options(search, grown=True)
+    _model_options(search, required=False, grown=True)
     search.add_argument("--image", help="a drawing (PNG/JPEG/TIFF) to search with instead of text")
     search.add_argument("-k", type=int, default=10, help="results (default 10)")
     search.add_argument("--views", action="store_true", help="rank single views instead of one hit per patent")
@@ -197,13 +208,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     search.set_defaults(func=cmd_search)
 
     serve = sub.add_parser("serve", help="a local search page (search box + drawing upload)")
-    _model_options(serve, grown=True)
+    _model_options(serve, required=False, grown=True)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
     serve.set_defaults(func=cmd_serve)
 
     evaluate = sub.add_parser("evaluate", help="retrieval, classification and DeepPatent metrics; report + plots")
-    _model_options(evaluate)
+    _model_options(evaluate, required=False)
     evaluate.add_argument("--baseline", action="append",
                           help="a model to evaluate beside --model (repeatable), e.g. designclip-tiny (untrained), "
                                "ViT-B-32 --baseline-pretrained openai, hf-hub:patentclip/PatentCLIP_Vit_B")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 
 from designclip.storage import layout
 
@@ -18,8 +19,14 @@ def _date(value: str) -> dt.date:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from designclip.pipeline.dag.status_table import format_status
+    from designclip.storage.folder import DataFolder
     from designclip.storage.status import collect_status
 
+    folder = DataFolder(args.data_root)
+    if folder.fs.isfile(folder.path("")):
+        print(f"designclip status: the data root {args.data_root} is a file, not a folder: pass --data-root FOLDER "
+              "(or set DESIGNCLIP_DATA_ROOT)", file=sys.stderr)
+        return 2
     status = collect_status(args.data_root, start=args.start, end=args.end, profile=args.profile)
     if args.json:
         print(json.dumps(status, indent=2, sort_keys=True, default=str))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 
 from designclip.storage.vocabulary import SPLITS
 
@@ -43,3 +44,34 @@ def split_by_year(grant_year: int, val_year: int, test_year: int) -> str:
     if grant_year == val_year:
         return "val"
     return "train"
+
+
+def fill_empty_splits(assigned: Mapping[str, str], ratios: Mapping[str, float], movable: Iterable[str] | None = None,
+                      salt: str = "") -> dict[str, str]:
+    """`assigned` (unit -> its hash split) with every split whose share is > 0 given at least one unit.
+
+    A small release can leave a split empty by chance (12 patents at 90/5/5 often have no test patent). When there are
+    enough units (one per such split), the unit whose hash lies nearest the empty split's interval moves there from a
+    split that keeps at least one; large releases, whose splits are all filled, are unchanged. Only `movable` units
+    (default: all) move; the others (e.g. excluded patents sent to test) still count where they are.
+    """
+    out = dict(assigned)
+    can_move = set(out if movable is None else movable) & out.keys()
+    wanted = [name for name in SPLITS if ratios.get(name, 0.0) > 0]
+    if len(out) < len(wanted):
+        return out
+    edges, edge = {}, 0.0
+    for name in SPLITS:
+        edges[name] = (edge, edge + ratios.get(name, 0.0))
+        edge += ratios.get(name, 0.0)
+    for name in wanted:
+        counts = Counter(out.values())
+        if counts[name]:
+            continue
+        lo, hi = edges[name]
+        donors = sorted((max(lo - u, u - hi, 0.0), unit) for unit in can_move
+                        if counts[out[unit]] > 1 and out[unit] in wanted
+                        for u in (hash_unit(unit, salt),))
+        if donors:
+            out[donors[0][1]] = name
+    return out

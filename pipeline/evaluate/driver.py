@@ -19,7 +19,13 @@ from designclip.pipeline.embed.encoder import EncoderSpec, model_tag
 from designclip.pipeline.embed.encoder_cache import get_encoder
 from designclip.pipeline.evaluate.classes import PROBE_MAX
 from designclip.pipeline.evaluate.evaluation import REPORT_SCHEMA, evaluate_vectors, set_deeppatent_keys
-from designclip.pipeline.evaluate.inputs import ensure_embeddings, lists_record, missing_splits, release_splits
+from designclip.pipeline.evaluate.inputs import (
+    empty_test_split,
+    ensure_embeddings,
+    lists_record,
+    missing_splits,
+    release_splits,
+)
 from designclip.pipeline.evaluate.lists import evaluate_deeppatent_lists, list_patents
 from designclip.pipeline.evaluate.overlap import check_overlap, training_overlap
 from designclip.pipeline.evaluate.prompts import class_prompt_vectors, model_record
@@ -93,6 +99,8 @@ class EvaluateDriver:
 
     def is_done(self, folder: DataFolder, unit: EvalUnit, options: EvaluateOptions) -> bool:
         splits = release_splits(folder, unit.release)
+        if empty_test_split(folder, unit.release):
+            return True  # nothing to evaluate: `run` says so
         if options.force or missing_splits(folder, unit.release, unit.model_tag, splits):
             return False
         inputs = _inputs(folder, unit, options, splits)
@@ -107,11 +115,14 @@ class EvaluateDriver:
         log, release, tag, spec = self.log, unit.release, unit.model_tag, unit.spec
         started = time.perf_counter()
         splits = release_splits(folder, release)
+        report_path = folder.path(layout.report_dir(release, tag))
+        if (why := empty_test_split(folder, release)) is not None:
+            log.warning("evaluate %s: %s", tag, why)
+            return UnitResult(self.name, tag, True, not_evaluated(release, tag, why), report_path)
         embedded = ensure_embeddings(folder.url, release, spec, tag, splits, options.batch_size, options.device,
                                      options.embed_missing, log)
         inputs = _inputs(folder, unit, options, splits)
         done = None if options.force else finished_report(folder, release, tag, inputs["fingerprint"])
-        report_path = folder.path(layout.report_dir(release, tag))
         if done is not None:
             log.info("evaluate %s on %s: report already made from these inputs (%s)", tag, release, report_path)
             return UnitResult(self.name, tag, True, done, report_path)
@@ -163,6 +174,11 @@ class EvaluateDriver:
 
 
 EVALUATE = EvaluateDriver()
+
+
+def not_evaluated(release: str, tag: str, why: str) -> dict[str, Any]:
+    """The stats of a model not evaluated (a release without test views): no report is written, the reason is kept."""
+    return {"model": {"tag": tag}, "release": {"version": release}, "not_evaluated": why, "files": []}
 
 
 def evaluation_of(folder: DataFolder, unit: EvalUnit, result: UnitResult) -> dict[str, Any]:

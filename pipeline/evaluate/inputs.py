@@ -40,6 +40,16 @@ def release_splits(folder: DataFolder, release: str) -> list[str]:
     return have
 
 
+def empty_test_split(folder: DataFolder, release: str) -> str | None:
+    """Why there is nothing to evaluate (the release's test split holds no view), or None when there is."""
+    sizes = folder.read_json(layout.release_file(release, layout.release_sizes_name("test")))
+    if sum(int(n) for n in sizes.values()):
+        return None
+    return (f"release {release!r} has no test views (too few patents for a test split: a hash split gives every "
+            "share a patent once the release has at least 3, or the test share is 0): evaluation skipped; build a "
+            "release over more weeks to evaluate")
+
+
 def missing_splits(folder: DataFolder, release: str, tag: str, splits: list[str]) -> list[str]:
     """The evaluation splits not embedded by `tag` yet."""
     done = embedded_splits(folder, release, tag)

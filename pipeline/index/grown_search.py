@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from designclip.pipeline.index.search import HIT_FIELDS, RowLookup, Searcher, SearchSetupError
+from designclip.pipeline.index.search import HIT_FIELDS, RowLookup, Searcher, SearchSetupError, with_grant_dates
 from designclip.storage.folder import DataFolder
 from designclip.storage.grown_indexes import qualified_key, split_key
 
@@ -61,6 +61,13 @@ class ReleasesCatalog:
             raise KeyError(f"{qualified!r}: release {release} is not in {self.release}")
         return self._catalog(release).png(key)
 
+    def meta(self, qualified: str) -> dict[str, Any]:
+        """The view's sample json (title, claim, dates, classes) from its release."""
+        release, key = split_key(qualified)
+        if release not in self.releases:
+            raise KeyError(f"{qualified!r}: release {release} is not in {self.release}")
+        return self._catalog(release).meta(key)
+
 
 def open_grown_searcher(data_root: str, name: str, model: str, pretrained: str | None = None, kind: str = "image",
                         device: str | None = None) -> Searcher:
@@ -90,7 +97,8 @@ def open_grown_searcher(data_root: str, name: str, model: str, pretrained: str |
     if weights and loaded.card.get("weights_sha256") and weights != loaded.card["weights_sha256"]:
         raise SearchSetupError(f"model {model} (weights {weights[:12]}) is not the model whose vectors grown index "
                                f"{name!r} holds (weights {loaded.card['weights_sha256'][:12]}): give that model")
-    meta = ReleasesMeta({r: RowLookup(read_embed_meta(folder, r, tag, ("key", *HIT_FIELDS))) for r in releases})
+    columns = {r: with_grant_dates(folder, r, read_embed_meta(folder, r, tag, ("key", *HIT_FIELDS))) for r in releases}
+    meta = ReleasesMeta({r: RowLookup(c) for r, c in columns.items()})
     catalog = ReleasesCatalog(folder, releases, f"@{name} ({', '.join(releases)})")
     return Searcher(encoder, loaded.index, loaded.keys_by_id, meta, loaded.card, catalog)
 

@@ -20,6 +20,7 @@ class WeeklyArchive:
     size: int | None = None
     revision: int = 0
     source: str = "bdss"
+    api_host: str | None = None  # host:port of the API that listed it: the only host (besides ODP's) given the key
 
 
 def latest_revisions(archives: list[WeeklyArchive]) -> list[WeeklyArchive]:

@@ -12,19 +12,18 @@ import os
 import random
 import re
 import shutil
-import tarfile
 import tempfile
 import time
 import urllib.parse
 import urllib.request
-import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 import requests
 import urllib3
 from designclip.pipeline.ingest.archives import WeeklyArchive
+from designclip.pipeline.ingest.hostile import archive_problem
 from designclip.pipeline.ingest.ledger import DownloadLimitReached, check_limit, record_download
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
@@ -35,6 +34,8 @@ ProgressFn = Callable[[int, int | None], None]
 PROGRESS_INTERVAL_S = 0.2
 MAX_REDIRECTS = 5
 USER_AGENT = "designclip-pipeline (weekly grant archive download)"
+API_HOSTS = frozenset({"api.uspto.gov"})
+"""Hosts the X-API-KEY may go to besides the one the listing itself was asked (WeeklyArchive.api_host)."""
 _REDIRECTS = (301, 302, 303, 307, 308)
 _HASH_CHUNK = 1 << 20
 # Failures of the connection itself: the part file is kept and the next attempt resumes with Range.
@@ -55,7 +56,11 @@ class DownloadOptions:
     max_attempts: int = 6
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
-    timeout_s: float = 60.0
+    timeout_s: float = 60.0  # connecting (and each listing request)
+    stall_timeout_s: float = 60.0  # no byte (or no answer) for this long: the attempt ends, the next resumes
+    min_rate_bytes_s: float = 16 * 1024  # slower than this on average over min_rate_window_s: same
+    min_rate_window_s: float = 60.0
+    max_silent_attempts: int = 2  # attempts in a row without any answer (connect or header timeout): give up sooner
     chunk_bytes: int = 1 << 20
     api_key: str | None = field(default=None, repr=False)
     max_per_year: int | None = None  # downloads of one file per year (the ledger); None: no limit
@@ -254,8 +259,7 @@ def _adopt(archive: WeeklyArchive, folder: DataFolder, final: str) -> DownloadRe
     """A final file without manifest (crash between rename and manifest): keep it only if it checks out."""
     sha, size = hashlib.sha256(), 0
     with folder.open(final, "rb") as f:
-        valid = _is_valid_archive(f, _archive_kind(archive.name))
-        f.seek(0)
+        valid = archive_problem(f, _archive_kind(archive.name)) is None
         for chunk in iter(lambda: f.read(_HASH_CHUNK), b""):
             sha.update(chunk)
             size += len(chunk)
@@ -314,7 +318,7 @@ def _fetch_with_retries(job: _Job, session: requests.Session | None) -> tuple[tu
     """Run attempts until one completes; returns ((resumed_from, expected_size), attempts)."""
     own = session is None
     sess = session or requests.Session()
-    reason = "no attempt made"
+    reason, attempt, silent = "no attempt made", 0, 0
     try:
         for attempt in range(1, max(1, job.options.max_attempts) + 1):
             try:
@@ -322,10 +326,12 @@ def _fetch_with_retries(job: _Job, session: requests.Session | None) -> tuple[tu
                     return _fetch_file(job), attempt
                 return _fetch_http(job, sess), attempt
             except _Retry as exc:
-                reason, hint, status = str(exc), exc.retry_after, exc.status
+                reason, hint, status, silent = str(exc), exc.retry_after, exc.status, 0
             except TRANSIENT_ERRORS as exc:
-                reason, hint, status = redact(f"{type(exc).__name__}: {exc}"), None, None
-            if attempt >= job.options.max_attempts:
+                reason, hint, status = _transient_reason(exc, job.options), None, None
+                # requests' own timeouts come before any answer; a stall mid-body is urllib3's
+                silent = silent + 1 if isinstance(exc, requests.exceptions.Timeout) else 0
+            if attempt >= job.options.max_attempts or silent >= job.options.max_silent_attempts:
                 break
             delay = backoff_delay(attempt, job.options, hint)
             if status == 429:
@@ -343,9 +349,16 @@ def _fetch_with_retries(job: _Job, session: requests.Session | None) -> tuple[tu
         if own:
             sess.close()
     raise TransientDownloadError(
-        f"{job.label}: gave up after {job.options.max_attempts} attempts ({reason}); "
+        f"{job.label}: gave up after {attempt} attempts ({reason}); "
         f"{job.part.size} bytes are kept and the next run resumes from there; try again later"
     )
+
+
+def _transient_reason(exc: BaseException, options: DownloadOptions) -> str:
+    """What went wrong with the connection, in words (a read timeout is a stall)."""
+    if isinstance(exc, requests.exceptions.ReadTimeout | urllib3.exceptions.ReadTimeoutError):
+        return f"stalled: no data for {options.stall_timeout_s:g} s"
+    return redact(f"{type(exc).__name__}: {exc}")
 
 
 def _fetch_http(job: _Job, sess: requests.Session) -> tuple[int, int | None]:
@@ -371,7 +384,7 @@ def _fetch_http(job: _Job, sess: requests.Session) -> tuple[int, int | None]:
             total = None  # the length is of the encoded body, not of the archive
         resumed_from = job.part.size
         expected = _expected_size(job, total)
-        _append(job, _body_chunks(resp, job.options.chunk_bytes), expected)
+        _append(job, _rate_checked(_body_chunks(resp, job.options.chunk_bytes), job.options), expected)
         if total is not None and job.part.size < total:
             raise _Retry(f"connection closed after {job.part.size} of {total} bytes")
         return resumed_from, expected
@@ -396,6 +409,12 @@ def _fetch_file(job: _Job) -> tuple[int, int | None]:
     return resumed_from, expected
 
 
+def key_allowed(url: str, api_host: str | None) -> bool:
+    """The API key goes to the ODP API host or the API the user configured (host:port), never elsewhere."""
+    netloc = urllib.parse.urlsplit(url).netloc.lower()
+    return netloc in API_HOSTS or (api_host is not None and netloc == api_host.lower())
+
+
 def _open(job: _Job, sess: requests.Session, offset: int) -> requests.Response:
     """GET following up to MAX_REDIRECTS by hand so the API key goes to the API host only, never beyond."""
     url = job.archive.url
@@ -403,12 +422,15 @@ def _open(job: _Job, sess: requests.Session, offset: int) -> requests.Response:
     if offset:
         headers["Range"] = f"bytes={offset}-"
     key = api_key_from(job.options.api_key) if job.archive.source == "odp" else None
+    if key and not key_allowed(url, job.archive.api_host):
+        log.warning("%s: the listing names another host (%s) than the API; the API key is not sent there",
+                    job.label, urllib.parse.urlsplit(url).netloc)
+        key = None
+    timeout = (job.options.timeout_s, job.options.stall_timeout_s)  # (connect, no data for this long)
     for hop in range(MAX_REDIRECTS + 1):
         # None removes the header even if the caller's session carries one.
         hop_headers = {**headers, "X-API-KEY": key if hop == 0 and key else None}
-        resp = sess.get(
-            url, headers=hop_headers, stream=True, timeout=job.options.timeout_s, allow_redirects=False
-        )
+        resp = sess.get(url, headers=hop_headers, stream=True, timeout=timeout, allow_redirects=False)
         if resp.status_code not in _REDIRECTS:
             return resp
         location = resp.headers.get("Location")
@@ -429,6 +451,21 @@ def _body_chunks(resp: requests.Response, size: int) -> Iterator[bytes]:
         return
     while data := read1(size):
         yield data
+
+
+def _rate_checked(chunks: Iterable[bytes], options: DownloadOptions) -> Iterator[bytes]:
+    """Pass chunks on, ending the attempt (to resume) when a window of min_rate_window_s is slower than the minimum
+    rate: a server dripping a byte now and then never trips the stall timeout but would hold the slot for days."""
+    window_start, window_bytes = time.monotonic(), 0
+    for chunk in chunks:
+        yield chunk
+        window_bytes += len(chunk)
+        elapsed = time.monotonic() - window_start
+        if elapsed >= options.min_rate_window_s:
+            if window_bytes / elapsed < options.min_rate_bytes_s:
+                raise _Retry(f"too slow: {window_bytes / elapsed:.0f} bytes/s over {elapsed:.0f} s "
+                             f"(the minimum is {options.min_rate_bytes_s:.0f})")
+            window_start, window_bytes = time.monotonic(), 0
 
 
 def _check_status(job: _Job, resp: requests.Response) -> None:
@@ -504,11 +541,12 @@ def _verify(job: _Job, expected: int | None) -> None:
         raise job.fail(_html_message(job.archive))
     kind = _archive_kind(job.archive.name)
     with open(part.path, "rb") as f:
-        valid = _is_valid_archive(f, kind)
-    if not valid:
+        problem = archive_problem(f, kind)
+    if problem is not None:
+        unverified = " (the server sent no length, so only the archive's own end can tell)" if expected is None else ""
         raise job.fail(
-            f"{job.archive.name} is not a valid {kind} archive ({part.size} bytes); "
-            "the source file may be corrupt, try again later or check --base-url"
+            f"{job.archive.name} is not a valid {kind} archive ({part.size} bytes): {problem}{unverified}; "
+            "the source file may be corrupt or the transfer cut, try again later or check --base-url"
         )
 
 
@@ -522,20 +560,6 @@ def _looks_like_html(head: bytes) -> bool:
 
 def _archive_kind(name: str) -> str:
     return "zip" if name.lower().endswith(".zip") else "tar"
-
-
-def _is_valid_archive(f: IO[bytes], kind: str) -> bool:
-    """A tar has `ustar` at 257 (or parses as tar); a zip starts with a local header and has a directory."""
-    head = f.read(512)
-    f.seek(0)
-    if kind == "zip":
-        return head[:4] == b"PK\x03\x04" and zipfile.is_zipfile(f)
-    if head[257:262] == b"ustar":
-        return True
-    try:
-        return tarfile.is_tarfile(f)
-    except (OSError, EOFError, ValueError):
-        return False
 
 
 # -- header parsing ----------------------------------------------------------------------------------

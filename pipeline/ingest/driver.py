@@ -15,6 +15,7 @@ from typing import Any
 from designclip.pipeline.common.stage import Progress, Scope, UnitResult, no_progress
 from designclip.pipeline.ingest.archive import ArchiveError
 from designclip.pipeline.ingest.archives import WeeklyArchive, latest_revisions
+from designclip.pipeline.ingest.hostile import DEFAULT_LIMITS, MemberLimits
 from designclip.pipeline.ingest.parse import PARSER_VERSION
 from designclip.pipeline.ingest.sources import (
     STAGE,
@@ -41,10 +42,11 @@ KEEP_RAW = ("none", "all")
 @dataclass(frozen=True)
 class IngestOptions:
     """The archives a run was given (listed by the source, or the user's own files; raw/ adds the downloaded ones),
-    and whether downloaded archives are kept after they are ingested."""
+    whether downloaded archives are kept after they are ingested, and the caps on one member's size."""
 
     archives: tuple[WeeklyArchive, ...] = ()
     keep_raw: str = KEEP_RAW[0]
+    limits: MemberLimits = DEFAULT_LIMITS
 
     def __post_init__(self) -> None:
         if self.keep_raw not in KEEP_RAW:
@@ -130,7 +132,7 @@ class IngestDriver:
         try:
             with source as path, WeekWriter(folder, archive.week, archive.name) as sink:
                 stats = ingest_archive(path, archive.name, archive.week, sink,
-                                       on_progress=lambda s: progress(s.documents_in, None))
+                                       on_progress=lambda s: progress(s.documents_in, None), limits=options.limits)
         except ArchiveError as exc:
             # A bad download is moved aside so the next run fetches it again instead of failing forever.
             moved = None if given else quarantine(folder, archive)
@@ -138,6 +140,10 @@ class IngestDriver:
             then = (f"it was moved aside as {moved} and will be downloaded again on the next run"
                     if moved else f"replace {given} with a good copy and ingest it again")
             raise ArchiveError(f"week {archive.week}: {archive.name} is unreadable ({exc}); {then}") from exc
+        except Exception as exc:  # not the archive's fault (a full disk, a bug): recorded too, the archive is kept
+            with contextlib.suppress(Exception):  # recording must not hide the failure itself
+                record_failure(folder, archive, f"{type(exc).__name__}: {exc}")
+            raise
         result = stats.to_dict() | {"finished_at": dt.datetime.now(dt.UTC).isoformat()}
         if revised:
             result["revised_from"] = revised

@@ -15,13 +15,13 @@ from typing import Any
 
 import requests
 from designclip.pipeline.ingest.archives import WeeklyArchive, latest_revisions, parse_archive_name
-from designclip.pipeline.ingest.download import DownloadOptions, api_key_from, backoff_delay
+from designclip.pipeline.ingest.download import API_HOSTS, MAX_REDIRECTS, DownloadOptions, api_key_from, backoff_delay
 
 log = logging.getLogger(__name__)
 
 BDSS_BASE = "https://bulkdata.uspto.gov"
 ODP_BASE = "https://api.uspto.gov"
-ODP_HOSTS = frozenset({"api.uspto.gov"})
+ODP_HOSTS = API_HOSTS
 ODP_PRODUCT = "PTGRDT"
 BDSS_YEAR_DIR = "/data/patent/grant/redbook/{year}/"
 ODP_PRODUCT_PATH = "/api/v1/datasets/products/{product}"
@@ -48,9 +48,11 @@ def list_bdss(
     _check_range(start, end)
     base = base_url.rstrip("/")
     found: list[WeeklyArchive] = []
+    tried: list[str] = []
     with _session_scope(session) as sess:
         for year in range(start.year, end.year + 1):
             dir_url = base + BDSS_YEAR_DIR.format(year=year)
+            tried.append(dir_url)
             if base.startswith("file:"):
                 names = _local_dir_names(dir_url)
             else:
@@ -58,6 +60,7 @@ def list_bdss(
             found += _archives_from(((n, dir_url + n, None) for n in names), start, end, "bdss")
     result = latest_revisions(found)
     log.info("BDSS %s: %d weekly archive(s) between %s and %s", base, len(result), start, end)
+    _check_found(result, start, end, tried, "a BDSS mirror has data/patent/grant/redbook/YEAR/I*.tar")
     return result
 
 
@@ -135,6 +138,7 @@ def list_odp(
             "(or pass api_key) before listing from api.uspto.gov"
         )
     url = base + ODP_PRODUCT_PATH.format(product=product)
+    api_host = urllib.parse.urlsplit(base).netloc.lower() or None
     found: list[WeeklyArchive] = []
     with _session_scope(session) as sess:
         for files in _odp_pages(sess, url, key, start, end, page_size, options or DownloadOptions()):
@@ -144,9 +148,11 @@ def list_odp(
                 start,
                 end,
                 "odp",
+                api_host,
             )
     result = latest_revisions(found)
     log.info("ODP %s: %d weekly archive(s) between %s and %s", base, len(result), start, end)
+    _check_found(result, start, end, [url], f"the Open Data Portal lists product {product} at {ODP_BASE}")
     return result
 
 
@@ -207,7 +213,8 @@ def _odp_files(resp: requests.Response, shown: str) -> list[dict[str, Any]]:
 
 
 def _archives_from(
-    entries: Iterable[tuple[str, str, int | None]], start: dt.date, end: dt.date, source: str
+    entries: Iterable[tuple[str, str, int | None]], start: dt.date, end: dt.date, source: str,
+    api_host: str | None = None,
 ) -> list[WeeklyArchive]:
     """(name, url, size) triples -> archives whose names are weekly grant archives within [start, end]."""
     archives = []
@@ -217,7 +224,7 @@ def _archives_from(
             continue
         week, revision = parsed
         if start <= week <= end:
-            archives.append(WeeklyArchive(week, name, url, size, revision, source))
+            archives.append(WeeklyArchive(week, name, url, size, revision, source, api_host))
     return archives
 
 
@@ -237,7 +244,7 @@ def _get(
     for attempt in range(1, attempts + 1):
         hint = None
         try:
-            resp = sess.get(url, params=params, headers=headers, timeout=options.timeout_s)
+            resp = _get_following(sess, url, params, headers or {}, options.timeout_s)
         except (requests.ConnectionError, requests.Timeout) as exc:
             reason = type(exc).__name__
         else:
@@ -259,6 +266,43 @@ def _get(
         f"listing {shown} failed after {attempts} attempts ({reason}); "
         "check the network and --base-url, or try again later"
     )
+
+
+def _get_following(
+    sess: requests.Session, url: str, params: dict[str, str] | None, headers: dict[str, str], timeout: float
+) -> requests.Response:
+    """GET following redirects by hand: the API key goes to the host asked first, never to one it redirects to."""
+    host = urllib.parse.urlsplit(url).netloc.lower()
+    for _ in range(MAX_REDIRECTS + 1):
+        same_host = urllib.parse.urlsplit(url).netloc.lower() == host
+        # None removes the key even if the caller's session carries one.
+        hop_headers = {**headers, **({} if same_host else {"X-API-KEY": None})}
+        resp = sess.get(url, params=params, headers=hop_headers, timeout=timeout, allow_redirects=False)
+        location = resp.headers.get("Location")
+        if not resp.is_redirect or not location:
+            return resp
+        resp.close()
+        url, params = urllib.parse.urljoin(resp.url, location), None
+    raise ListingError(f"more than {MAX_REDIRECTS} redirects from {url}; check --base-url")
+
+
+def _check_found(found: list[WeeklyArchive], start: dt.date, end: dt.date, tried: list[str], layout_hint: str) -> None:
+    """Archives are granted every Tuesday: none listed for a range with a past Tuesday means a wrong --base-url."""
+    tuesdays = past_tuesdays(start, end)
+    if found or not tuesdays:
+        return
+    raise ListingError(
+        f"no weekly archive between {start} and {end} (grant Tuesday{'s' if len(tuesdays) > 1 else ''} "
+        f"{tuesdays[0]}{f' .. {tuesdays[-1]}' if len(tuesdays) > 1 else ''}) at {', '.join(tried)}: check --base-url "
+        f"({layout_hint})"
+    )
+
+
+def past_tuesdays(start: dt.date, end: dt.date, today: dt.date | None = None) -> list[dt.date]:
+    """Grant days (Tuesdays) in [start, end] before today: their archives should be published."""
+    last = min(end, (today or dt.date.today()) - dt.timedelta(days=1))
+    first = start + dt.timedelta(days=(1 - start.weekday()) % 7)
+    return [first + dt.timedelta(weeks=i) for i in range(max(0, (last - first).days // 7 + 1))]
 
 
 @contextlib.contextmanager

@@ -6,15 +6,13 @@ import datetime as dt
 import io
 import logging
 import time
-import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from designclip.pipeline.ingest.archive import (
     IPG_NAME,
-    ArchiveError,
     MemberRejected,
     PatentBundle,
     SkippedMembers,
@@ -22,6 +20,8 @@ from designclip.pipeline.ingest.archive import (
     iter_weekly_zip,
     patent_id_from_member,
 )
+from designclip.pipeline.ingest.hostile import DEFAULT_LIMITS, MemberLimits
+from designclip.pipeline.ingest.ipg import iter_ipg
 from designclip.pipeline.ingest.parse import (
     KNOWN_DTD_VERSIONS,
     PARSER_VERSION,
@@ -30,8 +30,8 @@ from designclip.pipeline.ingest.parse import (
     ParseError,
     declared_dtd_version,
     parse_grant,
-    split_concatenated_xml,
 )
+from designclip.storage.tables import UnstorablePatent
 from PIL import Image
 
 log = logging.getLogger(__name__)
@@ -106,34 +106,61 @@ def _count_figure_check(stats: IngestStats, grant: ParsedGrant) -> None:
     stats.figures_left_out += len(check.left_out)
 
 
-def _iter_ipg(path: str) -> Iterator[PatentBundle]:
-    """The no-images weekly form: documents concatenated in one XML (optionally zipped)."""
-    if path.lower().endswith(".zip"):
-        with zipfile.ZipFile(path) as zf:
-            name = next((n for n in zf.namelist() if n.lower().endswith(".xml")), None)
-            if name is None:
-                raise ArchiveError(f"{path} holds no ipg XML")
-            with zf.open(name) as f:
-                yield from _ipg_docs(f, name)
-        return
-    with open(path, "rb") as f:
-        yield from _ipg_docs(f, path.rsplit("/", 1)[-1])
-
-
-def _ipg_docs(lines: Iterable[bytes], name: str) -> Iterator[PatentBundle]:
-    for i, doc in enumerate(split_concatenated_xml(lines)):
-        yield PatentBundle(f"{name}#doc{i + 1}", doc)
-
-
-def iter_archive(path: str, archive_name: str, skipped: SkippedMembers) -> Iterator[PatentBundle | MemberRejected]:
+def iter_archive(path: str, archive_name: str, skipped: SkippedMembers,
+                 limits: MemberLimits = DEFAULT_LIMITS) -> Iterator[PatentBundle | MemberRejected]:
     """Dispatch on the archive's kind: weekly tar, weekly zip, or ipg XML."""
     if IPG_NAME.match(archive_name):
-        yield from _iter_ipg(path)
+        yield from iter_ipg(path, limits)
     elif archive_name.lower().endswith(".zip"):
-        yield from iter_weekly_zip(path, skipped)
+        yield from iter_weekly_zip(path, skipped, limits)
     else:
         with open(path, "rb") as f:
-            yield from iter_weekly_tar(f, skipped)
+            yield from iter_weekly_tar(f, skipped, limits)
+
+
+def _parse(item: PatentBundle, archive_name: str, week: dt.date, stats: IngestStats,
+           reject: Callable[..., None]) -> ParsedGrant | None:
+    """The grant's rows, or None: a non-design grant is counted as skipped, a bad document becomes an error row."""
+    dtd = declared_dtd_version(item.xml)
+    unknown = dtd is not None and dtd not in KNOWN_DTD_VERSIONS
+    if unknown and dtd not in stats.dtd_unknown:
+        log.warning("week %s: %s declares dtd-version %s, which this parser does not know (%s); parsing it with "
+                    "the %s rules: check its patents, and update the parser if fields are missing",
+                    week, archive_name, dtd, ", ".join(KNOWN_DTD_VERSIONS), KNOWN_DTD_VERSIONS[-1])
+    if unknown:
+        stats.dtd_unknown[dtd] = stats.dtd_unknown.get(dtd, 0) + 1
+    try:
+        return parse_grant(item.xml, source_archive=archive_name, source_member=item.member, week=week)
+    except NotDesignPatent:
+        stats.documents_in -= 1
+        stats.skipped_not_design += 1
+    except ParseError as exc:
+        stats.dtd_unknown_failed += unknown
+        reason = "malformed_xml" if "XML" in str(exc) else "invalid_grant"
+        reject(item.member, patent_id_from_member(item.member), "parse", reason, str(exc))
+    except Exception as exc:  # noqa: BLE001 - hostile XML must cost one error row, never the week
+        stats.dtd_unknown_failed += unknown
+        reject(item.member, patent_id_from_member(item.member), "parse", "invalid_grant",
+               f"{item.member}: the parser failed on it ({type(exc).__name__}: {exc})")
+    return None
+
+
+def _sheet_images(grant: ParsedGrant, item: PatentBundle, is_ipg: bool) -> tuple[dict[str, bytes], int, int]:
+    """The readable TIFFs of the grant's sheets by file name, and how many were missing and unreadable."""
+    kept: dict[str, bytes] = {}
+    missing = corrupt = 0
+    for sheet in grant.sheets:
+        if is_ipg:
+            sheet.update(image_status="not_in_source", width_px=None, height_px=None)
+            continue
+        data = _sheet_image_status(sheet, item.images)
+        if data is not None:
+            kept[sheet["file"].upper()] = data
+        elif sheet["image_status"] == "missing":
+            missing += 1
+        else:
+            corrupt += 1
+    return kept, missing, corrupt
 
 
 def ingest_archive(
@@ -142,8 +169,10 @@ def ingest_archive(
     week: dt.date,
     sink: IngestSink,
     on_progress: Callable[[IngestStats], None] | None = None,
+    limits: MemberLimits = DEFAULT_LIMITS,
 ) -> IngestStats:
-    """Parse every design patent of one archive into `sink`; bad members become error rows, never exceptions."""
+    """Parse every design patent of one archive into `sink`; bad members become error rows, never exceptions, so
+    patents in = patent rows + error rows; `limits` caps what one member may inflate to."""
     started = time.monotonic()
     stats = IngestStats(week=week.isoformat(), source_archive=archive_name)
     reasons: Counter[str] = Counter()
@@ -155,48 +184,32 @@ def ingest_archive(
         reasons[reason] += 1
         sink.add_error(member, patent_id, stage, reason, detail)
 
-    for item in iter_archive(path, archive_name, skipped):
+    for item in iter_archive(path, archive_name, skipped, limits):
         stats.documents_in += 1
         if isinstance(item, MemberRejected):
             reject(item.member, item.patent_id, "member", item.reason, item.detail)
             continue
-        dtd = declared_dtd_version(item.xml)
-        unknown = dtd is not None and dtd not in KNOWN_DTD_VERSIONS
-        if unknown and dtd not in stats.dtd_unknown:
-            log.warning("week %s: %s declares dtd-version %s, which this parser does not know (%s); parsing it with "
-                        "the %s rules: check its patents, and update the parser if fields are missing",
-                        week, archive_name, dtd, ", ".join(KNOWN_DTD_VERSIONS), KNOWN_DTD_VERSIONS[-1])
-        if unknown:
-            stats.dtd_unknown[dtd] = stats.dtd_unknown.get(dtd, 0) + 1
+        grant = _parse(item, archive_name, week, stats, reject)
+        if grant is None:
+            continue
+        kept, missing, corrupt = _sheet_images(grant, item, is_ipg)
+        if not is_ipg and not kept:
+            reject(item.member, grant.patent_id, "images", "no_drawings",
+                   f"{item.member}: no drawing to render ({len(grant.sheets)} sheets listed, {missing} not in its "
+                   f"ZIP, {corrupt} unreadable)")
+            continue
         try:
-            grant = parse_grant(item.xml, source_archive=archive_name, source_member=item.member, week=week)
-        except NotDesignPatent:
-            stats.documents_in -= 1
-            stats.skipped_not_design += 1
+            sink.add(grant, kept)
+        except UnstorablePatent as exc:
+            reject(item.member, patent_id_from_member(item.member), "store", exc.reason, f"{item.member}: {exc}")
             continue
-        except ParseError as exc:
-            stats.dtd_unknown_failed += unknown
-            reason = "malformed_xml" if "XML" in str(exc) else "invalid_grant"
-            reject(item.member, patent_id_from_member(item.member), "parse", reason, str(exc))
-            continue
-        kept: dict[str, bytes] = {}
-        for sheet in grant.sheets:
-            if is_ipg:
-                sheet.update(image_status="not_in_source", width_px=None, height_px=None)
-                continue
-            data = _sheet_image_status(sheet, item.images)
-            if data is not None:
-                kept[sheet["file"].upper()] = data
-            elif sheet["image_status"] == "missing":
-                stats.images_missing += 1
-            else:
-                stats.images_corrupt += 1
-        sink.add(grant, kept)
         stats.patents += 1
         stats.figures += len(grant.figures)
         _count_figure_check(stats, grant)
         stats.sheets += len(grant.sheets)
         stats.images += len(kept)
+        stats.images_missing += missing
+        stats.images_corrupt += corrupt
         if on_progress and stats.documents_in % 100 == 0:
             on_progress(stats)
     stats.errors_by_reason = dict(reasons)

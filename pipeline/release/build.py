@@ -11,7 +11,13 @@ from designclip.pipeline.common.splits import SPLITS
 from designclip.pipeline.common.stage import Logger, Progress, no_progress
 from designclip.pipeline.ingest.revisions import revised_weeks
 from designclip.pipeline.release.card import classes_document, dataset_card
-from designclip.pipeline.release.inputs import ReleaseSources, log_default_lists, plan_splits, release_sources
+from designclip.pipeline.release.inputs import (
+    ReleaseSources,
+    log_default_lists,
+    plan_splits,
+    release_sources,
+    same_release,
+)
 from designclip.pipeline.release.options import (
     NothingToRelease,
     ReleaseError,
@@ -34,7 +40,7 @@ def build(folder: DataFolder, version: str, options: ReleaseOptions, log: Logger
     sources = release_sources(folder, version, options)
     log_default_lists(sources, log)
     out = ReleaseFolder(folder, version)
-    finished = finished_release(out, sources.fingerprint, log)
+    finished = finished_release(folder, out, sources, log)
     if finished is not None:
         return finished
     options, inputs, year_set = sources.options, sources.inputs, sources.years
@@ -52,7 +58,7 @@ def build(folder: DataFolder, version: str, options: ReleaseOptions, log: Logger
              rule.describe())
     plan = plan_splits(folder, sources, rule, log)
     tally = Tally()
-    with ManifestWriter() as manifest:
+    with ManifestWriter(folder, version) as manifest:  # its work folder is inside the release's, never /tmp
         written = write_shards(folder, out, sources, plan, log, on_shard, manifest, tally, progress)
         out.write_manifest(manifest)
     summary = tally.summary(written.shards)
@@ -80,35 +86,34 @@ def build(folder: DataFolder, version: str, options: ReleaseOptions, log: Logger
         "revised": stats["revised"],
         "splits": summary["splits"],
         "sha256sums": _write_documents(out, stats, next((i.size for i in inputs if i.size), 0) or 0),
-        "started_at": started.isoformat(),
-        "finished_at": dt.datetime.now(dt.UTC).isoformat(),
-        "duration_s": round(time.perf_counter() - clock, 3),
     }
-    out.write_marker(marker)
+    out.write_marker(marker)  # no run times in it: the same inputs give the same release files, byte for byte
+    timing = {"started_at": started.isoformat(), "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+              "duration_s": round(time.perf_counter() - clock, 3)}
     for split in SPLITS:
         c = summary["splits"][split]
         log.info("release %s: %s %d samples of %d patents in %d shards", version, split, c["samples"], c["patents"],
                  c["shards"])
-    return {**marker, "status": "done", "skipped": False, "path": out.url()}
+    return {**marker, **timing, "status": "done", "skipped": False, "path": out.url()}
 
 
-def finished_release(out: ReleaseFolder, fingerprint: dict[str, Any], log: Logger) -> dict[str, Any] | None:
+def finished_release(folder: DataFolder, out: ReleaseFolder, sources: ReleaseSources,
+                     log: Logger) -> dict[str, Any] | None:
     """The finished release when it matches (a no-op rerun); an error when the version was built differently."""
     marker = out.marker()
     if marker is None:
         return None
-    if marker.get("fingerprint") == fingerprint:
+    if same_release(folder, marker, sources):
         log.info("release %s: already built from the same inputs and settings, nothing to do", out.version)
         return {**marker, "status": "skipped", "skipped": True, "path": out.url()}
-    changes = "; ".join(fingerprint_changes(marker.get("fingerprint") or {}, fingerprint))
+    changes = "; ".join(fingerprint_changes(marker.get("fingerprint") or {}, sources.fingerprint))
     raise ReleaseExists(f"release {out.version!r} already exists ({out.url()}) and was built from other inputs or "
                         f"settings ({changes}). Releases are immutable: pick a new --version.")
 
 
 def is_finished(folder: DataFolder, sources: ReleaseSources) -> bool:
     """Whether the release is finished and was built from exactly these sources (its marker's fingerprint)."""
-    marker = ReleaseFolder(folder, sources.version).marker()
-    return marker is not None and marker.get("fingerprint") == sources.fingerprint
+    return same_release(folder, ReleaseFolder(folder, sources.version).marker(), sources)
 
 
 def _write_documents(out: ReleaseFolder, stats: dict[str, Any], size: int) -> str:

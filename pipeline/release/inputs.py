@@ -53,6 +53,27 @@ def release_sources(folder: DataFolder, version: str, options: ReleaseOptions) -
     return ReleaseSources(version, options, caption_set, inputs, fingerprint, lists)
 
 
+def legacy_fingerprint(folder: DataFolder, sources: ReleaseSources) -> dict[str, Any]:
+    """The fingerprint as releases built before run times were left out of input hashes recorded it (the bytes of
+    the render and caption markers): a release built so from these same markers is this release."""
+    out: dict[str, Any] = {"inputs": [i.record(legacy=True) for i in sources.inputs],
+                           "settings": sources.fingerprint["settings"]}
+    if sources.caption_set is not None:
+        refs = [ShardRef(i.week, shard_number(rel), rel) for i in sources.inputs for rel in i.shards]
+        record = captions_fingerprint(folder, sources.options.profile, sources.caption_set, refs, legacy=True)
+        record.pop("missing")
+        out["captions"] = record
+    return out
+
+
+def same_release(folder: DataFolder, marker: dict[str, Any] | None, sources: ReleaseSources) -> bool:
+    """Whether a finished release's marker was built from exactly these sources (also as recorded before)."""
+    if marker is None:
+        return False
+    built = marker.get("fingerprint")
+    return built == sources.fingerprint or built == legacy_fingerprint(folder, sources)
+
+
 def _caption_set(folder: DataFolder, profile: str, caption_source: str) -> str | None:
     """None for the render stage's metadata captions, else the caption set id the name stands for."""
     if caption_source == METADATA_CAPTIONS:

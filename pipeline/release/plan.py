@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from designclip.pipeline.common.splits import SPLITS
+from designclip.pipeline.common.splits import SPLITS, fill_empty_splits
 from designclip.pipeline.release.exclusions import ExclusionList
 from designclip.pipeline.release.options import SplitRule
 from designclip.pipeline.render.near_duplicates import CONFIRM, LEGACY, THRESHOLD, NearDuplicates
@@ -83,16 +83,22 @@ def plan_release(views: Sequence[PlannedView], rule: SplitRule, exclusions: Sequ
     splits: dict[str, str | None] = {}
     excluded_by: dict[str, str] = {}
     pulled: Counter[str] = Counter()  # per list: patents kept out only as near-duplicates of its patents
+    group_splits: dict[str, str | None] = {}
     for group, pids in members.items():
         names = sorted({n for p, _ in pids for n in listed.get(p, [])})
-        split: str | None = _group_split(rule, group, pids)
+        group_splits[group] = _group_split(rule, group, pids)
         if names:
-            split = None if drop_excluded else "test"
+            group_splits[group] = None if drop_excluded else "test"
             for p, _ in pids:
                 excluded_by[p] = ",".join(listed[p]) if p in listed else "near-duplicate:" + ",".join(names)
                 pulled.update([] if p in listed else names)
+    if rule.by == "hash":  # a small release: every split with a share gets a group (hash splits stay otherwise)
+        free = [g for g, pids in members.items() if not any(p in excluded_by for p, _ in pids)]
+        group_splits |= fill_empty_splits({g: s for g, s in group_splits.items() if s is not None}, rule.ratios,
+                                          movable=free)
+    for group, pids in members.items():
         for p, _ in pids:
-            splits[p] = split
+            splits[p] = group_splits[group]
     records = []
     for exclusion in exclusions:
         found = sum(exclusion.name in names for names in listed.values())

@@ -22,7 +22,13 @@ from designclip.pipeline.release.plan import EXCLUDED_DROPPED, ReleasePlan
 from designclip.pipeline.release.tally import Tally
 from designclip.storage.captions import read_shard_captions
 from designclip.storage.folder import DataFolder
-from designclip.storage.release import ManifestWriter, ReleaseFolder, iter_source_samples, shard_number
+from designclip.storage.release import (
+    ManifestWriter,
+    ReleaseFolder,
+    iter_source_samples,
+    local_work_dir,
+    shard_number,
+)
 from designclip.storage.release_spill import OrderedSpill
 
 OnShard = Callable[[str, dict[str, Any]], None]
@@ -59,7 +65,7 @@ def write_shards(folder: DataFolder, out: ReleaseFolder, sources: ReleaseSources
     options = sources.options
     writers = {s: out.split_writer(s, options.shard_samples, options.shard_bytes, shard_done) for s in SPLITS}
     try:
-        with OrderedSpill() as spill:
+        with OrderedSpill(local_work_dir(folder, out.version)) as spill:  # under the data root when local
             written = _spill_patents(folder, sources, plan, spill, progress)
             log.info("release %s: writing %d patents in hash order (%d bytes spilled to %s)", out.version,
                      len(spill), spill.bytes, spill.directory)

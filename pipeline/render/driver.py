@@ -6,6 +6,7 @@ settings (pixels, shard limits, segmenter version), so other settings render it 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from designclip.pipeline.render.segment import SEGMENTER_VERSION
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
 from designclip.storage.markers import DoneMarker
+from designclip.storage.release import iter_shard_samples
 from designclip.storage.shards import WeekShardWriter, sample_members
 from designclip.storage.tables import read_sheet_image, read_week_table
 
@@ -82,13 +84,58 @@ def week_inputs(folder: DataFolder, week: dt.date, patents: list[dict[str, Any]]
         yield PatentInput(patent, figures.get(pid, []), rows, images)
 
 
+def once_per_sheet(failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An unreadable sheet is one failure (its reason, and the FIG.s it held), not one more per view on it."""
+    out: list[dict[str, Any]] = []
+    sheets: dict[tuple[str, Any], dict[str, Any]] = {}
+    for f in failures:
+        where = (f["patent_id"], f["sheet"])
+        if f["reason"] != "sheet_unreadable" or where not in sheets:
+            out.append(dict(f))
+            if f["reason"] == "sheet_unreadable":
+                sheets[where] = out[-1]
+            continue
+        first = sheets[where]
+        if f.get("fig") is not None:
+            first["detail"] += f"; FIG. {f['fig']} not drawn"
+    return out
+
+
 def _to_shard(views: PatentViews) -> tuple[list[tuple[str, list[tuple[str, bytes]], dict[str, Any]]], list[dict]]:
     samples = []
     for s in views.samples:
         row = {k: s.meta.get(k) for k in ("patent_id", "fig", "view", "sheet", "cls", "split", "segmentation",
                                           "flagged", "flag", "phash", "phash256")} | {"png_bytes": len(s.png)}
         samples.append((s.key, sample_members(s.key, s.png, s.meta, s.txt, s.cls), row))
-    return samples, [asdict(f) for f in views.failures]
+    return samples, once_per_sheet([asdict(f) for f in views.failures])
+
+
+def record_failure(folder: DataFolder, profile: str, week: dt.date, exc: BaseException) -> None:
+    """The week's last render failure, for `designclip status` (one file per week: a retry replaces it)."""
+    with contextlib.suppress(Exception):  # never hide the failure itself (e.g. on a full disk)
+        folder.write_json(layout.failure_record(layout.render_stage(profile), week),
+                          {"week": week.isoformat(), "stage": STAGE, "profile": profile,
+                           "error": f"{type(exc).__name__}: {exc}", "at": dt.datetime.now(dt.UTC).isoformat()})
+
+
+def _preview(folder: DataFolder, profile: str, week: dt.date, thumbs: list[Thumb], samples: int) -> None:
+    title = f"{layout.week_id(week)}: first {len(thumbs)} of {samples} views"
+    with folder.atomic_open(layout.preview_file(profile, week)) as f:
+        f.write(contact_sheet(thumbs, title=title))
+
+
+def rebuild_preview(folder: DataFolder, profile: str, week: dt.date, record: dict[str, Any]) -> None:
+    """A finished week's contact sheet made again from its shards (it was deleted, or lost to a crash)."""
+    thumbs: list[Thumb] = []
+    for rel in record.get("shards", []):
+        for sample in iter_shard_samples(folder, profile, week, rel):
+            png = next(d for n, d in sample.members if n.endswith(".png"))
+            thumbs.append(thumbnail(png, sample.key, bool(sample.meta.get("flagged"))))
+            if len(thumbs) >= PREVIEW_VIEWS:
+                break
+        if len(thumbs) >= PREVIEW_VIEWS:
+            break
+    _preview(folder, profile, week, thumbs, int(record.get("samples", 0)))
 
 
 def _week_stats(week: dt.date, profile: str, shards: list[dict[str, Any]], started: dt.datetime) -> dict[str, Any]:
@@ -127,10 +174,25 @@ class RenderDriver:
         marker, where = week_marker(folder, profile, week), folder.path(layout.shard_dir(profile, week))
         record = marker.done(settings)
         if record is not None:
+            if not folder.exists(layout.preview_file(profile, week)):
+                rebuild_preview(folder, profile, week, record)
             return UnitResult(STAGE, layout.week_id(week), True, record, where)
+        try:
+            record = self._render(folder, week, options, progress)
+        except Exception as exc:
+            record_failure(folder, profile, week, exc)
+            raise
+        folder.remove(layout.failure_record(layout.render_stage(profile), week))
+        return UnitResult(STAGE, layout.week_id(week), False, record, where)
+
+    def _render(self, folder: DataFolder, week: dt.date, options: RenderStageOptions, progress: Progress
+                ) -> dict[str, Any]:
+        profile, settings = options.profile, options.settings()
         if not ingested(folder, week):
             raise WeekNotIngested(f"week {week} is not ingested yet: "
                                   f"run `designclip ingest --start {week} --end {week}`")
+        for rel in (layout.preview_file(profile, week), layout.stats_marker(layout.render_stage(profile), week)):
+            folder.remove_temporaries_of(rel)  # what a killed run of this week left half-written
         started = dt.datetime.now(dt.UTC)
         writer = WeekShardWriter(folder, profile, week, options.max_samples, options.max_bytes, settings)
         patents = week_patents(folder, week)
@@ -150,11 +212,8 @@ class RenderDriver:
             writer.abort()
             raise
         stats = _week_stats(week, profile, shards, started)
-        title = f"{layout.week_id(week)}: first {len(thumbs)} of {stats['samples']} views"
-        with folder.atomic_open(layout.preview_file(profile, week)) as f:
-            f.write(contact_sheet(thumbs, title=title))
-        record = marker.write(stats, settings)
-        return UnitResult(STAGE, layout.week_id(week), False, record, where)
+        _preview(folder, profile, week, thumbs, stats["samples"])
+        return week_marker(folder, profile, week).write(stats, settings)
 
     def outputs(self, folder: DataFolder, scope: Scope, options: RenderStageOptions) -> str:
         """Every week's shards of the profile: `shards/px512/`."""

@@ -88,6 +88,8 @@ def test_bad_dates_and_missing_range_give_clear_errors(tmp_path: Path, capsys) -
 def test_search_needs_a_query_or_a_drawing_and_names_the_missing_stage(tmp_path: Path, capsys) -> None:
     assert main(["--data-root", str(tmp_path), "search", "--release", "v1", "--model", "m"]) == 1
     assert "give a text query or --image FILE" in capsys.readouterr().err
+    (tmp_path / "releases" / "v1").mkdir(parents=True)
+    (tmp_path / "releases" / "v1" / "release.json").write_text("{}")  # a release, not yet embedded
     assert main(["--data-root", str(tmp_path), "search", "a chair", "--release", "v1", "--model", "m"]) == 1
     assert "designclip embed --release v1 --model m" in capsys.readouterr().err
 

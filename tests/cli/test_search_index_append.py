@@ -72,6 +72,14 @@ def test_search_by_index_name_returns_both_releases(appended: dict, capsys, tmp_
     assert sheet.read_bytes().startswith(b"\x89PNG")
 
 
+def test_search_by_index_name_without_a_model_uses_its_only_model(appended: dict, capsys) -> None:
+    capsys.readouterr()
+    assert main(["--data-root", appended["data_root"], "search", "a chair", "--index", "all", "-k", "2"]) == 0
+    captured = capsys.readouterr()
+    assert f"Using model {appended['model']} (the only one grown index all holds)" in captured.err
+    assert "2 designs for 'a chair'" in captured.out
+
+
 def test_wrong_arguments_say_what_to_do(appended: dict, capsys) -> None:
     root, model = appended["data_root"], appended["model"]
     capsys.readouterr()

@@ -18,12 +18,13 @@ import pytest
 from PIL import Image
 
 
-def _get(url: str) -> tuple[int, dict[str, str], bytes]:
+def _get(url: str) -> tuple[int, Any, bytes]:
+    """Status, headers (case-insensitive: the server sends lower-case names) and body."""
     try:
         with urllib.request.urlopen(url, timeout=60) as r:
-            return r.status, dict(r.headers), r.read()
+            return r.status, r.headers, r.read()
     except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
+        return err.code, err.headers, err.read()
 
 
 def _post(url: str, body: bytes, content_type: str = "image/png") -> tuple[int, bytes]:
@@ -73,7 +74,8 @@ def test_text_search_api_returns_the_searchers_hits(search_url: str, searcher: A
     expected = [h.to_dict() for h in searcher.search_text(query, k=4)]
     assert answer["hits"] == expected and len(expected) == 4
     assert set(answer["hits"][0]) == {"rank", "key", "patent_id", "title", "fig", "view", "uspc_class",
-                                      "locarno_class", "score", "views"}
+                                      "locarno_class", "score", "views", "grant_date"}
+    assert answer["hits"][0]["grant_date"].startswith("20")  # from the release manifest (the year filter's field)
     views = json.loads(_get(search_url + "/api/search?q=a+shoe+with+laces&k=6&per_patent=false")[2])["hits"]
     assert [h["key"] for h in views] == [h.key for h in searcher.search_text(query, k=6, per_patent=False)]
 
@@ -168,3 +170,29 @@ def test_serve_entry_point_runs_until_interrupted(indexed_v1: dict, tmp_path: An
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_filters_in_the_api_and_the_values_info_offers(search_url: str, searcher: Any) -> None:
+    info = json.loads(_get(search_url + "/api/info")[2])
+    assert {f["value"] for f in info["facets"]["uspc"]} == {h["uspc_class"] for h in searcher.meta.values()}
+    uspc = info["facets"]["uspc"][1]["value"]
+    year = info["facets"]["year"][0]["value"]
+    query = urllib.parse.urlencode({"q": "a wheel", "k": 3, "uspc": uspc, "year": year})
+    answer = json.loads(_get(f"{search_url}/api/search?{query}")[2])
+    assert answer["filters"] == {"uspc": uspc, "year": year} and answer["hits"]
+    assert all(h["uspc_class"] == uspc and h["grant_date"].startswith(str(year)) for h in answer["hits"])
+    status, _, body = _get(search_url + "/api/search?q=a+wheel&year=last")
+    assert status == 400 and "give a grant year" in json.loads(body)["error"]
+
+
+def test_patent_page_api(search_url: str, searcher: Any) -> None:
+    key = searcher.catalog.keys()[3]
+    status, _, body = _get(search_url + "/api/patent?" + urllib.parse.urlencode({"key": key}))
+    page = json.loads(body)
+    patent = searcher.catalog.ref(key).patent_id
+    assert status == 200 and page["patent_id"] == patent and key in [v["key"] for v in page["views"]]
+    assert page["title"] and page["claim"] and page["grant_date"] and page["uspc_class"]
+    assert page["public_url"] == f"https://patents.google.com/patent/USD{int(patent[3:])}S1"
+    for bad in ("USD0000000_f1", "../etc/passwd", ""):
+        status, _, body = _get(search_url + "/api/patent?" + urllib.parse.urlencode({"key": bad}))
+        assert status == 404 and json.loads(body)["error"]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from designclip.pipeline.index.filters import SearchFilter
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -97,3 +98,67 @@ def test_an_empty_query_and_a_broken_file_show_errors(browser_page: Any, search_
     assert "could not read the image" in page.inner_text("#status")
     assert page.locator("#results .card").count() == 0
 
+
+
+def _wait_results(page: Any) -> None:
+    page.wait_for_selector("#results .card")
+    page.wait_for_function(ALL_THUMBS_LOADED)
+
+
+def test_a_search_in_the_address_runs_and_filters_go_into_it(browser_page: Any, search_url: str,
+                                                              searcher: Any) -> None:
+    page, errors = browser_page
+    query = "a shoe with laces"
+    page.goto(search_url + "/?q=a+shoe+with+laces&k=5")
+    _wait_results(page)
+    assert page.input_value("#query") == query and page.input_value("#k") == "5"
+    assert [c["key"] for c in _cards(page)] == [h.key for h in searcher.search_text(query, k=5)]
+    page.wait_for_function("() => document.querySelectorAll('#f-uspc option').length > 2")
+    uspc = searcher.facets()["uspc"][1]["value"]
+    page.select_option("#f-uspc", uspc)
+    page.wait_for_function(f"() => location.search.includes('uspc={uspc}')")
+    page.wait_for_function(f"() => document.getElementById('status').textContent.includes('uspc {uspc}')")
+    _wait_results(page)
+    expected = searcher.search_text(query, k=5, where=SearchFilter(uspc=uspc))
+    cards = _cards(page)
+    assert [c["key"] for c in cards] == [h.key for h in expected] and expected
+    assert all(f"class {uspc}" in c["facts"] for c in cards)
+    shared = page.url
+    assert "q=a+shoe+with+laces" in shared and "k=5" in shared
+    page.goto("about:blank")
+    page.goto(shared)  # the shared link gives the same page
+    _wait_results(page)
+    assert [c["key"] for c in _cards(page)] == [h.key for h in expected]
+    page.wait_for_function("() => document.querySelectorAll('#f-uspc option').length > 2")
+    assert page.input_value("#f-uspc") == uspc
+    assert errors == []
+
+
+def test_clicking_a_result_opens_its_patent(browser_page: Any, search_url: str, searcher: Any) -> None:
+    page, errors = browser_page
+    page.goto(search_url + "/?q=a+wheel&k=5")
+    _wait_results(page)
+    first = _cards(page)[0]
+    page.click("#results .card .thumb")
+    page.wait_for_selector("#patent", state="visible")
+    page.wait_for_function("() => { const imgs = [...document.querySelectorAll('#patent-views img')];"
+                           " return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }")
+    catalog = searcher.catalog
+    meta = catalog.meta(first["key"])
+    views = [k for k in catalog.keys() if catalog.ref(k).patent_id == first["patent"]]
+    shown = page.eval_on_selector_all("#patent-views figure", "fs => fs.map(f => f.dataset.key)")
+    assert sorted(shown) == sorted(views)
+    assert first["patent"] in page.inner_text("#patent-title") and meta["title"] in page.inner_text("#patent-title")
+    assert page.inner_text("#patent-claim") == meta["claim"]
+    facts = page.inner_text("#patent-facts")
+    assert meta["grant_date"] in facts and meta["uspc"] in facts and meta["locarno"] in facts
+    link = page.get_attribute("#patent-link", "href")
+    assert link == f"https://patents.google.com/patent/USD{int(first['patent'][3:])}S1"
+    assert "open=" + first["key"] in page.url
+    opened = page.url
+    page.click("#patent-close")
+    assert page.is_hidden("#patent") and "open=" not in page.url
+    page.goto(opened)  # a shared link to an opened patent opens it
+    page.wait_for_selector("#patent", state="visible")
+    page.wait_for_function(f"() => document.getElementById('patent-title').textContent.includes('{first['patent']}')")
+    assert errors == []

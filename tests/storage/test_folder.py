@@ -108,3 +108,50 @@ def test_an_unwritable_data_root_fails_at_once_naming_it(tmp_path: Path) -> None
         DataFolder(root).check_writable()
     DataFolder(tmp_path / "fresh").check_writable()  # a root that can be written is made and left empty
     assert list((tmp_path / "fresh").iterdir()) == []
+
+
+KILLED_INGEST = """
+import datetime as dt, os, signal, sys
+from designclip.pipeline.ingest.week_archive import ingest_archive
+from designclip.storage.folder import DataFolder
+from designclip.storage.tables import WeekWriter
+
+class Killed(WeekWriter):
+    def add(self, grant, images):
+        super().add(grant, images)
+        self.images.fileobj.flush()
+        os.kill(os.getpid(), signal.SIGKILL)  # kill -9 in the middle of the week
+
+with Killed(DataFolder(sys.argv[1]), dt.date(2021, 2, 9), "I20210209.tar") as sink:
+    ingest_archive(sys.argv[2], "I20210209.tar", dt.date(2021, 2, 9), sink)
+"""
+
+
+def test_a_rerun_sweeps_what_a_killed_ingest_of_its_week_left_and_nothing_else(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    archive = build_weekly_tar(WEEK, [patent_folder("USD0909824")], tmp_path / "I20210209.tar")
+    data = tmp_path / "data"
+    killed = subprocess.run([sys.executable, "-c", KILLED_INGEST, str(data), str(archive)], timeout=120)
+    assert killed.returncode == -9
+    left = sorted(p.relative_to(data).as_posix() for p in data.rglob(".*.tmp"))
+    assert "images/.I20210209.tar" in " ".join(left) and len(left) == 5  # 4 tables and the images tar
+    other = data / "images" / ".I20210216.tar.0badc0de.tmp"  # another week being ingested now: not ours
+    other.write_bytes(b"theirs")
+    folder = DataFolder(data)
+    with WeekWriter(folder, WEEK, archive.name) as sink:
+        ingest_archive(str(archive), archive.name, WEEK, sink)
+    assert [p.relative_to(data).as_posix() for p in data.rglob(".*.tmp")] == ["images/.I20210216.tar.0badc0de.tmp"]
+    assert read_table(folder, "patents").num_rows == 1
+
+
+def test_remove_temporaries_of_takes_only_that_files_temporaries(tmp_path: Path) -> None:
+    folder = DataFolder(tmp_path)
+    names = [".a.tar.0123abcd.tmp", ".a.tar.upload.tmp", ".a.tar.0123abcd.tmp.x", ".ab.tar.0123abcd.tmp",
+             ".b.tar.0123abcd.tmp", "a.tar"]
+    for n in names:
+        (Path(folder.makedirs("d")) / n).write_bytes(b"x")
+    assert folder.remove_temporaries_of("d/a.tar") == 2
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == sorted(names[2:])
+    assert folder.remove_temporaries_of("nowhere/a.tar") == 0

@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from designclip.pipeline.release.driver import build_release
 from designclip.pipeline.release.members import tar_size
+from designclip.storage.folder import DataFolder
 from designclip.storage.release import ManifestWriter
 
 from tests.fixtures.release import RATIOS, read_samples, release_root
@@ -15,10 +16,13 @@ from tests.fixtures.release import RATIOS, read_samples, release_root
 def test_manifest_parts_are_joined_in_split_order(tmp_path: Path) -> None:
     rows = [{"key": f"k{i}", "split": ("test", "train", "val")[i % 3], "cls": i % 33, "flagged": False}
             for i in range(20)]
-    with ManifestWriter(batch_rows=3) as manifest:
+    folder = DataFolder(tmp_path / "data")
+    with ManifestWriter(folder, "v1", batch_rows=3) as manifest:
         for r in rows:
             manifest.add(r)
-        table = pq.read_table(manifest.finish())
+        table = pq.read_table(folder.path(manifest.finish()))
+        assert manifest.finish().startswith("releases/v1/.work/")  # work under the data root, not /tmp
+    assert not folder.exists("releases/v1/.work")  # removed when done
     expected = [r["key"] for split in ("train", "val", "test") for r in rows if r["split"] == split]
     assert table.column("key").to_pylist() == expected and table.num_rows == 20
 

@@ -73,6 +73,13 @@ def test_dotted_keys_are_refused():
         sample_members("USD1_f1.1", b"", {}, "", 0)
 
 
+def test_a_key_too_long_for_a_tar_member_is_refused_with_what_to_do():
+    """A ~150-character doc-number made a key the shard tar could not hold ("name is too long" mid-week)."""
+    with pytest.raises(ValueError, match="over the 95 that fit.*rerun --force ingest"):
+        sample_members("USD" + "9" * 150 + "_f1", b"", {}, "", 0)
+    assert len(sample_members("U" * 95, b"", {}, "", 0)) == 4
+
+
 def test_flags_are_counted_by_kind_in_the_shard_stats(tmp_path):
     samples = patent("P1", 3)
     for (_, _, row), flag in zip(samples, ("the sheet's label reads FIG. 3, expected FIG. 2",

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import tarfile
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from designclip.pipeline.dag.status_table import format_status
 from designclip.storage import layout
-from designclip.storage.folder import DataFolder
+from designclip.storage.folder import DataFolder, DataRootError
 from designclip.storage.status import collect_status, grant_weeks
 from designclip.storage.tables import read_week_table
 
@@ -275,3 +276,43 @@ def test_cli_prints_the_table_json_and_markdown(weeks_root: Path, capsys: pytest
     _cli(["status", "--markdown"], weeks_root)
     md = capsys.readouterr().out
     assert "| week | ingest | patents | render | views |" in md and "| 2021-04-13 | failed |" in md
+
+
+def test_a_failed_render_and_an_ingest_failure_that_is_no_archive_error_show_as_failed(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    from designclip.pipeline.ingest import driver as ingest_driver
+    from designclip.pipeline.ingest.archives import WeeklyArchive
+    from designclip.pipeline.ingest.mirror import build_weekly_tar, group_by_week
+    from designclip.pipeline.ingest.sample import ingest_sample_weeks, sample_patents_dir
+    from designclip.pipeline.render.driver import RENDER
+
+    rendered, ingested = dt.date(2021, 5, 4), dt.date(2021, 6, 29)
+    data = tmp_path / "data"
+    ingest_sample_weeks(data, [rendered], tmp_path)
+    folder = DataFolder(data)
+    images = data / layout.images_file(rendered)
+    images.rename(images.with_suffix(".away"))  # the render of the week fails: its images are gone
+    with pytest.raises(FileNotFoundError):
+        RENDER.run(folder, rendered)
+    tar = build_weekly_tar(ingested, group_by_week(sample_patents_dir())[ingested], tmp_path / "I20210629.tar")
+
+    def no_space(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ingest_driver, "ingest_archive", no_space)
+    with pytest.raises(DataRootError, match="no space left writing"):  # a full disk is no archive error
+        ingest_driver.INGEST.run(folder, WeeklyArchive(week=ingested, name=tar.name, url=tar.as_uri(),
+                                                       source="local"))
+    status = collect_status(folder, dt.date(2021, 5, 1), dt.date(2021, 7, 1))
+    weeks = {w["week"]: w for w in status["weeks"]}
+    render = weeks[rendered.isoformat()]
+    assert render["ingest"]["state"] == "done" and render["render"]["state"] == "failed"
+    assert render["last_error"].startswith("render: FileNotFoundError") and "I20210504.tar" in render["last_error"]
+    ingest = weeks[ingested.isoformat()]
+    assert ingest["ingest"]["state"] == "failed" and ingest["ingest"]["archive"] == "I20210629.tar"
+    assert ingest["last_error"].startswith("ingest: DataRootError: no space left writing")
+    assert status["summary"]["render"]["failed"] == 1 and status["summary"]["ingest"]["failed"] == 1
+    text = format_status(status, error_width=None)
+    rows = {line[:10]: re.split(r"\s{2,}", line) for line in text.splitlines() if line.startswith("2021-")}
+    assert rows["2021-05-04"][1:4] == ["done", "2", "failed"] and "FileNotFoundError" in rows["2021-05-04"][-1]
+    assert rows["2021-06-29"][1] == "failed" and "no space left" in rows["2021-06-29"][-1]

@@ -293,13 +293,35 @@ def test_odp_download_follows_redirect_without_leaking_key(
     assert KEY not in caplog.text and KEY not in repr(DownloadOptions(api_key=KEY))
 
 
+def test_api_key_never_goes_to_another_host_the_listing_names(root: Path, folder: DataFolder) -> None:
+    """The listing (a loopback API) names a download URI on another host (another port): no key arrives there."""
+    with serve_mirror(root, api_key=KEY) as api, serve_mirror(root) as elsewhere:
+        api.download_base = elsewhere.base_url
+        (archive,) = list_odp(WEEK, WEEK, base_url=api.base_url, api_key=KEY)
+        assert archive.url.startswith(elsewhere.base_url)
+        result = download_archive(archive, folder, options=DownloadOptions(api_key=KEY, timeout_s=5))
+        foreign = list(elsewhere.requests)
+    assert result.sha256 == sha256_of(source(root))
+    assert [r.path.split("/")[1] for r in foreign] == ["odp-download", "signed"]
+    assert not any("X-API-KEY" in r.headers for r in foreign)
+
+
+def test_listing_redirect_to_another_host_drops_the_api_key(root: Path) -> None:
+    with serve_mirror(root, api_key=KEY) as api, serve_mirror(root) as elsewhere:
+        api.faults.redirect_listing_to = elsewhere.base_url
+        (archive,) = list_odp(WEEK, WEEK, base_url=api.base_url, api_key=KEY)
+        foreign = list(elsewhere.requests)
+    assert archive.name == NAME and len(foreign) == 1 and "X-API-KEY" not in foreign[0].headers
+
+
 def test_odp_download_with_wrong_key_names_env_var_not_key(
     root: Path, folder: DataFolder, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     wrong = "wrong-key-0000"
     with serve_mirror(root, api_key=KEY) as mirror:
-        archive = WeeklyArchive(WEEK, NAME, f"{mirror.base_url}/odp-download/{NAME}", source="odp")
+        api_host = mirror.base_url.split("//")[1]
+        archive = WeeklyArchive(WEEK, NAME, f"{mirror.base_url}/odp-download/{NAME}", source="odp", api_host=api_host)
         with pytest.raises(DownloadError, match="USPTO_API_KEY") as info:
             download_archive(archive, folder, options=DownloadOptions(api_key=wrong, timeout_s=5))
     assert wrong not in str(info.value) and KEY not in str(info.value)

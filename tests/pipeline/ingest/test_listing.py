@@ -137,3 +137,24 @@ def test_odp_real_host_without_key_fails_before_any_request(monkeypatch: pytest.
 def test_reversed_dates_are_rejected() -> None:
     with pytest.raises(ListingError, match="after end"):
         list_bdss(dt.date(2025, 2, 1), dt.date(2025, 1, 1), session=_NoNetwork())
+
+
+def test_a_range_with_grant_tuesdays_but_no_archive_names_the_urls_tried(root: Path, tmp_path: Path) -> None:
+    missing = (tmp_path / "typo").as_uri()
+    with pytest.raises(ListingError, match=r"no weekly archive between 2025-12-01 and 2025-12-20 .*typo/data/patent"):
+        list_bdss(dt.date(2025, 12, 1), dt.date(2025, 12, 20), base_url=missing)
+    with serve_mirror(root, api_key=KEY) as mirror:
+        with pytest.raises(ListingError, match=rf"at {mirror.base_url}/mirror/data/patent/grant/redbook/2025/: check"):
+            list_bdss(dt.date(2025, 12, 1), dt.date(2025, 12, 20), base_url=mirror.base_url + "/mirror")  # 404s
+        with pytest.raises(ListingError, match=r"Tuesdays 2025-11-04 \.\. 2025-11-25\) at http.*PTGRDT: check"):
+            list_odp(dt.date(2025, 11, 1), dt.date(2025, 11, 30), base_url=mirror.base_url, api_key=KEY)
+
+
+def test_tuesdays_not_yet_past_may_have_no_archive(root: Path) -> None:
+    from designclip.pipeline.ingest.listing import past_tuesdays
+
+    today = dt.date.today()
+    assert list_bdss(today, today + dt.timedelta(days=30), base_url=root.as_uri()) == []
+    assert past_tuesdays(dt.date(2025, 12, 1), dt.date(2025, 12, 31), today=dt.date(2025, 12, 16)) == [
+        dt.date(2025, 12, 2), dt.date(2025, 12, 9)]
+    assert past_tuesdays(dt.date(2025, 12, 3), dt.date(2025, 12, 8), today=dt.date(2026, 1, 1)) == []

@@ -133,13 +133,76 @@ def test_classes_json_is_the_33_class_map(release_data: Path, release_v1: dict[s
     assert classes["locarno"]["01"] == "Foodstuffs"
 
 
-def test_default_settings_leave_an_empty_split_readable(release_data: Path) -> None:
-    stats = build_release("v-default", str(release_data))
+def test_a_split_without_a_share_is_empty_and_readable(release_data: Path) -> None:
+    stats = build_release("v-default", str(release_data), ratios="100/0/0")
     root = release_root(release_data, "v-default")
     assert stats["splits"]["val"]["samples"] == 0 and stats["splits"]["train"]["samples"] > 0
     assert json.loads((root / "val" / "sizes.json").read_text()) == {}
     assert not (root / "val.wids.json").exists() and (root / "train.wids.json").exists()
-    assert all(r["split"] == split_of(r["patent_id"]) for r in _manifest(root))
+    assert all(r["split"] == "train" for r in _manifest(root))
+
+
+def test_default_shares_give_a_small_release_every_split(release_data: Path) -> None:
+    stats = build_release("v-small", str(release_data))  # 12 patents at 90/5/5: val is empty by hash alone
+    assert sum(split_of(p) == "val" for p in {r["patent_id"] for r in _manifest(release_root(release_data,
+                                                                                             "v-small"))}) == 0
+    assert all(stats["splits"][s]["patents"] >= 1 for s in SPLITS), stats["splits"]
+    moved = [r for r in _manifest(release_root(release_data, "v-small")) if r["split"] != split_of(r["patent_id"])]
+    assert len({r["patent_id"] for r in moved}) == 1  # only what fills the empty split moves
+
+
+def test_the_same_rendered_weeks_give_the_same_release_bytes_also_rendered_twice(release_data: Path,
+                                                                               tmp_path: Path) -> None:
+    from designclip.pipeline.render.driver import RENDER
+    from designclip.storage import layout
+
+    from tests.fixtures.release import copy_data
+
+    first, second = (copy_data(release_data, tmp_path / name / "data") for name in ("a", "b"))
+    for data in (first, second):
+        build_release("v-same", str(data), ratios=RATIOS, shard_samples=SHARD_SAMPLES)
+    reference = _files(release_root(first, "v-same"))
+    assert _files(release_root(second, "v-same")) == reference  # every file, release.json and stats.json too
+    folder = DataFolder(second)
+    for week in RENDERED[:3]:  # rendered again: same shards, new run times in the markers
+        shutil.rmtree(second / layout.shard_dir("px512", week))
+        (second / layout.stats_marker("render/px512", week)).unlink()
+        RENDER.run(folder, week)
+    assert (second / layout.stats_marker("render/px512", RENDERED[0])).read_bytes() != (
+        first / layout.stats_marker("render/px512", RENDERED[0])).read_bytes()
+    again = build_release("v-same", str(second), ratios=RATIOS, shard_samples=SHARD_SAMPLES)
+    assert again["status"] == "skipped"  # the same release: nothing to do
+    shutil.rmtree(release_root(second, "v-same"))
+    build_release("v-same", str(second), ratios=RATIOS, shard_samples=SHARD_SAMPLES)
+    rebuilt = _files(release_root(second, "v-same"))
+    assert set(rebuilt) == set(reference)
+    assert [n for n in reference if rebuilt[n] != reference[n]] == []
+
+
+def test_release_work_is_under_the_data_root_and_a_killed_builds_is_swept(release_data: Path, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    root = release_root(release_data, "v-work")
+    seen: list[list[str]] = []
+
+    def look(split: str, info: dict[str, Any]) -> None:
+        seen.append(sorted(os.listdir(scratch)))
+        assert (root / ".work").is_dir()
+
+    build_release("v-work", str(release_data), ratios=RATIOS, shard_samples=SHARD_SAMPLES, on_shard=look)
+    assert seen and all(s == [] for s in seen) and os.listdir(scratch) == []
+    assert not (root / ".work").exists()
+    shutil.rmtree(root)
+    (root / ".work").mkdir(parents=True)  # what a kill -9 during the build leaves
+    (root / ".work" / "train.parquet").write_bytes(b"half a manifest part")
+    (root / "train").mkdir()
+    (root / "train" / "00000.tar").write_bytes(b"half a shard")
+    assert build_release("v-work", str(release_data), ratios=RATIOS, shard_samples=SHARD_SAMPLES)["status"] == "done"
+    assert not (root / ".work").exists() and (root / "release.json").exists()
 
 
 def test_rerun_is_a_no_op_and_other_settings_under_the_same_version_fail(release_data: Path,
@@ -179,8 +242,7 @@ def test_a_crashed_release_is_rebuilt_to_the_same_bytes(release_data: Path) -> N
     after = _files(root)
     assert "val/00042.tar" not in after and "train/.00001.tar.0badc0de.tmp" not in after
     assert set(after) == set(reference)
-    assert {n: b for n, b in after.items() if n != "release.json"} == {
-        n: b for n, b in reference.items() if n != "release.json"}
+    assert after == reference  # release.json too: it holds no run times
 
 
 def test_nothing_to_release_and_bad_inputs_fail_before_writing(release_data: Path) -> None:
@@ -229,3 +291,16 @@ def test_the_card_and_stats_name_the_revised_weeks(release_data: Path, release_v
     assert done["revised"] == expected and json.loads((root / "stats.json").read_text())["revised"] == expected
     card = (root / "README.md").read_text()
     assert "| 2021-04-06 | `I20210406.tar` | `I20210406_r1.tar` |" in card and "I20211207_r1" not in card
+
+
+def test_a_release_built_before_run_times_were_left_out_is_still_the_same_release(release_data: Path) -> None:
+    build_release("v-legacy", str(release_data), ratios=RATIOS, shard_samples=SHARD_SAMPLES)
+    marker_path = release_root(release_data, "v-legacy") / "release.json"
+    marker = json.loads(marker_path.read_text())
+    for item in marker["fingerprint"]["inputs"]:  # as recorded before: the hash of the render marker's bytes
+        item["sha256"] = hashlib.sha256((release_data / item["marker"]).read_bytes()).hexdigest()
+    marker_path.write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
+    again = build_release("v-legacy", str(release_data), ratios=RATIOS, shard_samples=SHARD_SAMPLES)
+    assert again["status"] == "skipped"
+    with pytest.raises(ReleaseExists, match="shard_samples"):
+        build_release("v-legacy", str(release_data), ratios=RATIOS, shard_samples=SHARD_SAMPLES + 1)

@@ -166,3 +166,26 @@ def test_fallbacks_of_sheets_with_several_figs_are_left_out_and_single_ones_kept
         view("P1_f6", 5, "xycut"),
     ]
     assert multi_fig_fallbacks(views) == {"P1_f2", "P1_f3", "P1_f5"}
+
+
+def test_a_small_release_gives_every_split_with_a_share_a_patent_and_a_large_one_keeps_its_hash_splits():
+    from designclip.pipeline.common.splits import DEFAULT_RATIOS, fill_empty_splits
+    from designclip.pipeline.release.options import SplitRule
+    from designclip.pipeline.release.plan import plan_release
+
+    twelve = [p for p in (f"USD{n:07d}" for n in range(917000, 917100)) if split_of(p) == "train"][:12]
+    views = [PlannedView(f"{p}_f1", p, 1, "sheet", "", 2021) for p in twelve]
+    plan = plan_release(views, SplitRule("hash", dict(DEFAULT_RATIOS)))
+    assert sorted(set(plan.splits.values())) == ["test", "train", "val"]
+    assert sum(s == "train" for s in plan.splits.values()) == 10  # one patent moved to each empty split
+    again = plan_release(list(reversed(views)), SplitRule("hash", dict(DEFAULT_RATIOS)))
+    assert again.splits == plan.splits  # deterministic, whatever the input order
+    # a split with no share stays empty; fewer units than shares are left as hashed
+    assert "val" not in fill_empty_splits(dict.fromkeys(twelve, "train"), {"train": 0.9, "val": 0, "test": 0.1})
+    assert fill_empty_splits({"A": "train", "B": "train"}, DEFAULT_RATIOS) == {"A": "train", "B": "train"}
+    # a large release (every split already filled) is exactly its hash split
+    many = {f"USD{n:07d}": split_of(f"USD{n:07d}") for n in range(2000)}
+    assert set(many.values()) == {"train", "val", "test"} and fill_empty_splits(many, DEFAULT_RATIOS) == many
+    # an excluded patent's test place counts; it is never moved
+    fixed = fill_empty_splits({"X": "test", **dict.fromkeys(twelve, "train")}, DEFAULT_RATIOS, movable=twelve)
+    assert fixed["X"] == "test" and sum(s == "val" for s in fixed.values()) == 1
