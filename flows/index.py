@@ -20,6 +20,22 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 
+def _model_of(data_root: str, release: str, model: str, pretrained: str | None,
+              kinds: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    """(model tag, encoder record) of the release's vectors; unknown kinds are refused first."""
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise ValueError(f"index kinds {unknown}: use {', '.join(KINDS)}")
+    tag = resolve_model_tag(data_root, release, model, pretrained)
+    return tag, read_encoder_record(DataFolder(data_root), release, tag) or {}
+
+
+def _not_built(kind: str, tag: str, record: dict[str, Any]) -> str | None:
+    """Why an index of this kind cannot be built for the model (an image-only model has no text vectors)."""
+    return f"{tag} is an image-only model (no text vectors)" if kind == "text" and record.get("has_text") is False \
+        else None
+
+
 @flow(name="index", log_prints=True)
 def index_flow(
     release: str,
@@ -37,17 +53,13 @@ def index_flow(
     memory_budget_gb: GiB of RAM the index may take (decides Flat / HNSW / IVF-PQ); latency_ms: per-query target.
     """
     log = get_run_logger()
-    unknown = [k for k in kinds if k not in KINDS]
-    if unknown:
-        raise ValueError(f"index kinds {unknown}: use {', '.join(KINDS)}")
-    tag = resolve_model_tag(data_root, release, model, pretrained)
-    record = read_encoder_record(DataFolder(data_root), release, tag) or {}
+    tag, record = _model_of(data_root, release, model, pretrained, kinds)
     options = IndexOptions(tuple(splits), memory_budget_gb, target_recall, latency_ms)
     summary: dict[str, Any] = {"release": release, "model_tag": tag, "indexes": {}, "not_built": {}}
     for kind in kinds:
-        if kind == "text" and record.get("has_text") is False:
-            summary["not_built"][kind] = f"{tag} is an image-only model (no text vectors)"
-            log.warning("no text index: %s", summary["not_built"][kind])
+        if (why := _not_built(kind, tag, record)) is not None:
+            summary["not_built"][kind] = why
+            log.warning("no %s index: %s", kind, why)
             continue
         card = card_of(index_task(data_root, release, tag, kind, options))
         summary["indexes"][kind] = card
@@ -73,17 +85,13 @@ def index_append_flow(
     """Add a release's vectors (same model) to the grown index `into` without rebuilding it; the first release
     appended starts it. Recall is measured again over every release it holds; another model is refused."""
     log = get_run_logger()
-    unknown = [k for k in kinds if k not in KINDS]
-    if unknown:
-        raise ValueError(f"index kinds {unknown}: use {', '.join(KINDS)}")
-    tag = resolve_model_tag(data_root, release, model, pretrained)
-    record = read_encoder_record(DataFolder(data_root), release, tag) or {}
+    tag, record = _model_of(data_root, release, model, pretrained, kinds)
     options = IndexOptions(tuple(splits), memory_budget_gb, target_recall, latency_ms)
     summary: dict[str, Any] = {"release": release, "model_tag": tag, "into": into, "indexes": {}, "not_built": {}}
     for kind in kinds:
-        if kind == "text" and record.get("has_text") is False:
-            summary["not_built"][kind] = f"{tag} is an image-only model (no text vectors)"
-            log.warning("no text index: %s", summary["not_built"][kind])
+        if (why := _not_built(kind, tag, record)) is not None:
+            summary["not_built"][kind] = why
+            log.warning("no %s index: %s", kind, why)
             continue
         card = card_of(index_append_task(data_root, into, release, tag, kind, options))
         summary["indexes"][kind] = card

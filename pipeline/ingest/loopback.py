@@ -11,8 +11,8 @@ import functools
 import shutil
 import threading
 import time
-from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -44,7 +44,14 @@ class _ThrottledHandler(SimpleHTTPRequestHandler):
 def serve_folder(root: Path, bytes_per_s: float = 0.0) -> Iterator[str]:
     """Serve `root` on a free 127.0.0.1 port for the with-block; yields the base URL (0 = full speed)."""
     handler = type("Handler", (_ThrottledHandler,), {"bytes_per_s": float(bytes_per_s)})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    with serve_handler(functools.partial(handler, directory=str(root))) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_handler(handler: Callable[..., BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Any request handler on a free 127.0.0.1 port for the with-block (threads; stopped and closed after)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

@@ -5,7 +5,6 @@ page find views of both releases."""
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -95,16 +94,11 @@ def test_wrong_arguments_say_what_to_do(appended: dict, capsys) -> None:
 def grown_url(appended: dict) -> Iterator[str]:
     from designclip.pipeline.index.grown_search import open_any_searcher
 
-    from designclip.cli.serve import make_server
+    from tests.fixtures.search import serving
 
     searcher = open_any_searcher(appended["data_root"], None, "all", appended["model"])
-    server = make_server(searcher, searcher.catalog, host="127.0.0.1", port=0, release="@all")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serving(searcher, release="@all") as url:
+        yield url
 
 
 def test_the_page_serves_hits_and_views_of_both_releases(grown_url: str) -> None:

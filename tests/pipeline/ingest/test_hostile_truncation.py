@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import threading
 import zipfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from designclip.pipeline.ingest.archive import ArchiveError
 from designclip.pipeline.ingest.archives import WeeklyArchive
 from designclip.pipeline.ingest.download import DownloadError, DownloadOptions, download_archive
 from designclip.pipeline.ingest.driver import INGEST
+from designclip.pipeline.ingest.loopback import serve_handler
 from designclip.pipeline.ingest.mirror import build_patent_zip, build_weekly_tar, group_by_week
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
@@ -122,14 +122,8 @@ def serve_without_length(body: list[bytes]) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_handler(Handler) as url:
+        yield url
 
 
 def test_a_download_without_content_length_is_unverified_until_the_tar_end_is_there(tmp_path: Path) -> None:
