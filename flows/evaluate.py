@@ -53,6 +53,8 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
         "DeepPatent mAP": pct(get("deeppatent", "map_official")),
         "DeepPatent mAP (pml)": pct(get("deeppatent", "map_pml")),
         "DeepPatent P@1": pct(get("deeppatent", "p_at_1")),
+        "DeepPatent val mAP": pct(get("deeppatent_benchmark", "splits", "val", "mAP")),
+        "DeepPatent val mAP (pml)": pct(get("deeppatent_benchmark", "splits", "val", "mAP_pml")),
     }
 
 
@@ -87,7 +89,8 @@ def evaluate_flow(release: str, models: list[str], data_root: str = layout.DEFAU
     """Evaluate each model (first = ours, the rest baselines; missing vectors are embedded first) and compare them.
 
     `pretrained[i]` is the open_clip pretrained tag of `models[i]` (None for folders, runs and random init).
-    `deeppatent_lists` = {query_list, db_list, image_root} also scores the real DeepPatent test lists; a model whose
+    `deeppatent_lists` = {query_list, db_list, image_root} also scores the real DeepPatent test lists ({lists_dir,
+    image_root}: the benchmark's test and val lists, beside the published rows); a model whose
     training release holds any of the scored patents is refused unless `allow_deeppatent_overlap`.
     """
     log = get_run_logger()

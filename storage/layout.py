@@ -253,3 +253,23 @@ def index_model_dir(release: str, model_tag: str) -> str:
 def release_derived_dirs(release: str) -> tuple[str, ...]:
     """What is made from a release by any model: vectors, indexes, reports (gone when the release is rebuilt)."""
     return (f"embeddings/{release}", f"indexes/{release}", f"reports/{release}")
+
+
+DEEPPATENT_STAGE = "deeppatent"
+DEFAULT_DEEPPATENT_NAME = "deeppatent"
+"""The name of a DeepPatent rebuild when none is given: `deeppatent/deeppatent/`."""
+
+
+def deeppatent_dir(name: str) -> str:
+    """A DeepPatent rebuild: images/ (as the lists name them), lists/, README.md, missing.json."""
+    return f"{DEEPPATENT_STAGE}/{name}"
+
+
+def deeppatent_file(name: str, rel: str) -> str:
+    """A file of a DeepPatent rebuild by its path inside it (`images/I2018.../...png`, `lists/...`, `README.md`)."""
+    return f"{deeppatent_dir(name)}/{rel}"
+
+
+def deeppatent_stage(name: str) -> str:
+    """Stage name of a rebuild's per-week markers: `_stats/deeppatent/{name}/I20181127.json`."""
+    return f"{DEEPPATENT_STAGE}/{name}"

@@ -228,6 +228,22 @@ def _release(folder: DataFolder, version: str) -> dict[str, Any]:
             "error": None}
 
 
+def collect_deeppatent(folder: DataFolder) -> list[dict[str, Any]]:
+    """Each DeepPatent rebuild: weeks built, listed sheets written, training sheets, and its missing line."""
+    out = []
+    for name in folder.ls_dirs(layout.stats_dir(layout.DEEPPATENT_STAGE)):
+        markers = [m for rel in folder.list(layout.stats_dir(layout.deeppatent_stage(name)), ".json")
+                   if (m := _read_json(folder, rel)) and "unreadable" not in m]
+        missing = _read_json(folder, layout.deeppatent_file(name, "missing.json")) or {}
+        out.append({"name": name, "weeks_built": len(markers), "listed": sum(m.get("listed", 0) for m in markers),
+                    "listed_written": sum(m.get("listed_written", 0) for m in markers),
+                    "train_sheets": sum(len(m.get("train") or []) for m in markers),
+                    "train_patents": len({p.split("/")[1] for m in markers for p in m.get("train") or []}),
+                    "missing": missing.get("summary") or f"no {layout.deeppatent_file(name, 'missing.json')} yet: "
+                    "rerun `designclip deeppatent build` to finish it"})
+    return out
+
+
 def _last_metrics(folder: DataFolder, rel: str) -> dict[str, Any] | None:
     if not folder.exists(rel):
         return None
@@ -329,9 +345,10 @@ def collect_outputs(folder: DataFolder, releases: dict[str, dict[str, Any]]) -> 
         done = (releases.get(release) or {}).get("state") == "done"
         indexes = [_index(folder, release, tag, n) for n in folder.ls_dirs(layout.index_model_dir(release, tag))]
         if release.startswith(layout.GROWN_MARK):  # a grown index (index --append): its vectors are the releases'
-            not_its_own = {"state": "n/a", "error": None}
+            not_its_own = {"state": "n/a", "error": None}  # @NAME: a grown index or the DeepPatent benchmark alone
+            report = _report(folder, release, tag) if folder.exists(layout.report_dir(release, tag)) else not_its_own
             out.append({"release": release, "model_tag": tag, "embeddings": not_its_own,
-                         "indexes": {i["name"]: i for i in indexes}, "report": not_its_own})
+                         "indexes": {i["name"]: i for i in indexes}, "report": report})
             continue
         out.append({"release": release, "model_tag": tag, "embeddings": _embeddings(folder, release, tag, done),
                     "indexes": {i["name"]: i for i in indexes}, "report": _report(folder, release, tag)})
@@ -378,5 +395,6 @@ def collect_status(folder: DataFolder | str, start: dt.date | None = None, end: 
         "releases": list(releases.values()),
         "runs": [_train_run(folder, r) for r in runs],
         "outputs": collect_outputs(folder, releases),
+        "deeppatent": collect_deeppatent(folder),
         "disk": disk_usage(folder),
     }

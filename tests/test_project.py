@@ -184,6 +184,7 @@ TESTED_ELSEWHERE = {
     "storage/webdataset.py": "tests/storage/test_shard_roller.py",  # member names, tar sizes
     # tasks: thin Prefect tasks, run by their flow's tests
     "tasks/caption.py": "tests/flows/test_caption.py",
+    "tasks/deeppatent.py": "tests/flows/test_deeppatent.py",
     "tasks/embed.py": "tests/flows/test_embed.py",
     "tasks/evaluate.py": "tests/flows/test_evaluate.py",
     "tasks/index.py": "tests/flows/test_index.py",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
 import tempfile
@@ -14,6 +15,7 @@ from designclip.cli.options import (
     add_download_options,
     add_keep_raw,
     argument_problem,
+    changed_from_defaults,
     dataclass_from_args,
 )
 from designclip.cli.prefect_setup import apply_prefect_defaults, prefect_start_advice
@@ -26,7 +28,16 @@ from designclip.cli.printers import (
     print_train,
 )
 from designclip.pipeline.ingest.sample import sample_patents_dir
-from designclip.pipeline.train.options import OBJECTIVES, PRECISIONS, LoopSettings, LossWeights, TrainOptions
+from designclip.pipeline.train.options import (
+    BACKBONES,
+    OBJECTIVES,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    LoopSettings,
+    LossWeights,
+    TrainOptions,
+)
 from designclip.storage import layout
 
 TRAIN_HELP = {
@@ -52,6 +63,16 @@ TRAIN_HELP = {
     "shuffle_patents": "patents in the shuffle buffer of the training stream",
     "keep_ink": "thicken strokes before downscaling views (thin lines vanish at 64-224 px otherwise)",
     "view_temperature": "temperature of the multi-view term (SupCon's 0.07; the CLIP term learns its own)",
+    "backbone": "open_clip: --model is an open_clip tower; timm: --model is any timm name (arcface only, gray "
+                "sheets through --preset's transforms), e.g. swinv2_base_window12to24_192to384_22kft1k",
+    "preset": "higuchi: the seed's SwinV2 + ArcFace settings as defaults (flags you set win); also the timm "
+              "backbone's sheet transforms",
+    "easy_margin": "ArcFace easy margin (margin only where cos > 0)",
+    "focal_gamma": "focal loss gamma on the ArcFace logits (0: plain cross-entropy)",
+    "dropout": "dropout of the timm embedding head",
+    "image_size": "timm sheet input side (none: the preset's)",
+    "optimizer": "adamw (open_clip's betas) or adam (the seed's)",
+    "schedule": "cosine (with --warmup-steps) or constant",
 }
 LAMBDA_HELP = {"clip": "weight of the image-caption contrastive term (0 turns it off)",
                "cls": "weight of the US class head CE term (0 turns it off)",
@@ -163,21 +184,32 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def _train_options(args: argparse.Namespace):
-    """TrainOptions from the flags its own fields made (a --model-config file replaces --model)."""
-    import json
-
+    """TrainOptions from the flags its own fields made (a --model-config file replaces --model; --preset gives the
+    defaults of the fields left unset)."""
     config, model = None, args.model
     if args.model_config:
         config = json.loads(Path(args.model_config).read_text())
         model = Path(args.model_config).stem
     weights = dataclass_from_args(LossWeights, args, prefix="lambda-")
-    return dataclass_from_args(TrainOptions, args, model=model, model_config=config, weights=weights)
+    given = {"model": model, "model_config": config, "weights": weights, "timm_kwargs": args.timm_kwargs}
+    if args.preset:
+        from designclip.pipeline.train.higuchi import preset_options
+
+        return preset_options(args.preset, **changed_from_defaults(TrainOptions, args, **given))
+    return dataclass_from_args(TrainOptions, args, **given)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     options = _train_options(args)
     loop = dataclass_from_args(LoopSettings, args)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under `accelerate launch`: one process per GPU, no Prefect
+    if bool(args.release) == bool(args.deeppatent):
+        print("designclip train: give --release VERSION or --deeppatent DIR (one of them)", file=sys.stderr)
+        return 2
+    if args.deeppatent:  # in this process (one per GPU under `accelerate launch`), no Prefect flow
+        from designclip.pipeline.train.driver import train_deeppatent
+
+        stats = train_deeppatent(args.data_root, args.deeppatent, args.run, options, loop)
+    elif int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under `accelerate launch`: one process per GPU, no Prefect
         from designclip.pipeline.train.driver import train_run
 
         stats = train_run(args.data_root, args.release, args.run, options, loop)
@@ -277,16 +309,25 @@ def build_parser() -> argparse.ArgumentParser:
     _shard_options(release)
     release.set_defaults(func=cmd_release)
 
-    train = sub.add_parser("train", help="train DesignCLIP (or an ArcFace retrieval model) on a release")
-    train.add_argument("--release", required=True, help="release version to train on (its train split)")
+    train = sub.add_parser("train", help="train DesignCLIP (or an ArcFace retrieval model) on a release or a "
+                                          "DeepPatent folder")
+    train.add_argument("--release", help="release version to train on (its train split)")
+    train.add_argument("--deeppatent", metavar="DIR",
+                       help="train ArcFace on a DeepPatent-layout folder instead (DIR/lists/train_patent_trn.txt + "
+                            "DIR/images/, what `designclip deeppatent build` writes): one sample per sheet, one "
+                            "class per patent")
+    train.add_argument("--timm-kwargs", type=json.loads, metavar="JSON",
+                       help='extra timm.create_model arguments for --backbone timm, e.g. \'{"drop_path_rate": 0.1}\'')
     train.add_argument("--run", required=True, help="run name: runs/RUN (checkpoints, metrics) and models/RUN")
     train.add_argument("--model-config", help="a custom open_clip model config (JSON file) instead of --model")
-    add_dataclass_arguments(train, TrainOptions, TRAIN_HELP, skip=("model_config", "weights"),
-                            choices={"objective": OBJECTIVES, "precision": PRECISIONS})
+    add_dataclass_arguments(train, TrainOptions, TRAIN_HELP, skip=("model_config", "weights", "timm_kwargs"),
+                            choices={"objective": OBJECTIVES, "precision": PRECISIONS, "backbone": BACKBONES,
+                                     "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "preset": ("higuchi",)})
     add_dataclass_arguments(train, LossWeights, LAMBDA_HELP, prefix="lambda-")
     add_dataclass_arguments(train, LoopSettings, LOOP_HELP, skip=("stop_after",))
     train.set_defaults(func=cmd_train)
 
+    from designclip.cli import deeppatent as cli_deeppatent
     from designclip.cli import run as cli_run
     from designclip.cli import schedule as cli_schedule
     from designclip.cli import search as cli_search
@@ -296,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_search.add_commands(sub)
     cli_status.add_commands(sub)
     cli_schedule.add_commands(sub)
+    cli_deeppatent.add_commands(sub)
 
     tables = sub.add_parser("tables", help="row counts of the tables under the data root")
     tables.set_defaults(func=cmd_tables)

@@ -45,6 +45,18 @@ def dataclass_from_args(cls: type, args: argparse.Namespace, prefix: str = "", *
     return cls(**(values | given))
 
 
+def changed_from_defaults(cls: type, args: argparse.Namespace, prefix: str = "", **given: Any) -> dict[str, Any]:
+    """The fields whose flags differ from the dataclass defaults (what a preset must not override), plus `given`.
+
+    A flag set to its generic default cannot be told from an unset one: the preset's value wins there.
+    """
+    defaults = cls()
+    values = dataclass_from_args(cls, args, prefix)
+    changed = {f.name: getattr(values, f.name) for f in dataclasses.fields(cls)
+               if getattr(values, f.name) != getattr(defaults, f.name)}
+    return changed | {k: v for k, v in given.items() if v != getattr(defaults, k)}
+
+
 def add_keep_raw(parser: argparse.ArgumentParser) -> None:
     """`--keep-raw`: whether downloaded weekly archives stay under raw/ after their week is ingested."""
     from designclip.pipeline.ingest.driver import KEEP_RAW, IngestOptions

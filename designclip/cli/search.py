@@ -143,11 +143,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from designclip.cli.defaults import fill_release_and_model
     from designclip.flows.evaluate import evaluate_flow
 
+    if args.deeppatent_lists and not args.release:  # the benchmark alone (a model trained from a rebuild folder)
+        return _evaluate_benchmark_only(args)
     fill_release_and_model(args, "evaluate")
     models = [args.model, *(args.baseline or [])]
     pretrained = [args.pretrained, *(args.baseline_pretrained or [None] * len(args.baseline or []))]
     lists = None
-    if args.deeppatent_queries or args.deeppatent_db or args.deeppatent_images:
+    if args.deeppatent_lists:
+        if args.deeppatent_queries or args.deeppatent_db:
+            raise ValueError("give either --deeppatent-lists DIR (the benchmark's test and val lists) or "
+                             "--deeppatent-queries/--deeppatent-db (one pair of lists), not both")
+        if not args.deeppatent_images:
+            raise ValueError("--deeppatent-lists needs --deeppatent-images DIR (the folder the lists' paths start "
+                             "in: DIR/images of `designclip deeppatent build`)")
+        lists = {"lists_dir": args.deeppatent_lists, "image_root": args.deeppatent_images}
+    elif args.deeppatent_queries or args.deeppatent_db or args.deeppatent_images:
         if not (args.deeppatent_queries and args.deeppatent_db and args.deeppatent_images):
             raise ValueError("the DeepPatent protocol on the real data needs all of --deeppatent-queries, "
                              "--deeppatent-db and --deeppatent-images")
@@ -157,6 +167,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                             deeppatent_lists=lists, seed=args.seed, pairs_5k=args.patents_5k,
                             allow_deeppatent_overlap=args.allow_deeppatent_overlap)
     print_evaluation(summary)
+    return 0
+
+
+def _evaluate_benchmark_only(args: argparse.Namespace) -> int:
+    """`--deeppatent-lists` without `--release`: every model given, scored on the benchmark's lists and images."""
+    from designclip.pipeline.evaluate.benchmark_only import evaluate_benchmark_only
+
+    if not args.model or not args.deeppatent_images:
+        raise ValueError("the DeepPatent benchmark without a release needs --model RUN_OR_MODEL and "
+                         "--deeppatent-images DIR (DIR/images of `designclip deeppatent build`)")
+    for model, pretrained in zip([args.model, *(args.baseline or [])],
+                                 [args.pretrained, *(args.baseline_pretrained or [None] * len(args.baseline or []))],
+                                 strict=True):
+        report = evaluate_benchmark_only(args.data_root, model, args.deeppatent_lists, args.deeppatent_images,
+                                         pretrained=pretrained, allow_overlap=args.allow_deeppatent_overlap)
+        for split, part in report["deeppatent_benchmark"]["splits"].items():
+            print(f"{report['model']['tag']} on DeepPatent {split}: mAP {part.get('mAP', 0):.4f} (official), "
+                  f"{part.get('mAP_pml', 0):.4f} (PML), P@1 {part.get('p_at_1') or 0:.4f}")
+        print(f"  report: {report['report_dir']}/report.md (published rows beside it)")
     return 0
 
 
@@ -219,9 +248,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                           help="a model to evaluate beside --model (repeatable), e.g. designclip-tiny (untrained), "
                                "ViT-B-32 --baseline-pretrained openai, hf-hub:patentclip/PatentCLIP_Vit_B")
     evaluate.add_argument("--baseline-pretrained", action="append", help="--pretrained of each --baseline")
+    evaluate.add_argument("--deeppatent-lists", metavar="DIR",
+                          help="DeepPatent benchmark lists: test_query_patent.txt + test_db_patent.txt (and "
+                               "val_query_patent.txt + val_db_patent.txt when there), e.g. the lists/ of `designclip "
+                               "deeppatent build`; scored with both mAPs, P@1 and top-k beside the published rows")
     evaluate.add_argument("--deeppatent-queries", help="DeepPatent test_query_patent.txt (real dataset)")
     evaluate.add_argument("--deeppatent-db", help="DeepPatent test_db_patent.txt")
-    evaluate.add_argument("--deeppatent-images", help="folder with the DeepPatent images")
+    evaluate.add_argument("--deeppatent-images", help="folder with the DeepPatent images (the lists' paths start here)")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the 5k patent sample, splits and probes")
     evaluate.add_argument("--patents-5k", type=int, default=5000,
                           help="test patents in DesignCLIP's one-view-per-patent retrieval protocol (default 5000)")

@@ -148,6 +148,14 @@ def output_table(status: dict[str, Any]) -> Table:
     return headers, rows
 
 
+def deeppatent_table(status: dict[str, Any], width: int | None = 70) -> Table:
+    """One row per DeepPatent rebuild: weeks built, listed sheets written, the training split, what is missing."""
+    headers = ["rebuild", "weeks", "listed written", "train sheets", "train patents", "missing"]
+    rows = [[d["name"], _num(d["weeks_built"]), f"{d['listed_written']}/{d['listed']}", _num(d["train_sheets"]),
+             _num(d["train_patents"]), _cut(d["missing"], width)] for d in status.get("deeppatent") or []]
+    return headers, rows
+
+
 def _summary_line(status: dict[str, Any]) -> str:
     parts = []
     for stage, counts in status.get("summary", {}).items():
@@ -174,6 +182,8 @@ def format_status(status: dict[str, Any], markdown: bool = False, error_width: i
                 ("Releases", release_table(status, width), "no releases"),
                 ("Training runs", run_table(status), "no training runs"),
                 ("Embeddings, indexes, reports", output_table(status), "no embeddings, indexes or reports")]
+    if status.get("deeppatent"):
+        sections.append(("DeepPatent rebuilds", deeppatent_table(status, width), ""))
     for title, (headers, rows), empty in sections:
         out.append(f"### {title}" if markdown else f"{title}:")
         out += [table(headers, rows) if rows else f"  ({empty})", ""]

@@ -17,6 +17,7 @@ from designclip.pipeline.common.classes import locarno_class_titles
 from designclip.pipeline.common.stage import Logger, Progress, Scope, UnitResult, no_progress
 from designclip.pipeline.embed.encoder import EncoderSpec, model_tag
 from designclip.pipeline.embed.encoder_cache import get_encoder
+from designclip.pipeline.evaluate.benchmark import benchmark_patents, score_benchmark
 from designclip.pipeline.evaluate.classes import PROBE_MAX
 from designclip.pipeline.evaluate.evaluation import REPORT_SCHEMA, evaluate_vectors, set_deeppatent_keys
 from designclip.pipeline.evaluate.inputs import (
@@ -28,6 +29,7 @@ from designclip.pipeline.evaluate.inputs import (
 )
 from designclip.pipeline.evaluate.lists import evaluate_deeppatent_lists, list_patents
 from designclip.pipeline.evaluate.overlap import check_overlap, training_overlap
+from designclip.pipeline.evaluate.per_view import per_view_variant
 from designclip.pipeline.evaluate.prompts import class_prompt_vectors, model_record
 from designclip.pipeline.evaluate.report import confusion_pngs, recall_png, report_markdown
 from designclip.storage import layout
@@ -49,7 +51,7 @@ class EvaluateOptions:
 
     seed: int = 0
     pairs_5k: int = 5000
-    deeppatent_lists: Mapping[str, str] | None = None  # {query_list, db_list, image_root}
+    deeppatent_lists: Mapping[str, str] | None = None  # {query_list, db_list, image_root} or {lists_dir, image_root}
     batch_size: int = 64
     device: str | None = None
     embed_missing: bool = True
@@ -135,7 +137,9 @@ class EvaluateDriver:
         test = load_split_vectors(folder, release, tag, "test")
         val = load_split_vectors(folder, release, tag, "val") if "val" in splits else None
         lists = options.deeppatent_lists
-        if lists:
+        if lists and lists.get("lists_dir"):
+            scored, scored_on = benchmark_patents(lists["lists_dir"]), "the DeepPatent benchmark lists"
+        elif lists:
             scored, scored_on = list_patents(lists["query_list"], lists["db_list"]), "the DeepPatent lists"
         else:
             scored, scored_on = {p for p in test.meta.column("patent_id").to_pylist() if p}, f"the {release} test split"
@@ -149,7 +153,14 @@ class EvaluateDriver:
                                   caption_fallback=caption_fallback(folder, release, test.keys),
                                   prompt_info=prompt_info)
         arrays = report.pop("arrays")
-        if lists:
+        if lists and lists.get("lists_dir"):
+            bench, tops = score_benchmark(encoder, lists["lists_dir"], lists["image_root"], options.batch_size,
+                                          progress, size=render_size(folder, release))
+            bench["per_view"] = per_view_variant(test, lists["lists_dir"], release, options.seed)
+            report["deeppatent_benchmark"] = bench
+            report["deeppatent_lists"] = bench["splits"]["test"]  # the stable deeppatent.* keys are test's
+            arrays["deeppatent_lists_topk"] = tops["test"]
+        elif lists:
             metrics, topk = evaluate_deeppatent_lists(encoder, lists["query_list"], lists["db_list"],
                                                       lists["image_root"], options.batch_size, progress,
                                                       size=render_size(folder, release))

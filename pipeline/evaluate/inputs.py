@@ -8,6 +8,7 @@ from typing import Any
 
 from designclip.pipeline.common.stage import Logger
 from designclip.pipeline.embed.encoder import EncoderSpec
+from designclip.pipeline.evaluate.benchmark import benchmark_lists
 from designclip.storage import layout
 from designclip.storage.embeddings import EmbeddingsMissing, embedded_splits
 from designclip.storage.folder import DataFolder
@@ -20,6 +21,8 @@ def lists_record(lists: Mapping[str, str] | None) -> dict[str, Any] | None:
     """The DeepPatent lists as an input: paths with size and mtime (other lists or images -> another report)."""
     if not lists:
         return None
+    if lists.get("lists_dir"):
+        return _benchmark_record(lists)
     missing = [k for k in LIST_KEYS if not lists.get(k)]
     if missing:
         raise ValueError(f"deeppatent_lists needs {', '.join(LIST_KEYS)}; missing {', '.join(missing)}")
@@ -29,6 +32,21 @@ def lists_record(lists: Mapping[str, str] | None) -> dict[str, Any] | None:
         stat = os.stat(path) if os.path.exists(path) else None
         out[key] = {"path": path, "size": stat.st_size if stat else None, "mtime": stat.st_mtime if stat else None}
     return out
+
+
+def _stat(path: str | os.PathLike) -> dict[str, Any]:
+    path = os.path.abspath(path)
+    stat = os.stat(path) if os.path.exists(path) else None
+    return {"path": path, "size": stat.st_size if stat else None, "mtime": stat.st_mtime if stat else None}
+
+
+def _benchmark_record(lists: Mapping[str, str]) -> dict[str, Any]:
+    """A benchmark folder as an input: every list file of it (size, mtime) and the image root."""
+    if not lists.get("image_root"):
+        raise ValueError("deeppatent_lists with lists_dir needs image_root (the folder the lists' paths start in)")
+    files = {f"{split}_{key}": _stat(path) for split, pair in benchmark_lists(lists["lists_dir"]).items()
+             for key, path in pair.items()}
+    return {"lists_dir": os.path.abspath(lists["lists_dir"]), **files, "image_root": _stat(lists["image_root"])}
 
 
 def release_splits(folder: DataFolder, release: str) -> list[str]:

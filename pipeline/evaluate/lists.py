@@ -3,11 +3,13 @@
 A DeepPatent image is a whole drawing sheet; training views are FIG.s cut to their ink box with a margin and
 centred on a white square (render.patent_views). A plain resize + centre crop would cut ~23 % of a portrait sheet, so
 each sheet goes through ``pipeline.evaluate.deeppatent.sheet_view`` (ink box -> margin -> square at the release's
-render size) and then the encoder's own transform, the one its training views went through.
+render size) and then the encoder's own transform, the one its training views went through. A model trained with a
+preset (``higuchi``: whole sheets) records it, and its sheets go through that preset's ``eval_transform`` instead.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from designclip.pipeline.evaluate.deeppatent import (
     sheet_view,
 )
 from designclip.pipeline.evaluate.evaluation import EvaluationError, json_safe, top_indices
+from designclip.pipeline.render.sheet_image import decode_sheet
 
 LISTS_PROTOCOL = ("DeepPatent test lists: each sheet cut to its ink box + margin and squared like a training "
                   "view; relevant = database images of the query's patent (id from the file name); mAP (official) "
@@ -28,16 +31,45 @@ LISTS_PROTOCOL = ("DeepPatent test lists: each sheet cut to its ink box + margin
 SHEET_ERRORS = (OSError, ValueError)
 
 
+def model_preset(encoder: Any) -> Any | None:
+    """The training preset a model records (e.g. `higuchi`: its sheets go through that preset's eval transform)."""
+    record = encoder.record() if hasattr(encoder, "record") else {}
+    return (record.get("preprocess") or {}).get("preset") or record.get("preset")
+
+
+def sheet_input(encoder: Any, size: int, margin: float) -> tuple[Any, Callable[[bytes], Any], str]:
+    """(encoder to call, PNG bytes -> its input image, in words): the preprocessing the model was trained with.
+
+    A model with a preset gets the whole decoded sheet through the preset's ``eval_transform`` (as in its training,
+    e.g. binarise, crop to the drawing, resize + centre crop); a model without one (open_clip / DesignCLIP) gets the
+    sheet cut and squared like a training view, then its own transform (``sheet_view``).
+    """
+    preset = model_preset(encoder)
+    if preset is None:
+        return (encoder, lambda png: sheet_view(png, size, margin),
+                f"sheet cut to its ink box + {margin:g} margin, squared to {size} px, then the model's transform")
+    try:
+        from designclip.pipeline.train.sheet_transforms import eval_transform
+    except ImportError as exc:
+        raise EvaluationError(f"{getattr(encoder, 'tag', 'the model')} records preset {preset!r} but "
+                              f"pipeline.train.sheet_transforms cannot be imported ({exc}): update designclip") from exc
+    preset_encoder = copy.copy(encoder)  # the same model, with the preset's eval transform in place of its own
+    preset_encoder.transform = eval_transform(preset)
+    name = preset.get("name", "recorded settings") if isinstance(preset, dict) else preset
+    return preset_encoder, lambda png: decode_sheet(png, None), f"whole sheet through eval_transform({name!r})"
+
+
 def encode_sheets(encoder: Any, files: list[str], batch_size: int, size: int, margin: float,
                   progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, list[tuple[str, str]]]:
     """Image vectors of DeepPatent sheets in batches; (vectors, [(file, problem)]) with failures as zero rows."""
+    encoder, prepare, _ = sheet_input(encoder, size, margin)
     out = np.zeros((len(files), encoder.dim), dtype=np.float32)
     bad: list[tuple[str, str]] = []
     for start in range(0, len(files), batch_size):
         images, rows = [], []
         for i in range(start, min(len(files), start + batch_size)):
             try:
-                images.append(sheet_view(Path(files[i]).read_bytes(), size, margin))
+                images.append(prepare(Path(files[i]).read_bytes()))
                 rows.append(i)
             except SHEET_ERRORS as exc:  # OSError covers a missing file, ValueError an undecodable one
                 bad.append((files[i], f"{type(exc).__name__}: {exc}"))
@@ -86,6 +118,7 @@ def evaluate_deeppatent_lists(encoder: Any, query_list: str | Path, db_list: str
     metrics = {
         "protocol": LISTS_PROTOCOL, "query_list": str(query_list), "db_list": str(db_list),
         "image_root": str(image_root), "view_size": size, "margin": margin,
+        "preprocessing": sheet_input(encoder, size, margin)[2],
         "mAP": result["mAP"], "mAP_pml": map_at_max_bin_count(qx, dx, query_patents, db_patents),
         "top_k": result["top_k"], "k_used": result["k_used"], "queries": result["queries"],
         "evaluated": result["evaluated"], "skipped_queries": result["skipped"], "database": result["database"],

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from designclip.pipeline.common.plots import confusion_matrix_plot, recall_curves
+from designclip.pipeline.evaluate.benchmark import PUBLISHED_DEEPPATENT
+from designclip.pipeline.evaluate.per_view import PER_VIEW_PROTOCOL
 
 DASH = "–"
 DEEPPATENT_COLUMNS = ("1", "5", "10", "20", "50", "100")
@@ -152,12 +154,13 @@ def overlap_line(dp: dict[str, Any]) -> str:
     """The training-overlap check in words (loud when the model trained on scored patents)."""
     o = dp.get("overlap") or {}
     if o.get("count"):
-        return (f"**WARNING: the model's training release {o.get('training_release')} holds {o['count']} of the "
+        trained_on = o.get("trained_on") or f"training release {o.get('training_release')}"
+        return (f"**WARNING: the model's {trained_on} holds {o['count']} of the "
                 f"{o.get('scored_patents')} scored patents (e.g. {', '.join(o.get('examples', [])[:5])}); these "
                 "numbers are inflated.**")
     if o.get("checked"):
-        return (f"Training overlap: none of the {o.get('scored_patents')} scored patents is in the train/val "
-                f"splits of the training release {o.get('training_release')}.")
+        trained_on = o.get("trained_on") or f"training release {o.get('training_release')} (train/val)"
+        return f"Training overlap: none of the {o.get('scored_patents')} scored patents is in its {trained_on}."
     return f"Training overlap: {o.get('note', 'not checked')}."
 
 
@@ -168,6 +171,57 @@ def _lists_lines(lists: dict[str, Any]) -> list[str]:
             f"{lists['patents']} patents ({lists['skipped_queries']} queries without a relevant image).", "",
             *_table(["mAP official (%)", "mAP pml (%)", *[f"Top-{k} (%)" for k in DEEPPATENT_COLUMNS]],
                     [_dp_row(lists)])]
+
+
+BENCHMARK_HEADER = ("Variant", "Split", "Queries", "Database", "mAP official (%)", "mAP pml (%)", "P@1 (%)",
+                    *[f"Top-{k} (%)" for k in DEEPPATENT_COLUMNS[1:]], "Notes")
+
+
+def _benchmark_row(variant: str, split: str, part: dict[str, Any]) -> list[str]:
+    top_k = part.get("top_k") or {}
+    if variant == "sheets":
+        note = f"{part.get('patents', '?')} patents"
+    else:
+        note = (f"{part.get('patents_with_views', '?')} of {part.get('listed_patents', '?')} listed patents have "
+                f"views in release {part.get('release', '?')}, {part.get('views', '?')} views")
+        if part.get("missing_patents"):
+            note += f"; {part['missing_patents']} not in it (e.g. {', '.join(part.get('missing_examples', [])[:3])})"
+        if part.get("distractor_patents"):
+            note += f"; {part['distractor_patents']} single-view patents as distractors"
+    if part.get("skipped_queries"):
+        note += f"; {part['skipped_queries']} queries without a relevant image"
+    if part.get("skipped"):
+        return [variant, split, str(part.get("queries", 0)), str(part.get("database", 0)),
+                *[DASH] * (len(BENCHMARK_HEADER) - 5), f"{note}; not scored: {part['skipped']}"]
+    return [variant, split, str(part.get("queries", DASH)), str(part.get("database", DASH)), pct(part.get("mAP")),
+            pct(part.get("mAP_pml")), pct(top_k.get("1")), *[pct(top_k.get(k)) for k in DEEPPATENT_COLUMNS[1:]],
+            note]
+
+
+def _benchmark_rows(label: str, bench: dict[str, Any]) -> list[list[str]]:
+    rows = [[label, *_benchmark_row("sheets", split, part)] for split, part in bench.get("splits", {}).items()]
+    return rows + [[label, *_benchmark_row("per-FIG. views", split, part)]
+                   for split, part in (bench.get("per_view") or {}).items()]
+
+
+def published_rows(width: int) -> list[list[str]]:
+    """The published DeepPatent rows (PatentNet, Higuchi & Yanai), marked as not measured here."""
+    return [[f"{ref['label']} ({ref['note']})", "sheets", ref["split"], DASH, DASH, pct(ref.get("map_official")),
+             pct(ref.get("map_pml")), pct(ref.get("p_at_1")), *[DASH] * (width - 9), ""]
+            for ref in PUBLISHED_DEEPPATENT]
+
+
+def benchmark_lines(bench: dict[str, Any], label: str = "ours") -> list[str]:
+    """The benchmark's splits, sheet level and per-FIG. views (both mAPs, P@1, top-k), above the published rows."""
+    header = ["Model", *BENCHMARK_HEADER]
+    some = next(iter(bench.get("splits", {}).values()), {})
+    per_view = ("; per-FIG. views: " + PER_VIEW_PROTOCOL) if bench.get("per_view") else ""
+    return [f"Lists `{bench.get('lists_dir')}`, images under `{bench.get('image_root')}`; sheet preprocessing: "
+            f"{some.get('preprocessing', 'not recorded')}{per_view}. mAP official = DeepPatent's AP over the full "
+            "ranking; mAP pml = pytorch-metric-learning's mean_average_precision at max_bin_count (Higuchi & "
+            "Yanai's); P@1 = share of queries whose first hit is of their patent. Published rows are copied from the "
+            "papers (other code and preprocessing), not measured here.", "",
+            *_table(header, [*_benchmark_rows(label, bench), *published_rows(len(header))])]
 
 
 def report_markdown(report: dict[str, Any], images: Sequence[str] = ()) -> str:
@@ -229,7 +283,10 @@ def report_markdown(report: dict[str, Any], images: Sequence[str] = ()) -> str:
               f"{pct(dp.get('map_official'))}, mAP pml {pct(dp.get('map_pml'))}, P@1 {pct(dp.get('p_at_1'))}.",
               "", overlap_line(dp), "", "### DeepPatent protocol on the test split", "", dp.get("protocol", ""), "",
               *_deeppatent_lines(dp), ""]
-    if report.get("deeppatent_lists"):
+    if report.get("deeppatent_benchmark"):
+        lines += ["### DeepPatent benchmark (sheets and per-FIG. views)", "",
+                  *benchmark_lines(report["deeppatent_benchmark"], model.get("tag", "ours")), ""]
+    elif report.get("deeppatent_lists"):
         lines += ["### DeepPatent test lists", "", *_lists_lines(report["deeppatent_lists"]), ""]
     if images:
         lines += ["## Plots", "", *[f"![{name}]({name})" for name in images], ""]
@@ -344,6 +401,12 @@ def comparison_markdown(reports: list[dict[str, Any]]) -> str:
         lines += ["## DeepPatent test lists", "",
                   *_comparison_table(reports, ["mAP official", "mAP pml", *[f"Top-{k}" for k in DEEPPATENT_COLUMNS]],
                                      list_cells), ""]
+    benched = [r for r in reports if r.get("deeppatent_benchmark")]
+    if benched:
+        rows = [row for r in benched for row in _benchmark_rows(model_label(r), r["deeppatent_benchmark"])]
+        header = ["Model", *BENCHMARK_HEADER]
+        lines += ["## DeepPatent benchmark (sheets and per-FIG. views; published rows not measured here)", "",
+                  *_table(header, [*rows, *published_rows(len(header))]), ""]
     return "\n".join(lines)
 
 

@@ -140,3 +140,42 @@ def train_run(data_root: str, release: str, run_name: str, options: TrainOptions
     result = driver.run(DataFolder(data_root), TrainUnit(release, run_name), TrainStageOptions(options, loop),
                         on_log=on_log)
     return stats_of(result)
+
+
+def train_deeppatent(data_root: str, deeppatent_dir: str, run_name: str, options: TrainOptions,
+                     loop: LoopSettings = DEFAULT_LOOP, logger: Logger | None = None) -> dict[str, Any]:
+    """Train (or resume) run `run_name` on a DeepPatent-layout folder's training list, in this process; the export
+    records the folder, its list's sha256 and the trained patent ids (trained_patents.txt) for the overlap check."""
+    from designclip.pipeline.train.deeppatent_data import read_train_list
+    from designclip.pipeline.train.export import export_model
+    from designclip.pipeline.train.setup import build_deeppatent
+
+    log = logger or logging.getLogger("designclip.train")
+    sheets = read_train_list(deeppatent_dir)
+    record = {"deeppatent": sheets.record(), "options": options.record()}
+    run = TrainRun(data_root, run_name)
+    finished = run.done()
+    if finished is not None and finished.get("record") == record:
+        log.info("run %s: already trained (%s)", run_name, run.model_dir)
+        return {**finished, "skipped": True}
+    run.start(record)
+    started = dt.datetime.now(dt.UTC)
+
+    def export(model: Any, result: dict[str, Any]) -> None:
+        extra = {"run": run_name, "deeppatent": sheets.record(), "steps": result["step"], "options": options.record()}
+
+        def write(tmp: Any) -> None:
+            export_model(model, tmp, options.model_config or options.model, extra)
+            (tmp / "trained_patents.txt").write_text("".join(f"{p}\n" for p in sheets.patents))
+
+        run.publish_model(write)
+
+    result = train(deeppatent_dir, run, options, loop, export=export, logger=log, build_parts=build_deeppatent)
+    plot = write_loss_plot(run, f"{run_name} ({options.objective}, {options.model}) on {deeppatent_dir}")
+    stats = {"run": run_name, "record": record, **result,
+             "model_dir": str(run.model_dir) if result["finished"] else None, "loss_plot": plot,
+             "metrics": str(run.metrics_path), "started_at": started.isoformat(),
+             "finished_at": dt.datetime.now(dt.UTC).isoformat()}
+    if result["finished"]:
+        run.finish(stats)
+    return {**stats, "skipped": False}

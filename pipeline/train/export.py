@@ -30,6 +30,7 @@ from designclip.pipeline.train.model import (
     input_size,
     us_class_index,
 )
+from designclip.pipeline.train.timm_backbone import TimmArcFaceModel, rebuild_from_meta, sheet_eval_transform
 from open_clip.transform import PreprocessCfg, image_transform_v2
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
@@ -130,9 +131,29 @@ def _arcface_meta(model: ArcFaceModel) -> dict[str, Any]:
     }
 
 
-def export_model(model: DesignClip | ArcFaceModel, out_dir: str | Path, model_name_or_config: str | dict[str, Any],
-                 extra: dict[str, Any] | None = None) -> Path:
+def _timm_heads(model: TimmArcFaceModel) -> dict[str, nn.Module]:
+    """Every layer of a timm sheet model beyond its backbone (head and margin), as exported."""
+    return {"head": model.head, "margin": model.margin}
+
+
+def _export_timm(model: TimmArcFaceModel, out: Path, extra: dict[str, Any] | None) -> Path:
+    """A timm sheet model: backbone tensors, head + margin tensors, and designclip.json (no open_clip files)."""
+    _write_tensors(out / WEIGHTS_FILE, _cpu_state(model.backbone))
+    _write_tensors(out / HEADS_FILE, {f"{name}.{k}": v for name, mod in _timm_heads(model).items()
+                                      for k, v in _cpu_state(mod).items()})
+    _write_json(out / META_FILE, {"format": EXPORT_FORMAT, "model": model.timm_name, "objective": "arcface",
+                                  "embed_dim": model.embed_dim, "class_index": us_class_index(), "class_titles": None,
+                                  **model.meta(), "preprocess": model.view_preprocess.record(),
+                                  "files": [WEIGHTS_FILE, HEADS_FILE], "extra": extra or {}})
+    return out
+
+
+def export_model(model: DesignClip | ArcFaceModel | TimmArcFaceModel, out_dir: str | Path,
+                 model_name_or_config: str | dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
     """Write the export folder (designclip.json last, as the completion marker); returns its path."""
+    if isinstance(model, TimmArcFaceModel):
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        return _export_timm(model, Path(out_dir), extra)
     if not isinstance(model, DesignClip | ArcFaceModel):
         raise TypeError(f"export_model needs a DesignClip or ArcFaceModel (unwrapped), got {type(model).__name__}")
     out = Path(out_dir)
@@ -160,10 +181,11 @@ def read_export_meta(path: str | Path) -> dict[str, Any]:
     return meta
 
 
-def _load_heads(model: DesignClip | ArcFaceModel, tensors: dict[str, Tensor]) -> None:
+def _load_heads(model: DesignClip | ArcFaceModel | TimmArcFaceModel, tensors: dict[str, Tensor]) -> None:
     """Load each head strictly from its '<head>.' slice; leftover keys mean a mismatched export."""
     used: set[str] = set()
-    for name, mod in model.head_modules().items():
+    heads = _timm_heads(model) if isinstance(model, TimmArcFaceModel) else model.head_modules()
+    for name, mod in heads.items():
         prefix = f"{name}."
         part = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         mod.load_state_dict(part, strict=True)
@@ -198,10 +220,21 @@ def _view_preprocess(meta: dict[str, Any], folder: Path, clip: nn.Module) -> Vie
     return ViewPreprocess(keep_ink=bool(record["keep_ink"]), input_size=int(record["input_size"]))
 
 
-def load_exported(path: str | Path, device: str | torch.device = "cpu") -> DesignClip | ArcFaceModel:
+def _load_timm(folder: Path, meta: dict[str, Any], device: str | torch.device) -> TimmArcFaceModel:
+    """A timm sheet model from its export: rebuilt from designclip.json, then every tensor loaded strictly."""
+    model = rebuild_from_meta(meta)
+    model.backbone.load_state_dict(load_file(str(folder / WEIGHTS_FILE)), strict=True)
+    _load_heads(model, load_file(str(folder / HEADS_FILE)))
+    return model.to(device).eval()
+
+
+def load_exported(path: str | Path, device: str | torch.device = "cpu"
+                  ) -> DesignClip | ArcFaceModel | TimmArcFaceModel:
     """Rebuild the trained model from an export folder (open_clip via local-dir:, then the heads); eval mode."""
     folder = Path(path).resolve()
     meta = read_export_meta(folder)
+    if meta.get("backbone") == "timm":
+        return _load_timm(folder, meta, device)
     clip, _, _, tokenizer = build_clip(f"local-dir:{folder}", device=device)
     model = _rebuild(meta, clip, tokenizer)
     model.view_preprocess = _view_preprocess(meta, folder, clip)
@@ -209,7 +242,10 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Desig
     return model.to(device).eval()
 
 
-def exported_eval_transform(model: DesignClip | ArcFaceModel) -> Callable[..., Tensor]:
-    """Training's view input minus augmentation: the recorded ink-keeping min-pool, then open_clip's eval transform."""
+def exported_eval_transform(model: DesignClip | ArcFaceModel | TimmArcFaceModel) -> Callable[..., Tensor]:
+    """Training's view input minus augmentation: the recorded ink-keeping min-pool, then open_clip's eval transform
+    (a timm sheet model: its recorded sheet settings' eval transform)."""
+    if isinstance(model, TimmArcFaceModel):
+        return sheet_eval_transform(model)
     base = image_transform_v2(PreprocessCfg(**model.clip.visual.preprocess_cfg), is_train=False)
     return model.view_preprocess.wrap(base)

@@ -89,11 +89,27 @@ def _checkpoint(accelerator: Any, store: CheckpointStore, step: int, state: dict
     accelerator.wait_for_everyone()
 
 
+def make_optimizer(options: TrainOptions, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+    """AdamW with open_clip's betas, or plain Adam (the seed's) with torch's defaults."""
+    if options.optimizer == "adam":
+        return torch.optim.Adam(groups)
+    return torch.optim.AdamW(groups, betas=(0.9, 0.98), eps=1e-6)
+
+
+def lr_factor(options: TrainOptions, total_steps: int) -> Callable[[int], float]:
+    """The LR multiplier of `options.schedule`: cosine with warmup, or constant 1."""
+    if options.schedule == "constant":
+        return lambda _step: 1.0
+    return cosine_with_warmup(total_steps, options.warmup_steps)
+
+
 def train(release_dir: str, store: CheckpointStore, options: TrainOptions, loop: LoopSettings = DEFAULT_LOOP,
           export: Callable[[Any, dict[str, Any]], None] | None = None,
           on_log: Callable[[dict[str, Any]], None] | None = None,
-          logger: logging.Logger | logging.LoggerAdapter | None = None) -> dict[str, Any]:
-    """Train on `release_dir`'s train split; resumes from the store's latest checkpoint; exports when finished."""
+          logger: logging.Logger | logging.LoggerAdapter | None = None,
+          build_parts: Callable[[str, TrainOptions], Any] | None = None) -> dict[str, Any]:
+    """Train on `release_dir`'s train split (or what `build_parts` makes of it, e.g. a DeepPatent folder); resumes
+    from the store's latest checkpoint; exports when finished."""
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
@@ -103,12 +119,12 @@ def train(release_dir: str, store: CheckpointStore, options: TrainOptions, loop:
     accelerator = Accelerator(mixed_precision=mixed_precision(options.precision), cpu=not torch.cuda.is_available(),
                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=unused)])
     set_seed(options.seed)
-    parts = train_setup.build(release_dir, options)
+    parts = (build_parts or train_setup.build)(release_dir, options)
     global_batch = options.batch_size * accelerator.num_processes  # each process reads its own shards
     total_steps = options.steps or max(1, math.ceil(options.epochs * steps_per_epoch(parts.train_samples,
                                                                                      global_batch)))
-    optimizer = torch.optim.AdamW(parts.param_groups, betas=(0.9, 0.98), eps=1e-6)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total_steps, options.warmup_steps))
+    optimizer = make_optimizer(options, parts.param_groups)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(options, total_steps))
     model, optimizer = accelerator.prepare(parts.model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
     step = 0

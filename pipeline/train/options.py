@@ -8,6 +8,9 @@ from typing import Any
 
 OBJECTIVES = ("clip", "caption-only", "arcface")
 PRECISIONS = ("auto", "bf16", "fp16", "no")
+BACKBONES = ("open_clip", "timm")  # timm: ArcFace only, `model` is any timm name (the seed's SwinV2)
+OPTIMIZERS = ("adamw", "adam")
+SCHEDULES = ("cosine", "constant")
 VIEW_TEMPERATURE = 0.07  # SupCon's tau for the multi-view term (CLIP's learnt 0.01 is far too sharp for views)
 
 
@@ -54,6 +57,15 @@ class TrainOptions:
     shuffle_patents: int = 256
     keep_ink: bool = True  # thicken strokes before downscaling views (thin lines vanish at 64-224 px otherwise)
     view_temperature: float = VIEW_TEMPERATURE  # the multi-view SupCon term's own tau
+    backbone: str = "open_clip"
+    timm_kwargs: dict[str, Any] | None = None  # extra timm.create_model arguments (tests: a tiny SwinV2)
+    preset: str | None = None  # sheet transforms of pipeline.train.sheet_transforms (timm backbone), e.g. higuchi
+    easy_margin: bool = False
+    focal_gamma: float = 0.0  # ArcFace logits through a focal cross-entropy when > 0 (the seed: 1.5)
+    dropout: float = 0.5  # the timm head's dropout
+    image_size: int | None = None  # the timm sheet input side (None: the preset's, 384 for higuchi)
+    optimizer: str = "adamw"
+    schedule: str = "cosine"  # constant: no warmup or decay (the seed)
 
     def __post_init__(self) -> None:
         if self.objective == "caption-only":  # the objective is its weights: record what is trained, not the lambdas
@@ -68,6 +80,15 @@ class TrainOptions:
             raise TrainError("steps must be positive")
         if self.precision not in PRECISIONS:
             raise TrainError(f"precision {self.precision!r}: use auto, bf16, fp16 or no")
+        if self.backbone not in BACKBONES:
+            raise TrainError(f"backbone {self.backbone!r}: use one of {', '.join(BACKBONES)}")
+        if self.backbone == "timm" and self.objective != "arcface":
+            raise TrainError("a timm backbone trains with --objective arcface only (it has no text tower)")
+        if self.optimizer not in OPTIMIZERS or self.schedule not in SCHEDULES:
+            raise TrainError(f"optimizer {self.optimizer!r} / schedule {self.schedule!r}: use one of "
+                             f"{', '.join(OPTIMIZERS)} / {', '.join(SCHEDULES)}")
+        if self.focal_gamma < 0:
+            raise TrainError(f"focal_gamma {self.focal_gamma}: use 0 (plain cross-entropy) or more")
         if self.view_temperature <= 0:
             raise TrainError(f"view_temperature {self.view_temperature}: use a positive value (SupCon's is 0.07)")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from designclip.pipeline.train.data import (
     patent_index,
     split_shards,
 )
+from designclip.pipeline.train.deeppatent_data import SheetBatches, make_sheet_loader, read_train_list
 from designclip.pipeline.train.model import (
     arcface_loss,
     build_arcface,
@@ -24,6 +26,8 @@ from designclip.pipeline.train.model import (
     param_groups,
 )
 from designclip.pipeline.train.options import TrainError, TrainOptions
+from designclip.pipeline.train.sheet_transforms import sheet_settings, train_transform
+from designclip.pipeline.train.timm_backbone import SheetPreprocess, build_timm_arcface, focal_cross_entropy
 from torch.utils.data import DataLoader
 
 LossFn = Callable[[torch.nn.Module, TrainBatch], tuple[torch.Tensor, dict[str, float]]]
@@ -59,19 +63,52 @@ def _clip_parts(options: TrainOptions, locarno: dict[str, int] | None) -> tuple[
     return model, train_tf, tokenizer, loss, clamp_logit_scale
 
 
-def _arcface_parts(options: TrainOptions, classes: int) -> tuple[Any, Any, Any, LossFn, Callable]:
-    model, train_tf, _ = build_arcface(options.model, classes, options.pretrained, options.model_config,
-                                       s=options.arcface_s, m=options.arcface_m,
-                                       grad_checkpointing=options.grad_checkpointing, keep_ink=options.keep_ink)
+def _timm_model(options: TrainOptions, classes: int) -> Any:
+    """The seed's timm model; `pretrained` 'default' (or any tag, appended to the name) loads timm's weights."""
+    preset = options.preset or "higuchi"
+    name, tag = options.model, options.pretrained
+    if tag and tag != "default":
+        name = f"{name}.{tag}"
+    settings = sheet_settings(preset)
+    if options.image_size is not None:
+        settings = dataclasses.replace(settings, image_size=options.image_size)
+    sheet = SheetPreprocess(preset, settings)
+    return build_timm_arcface(name, classes, pretrained=bool(tag), timm_kwargs=options.timm_kwargs, sheet=sheet,
+                              dropout=options.dropout, s=options.arcface_s, m=options.arcface_m,
+                              easy_margin=options.easy_margin, grad_checkpointing=options.grad_checkpointing)
 
+
+def _arcface_loss(options: TrainOptions) -> LossFn:
     def loss(m: torch.nn.Module, b: TrainBatch) -> tuple[torch.Tensor, dict[str, float]]:
-        value = arcface_loss(m(b.images, b.patent), b.patent)
+        value = focal_cross_entropy(m(b.images, b.patent)["logits"], b.patent, options.focal_gamma)
         return value, {"loss_arcface": float(value.detach())}
 
-    def no_text(texts: list[str]) -> torch.Tensor:  # ArcFace reads no captions
-        return torch.zeros(len(texts), 1, dtype=torch.long)
+    return loss
 
-    return model, train_tf, no_text, loss, lambda _m: None
+
+def _arcface_parts(options: TrainOptions, classes: int) -> tuple[Any, Any, Any, LossFn, Callable]:
+    if options.backbone == "timm":
+        model = _timm_model(options, classes)
+        return model, train_transform(model.view_preprocess.settings), _no_text, _arcface_loss(options), _nothing
+    model, train_tf, _ = build_arcface(options.model, classes, options.pretrained, options.model_config,
+                                       s=options.arcface_s, m=options.arcface_m, easy_margin=options.easy_margin,
+                                       grad_checkpointing=options.grad_checkpointing, keep_ink=options.keep_ink)
+
+    loss = _arcface_loss(options) if options.focal_gamma > 0 else _plain_arcface_loss
+    return model, train_tf, _no_text, loss, _nothing
+
+
+def _plain_arcface_loss(m: torch.nn.Module, b: TrainBatch) -> tuple[torch.Tensor, dict[str, float]]:
+    value = arcface_loss(m(b.images, b.patent), b.patent)
+    return value, {"loss_arcface": float(value.detach())}
+
+
+def _no_text(texts: list[str]) -> torch.Tensor:  # ArcFace reads no captions
+    return torch.zeros(len(texts), 1, dtype=torch.long)
+
+
+def _nothing(_model: torch.nn.Module) -> None:
+    return None
 
 
 def build(release_dir: str, options: TrainOptions) -> TrainParts:
@@ -97,3 +134,20 @@ def build(release_dir: str, options: TrainOptions) -> TrainParts:
         return make_loader(dataset, workers)
 
     return TrainParts(model, groups, loss, after, make_stream, total, patents)
+
+
+def build_deeppatent(deeppatent_dir: str, options: TrainOptions) -> TrainParts:
+    """The ArcFace parts on a DeepPatent-layout folder: one sample per listed sheet, one class per patent."""
+    if options.objective != "arcface":
+        raise TrainError("a DeepPatent folder has no captions: train it with --objective arcface")
+    sheets = read_train_list(deeppatent_dir)
+    model, transform, _, loss, after = _arcface_parts(options, len(sheets.patents))
+    groups = param_groups(model, options.lr, options.lr_head, options.weight_decay)
+    transform = model.view_preprocess.wrap(transform)
+
+    def make_stream(skip_batches: int, process_index: int, num_processes: int, workers: int) -> DataLoader:
+        dataset = SheetBatches(sheets, options.batch_size, transform, options.seed, skip_batches, process_index,
+                               num_processes)
+        return make_sheet_loader(dataset, workers)
+
+    return TrainParts(model, groups, loss, after, make_stream, len(sheets.rows), sheets.patents)

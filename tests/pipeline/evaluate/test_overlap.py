@@ -40,3 +40,39 @@ def test_a_benchmark_the_model_trained_on_is_refused_or_recorded(embedded_v1: di
     assert seen["allowed"] is True
     unknown = training_overlap(folder, _Encoder(None), scored, "the DeepPatent lists")
     assert unknown["count"] is None and "unknown" in unknown["note"]
+
+
+def test_a_model_trained_on_a_deeppatent_folder_is_checked_against_its_training_list(tmp_path) -> None:
+    import json
+
+    from designclip.pipeline.evaluate.overlap import check_overlap, training_overlap
+    from designclip.pipeline.train.export import EXPORT_FORMAT, META_FILE
+    from designclip.storage.folder import DataFolder
+
+    build = tmp_path / "deeppatent"
+    (build / "lists").mkdir(parents=True)
+    (build / "lists" / "train_patent_trn.txt").write_text(
+        "I20180102/USD0807001-20180102/USD0807001-20180102-D00001.png 1\n"
+        "I20180102/USD0807001-20180102/USD0807001-20180102-D00002.png 1\n"
+        "I20180109/USD0807264-20180109/USD0807264-20180109-D00004.png 2\n")
+    export = tmp_path / "models" / "higuchi"
+    export.mkdir(parents=True)
+    (export / META_FILE).write_text(json.dumps({"format": EXPORT_FORMAT, "extra": {
+        "run": "higuchi", "deeppatent": {"deeppatent_dir": str(build), "samples": 3, "patents": 2}}}))
+
+    class Exported:
+        def record(self) -> dict:
+            return {"path": str(export), "export": {"run": "higuchi", "release": None, "steps": 5}}
+
+    folder = DataFolder(tmp_path / "data")
+    clean = training_overlap(folder, Exported(), {"USD0834581", "USD0810412"}, "the DeepPatent benchmark lists")
+    assert (clean["count"], clean["checked"], clean["training_list"]) == (0, True, str(build / "lists" /
+                                                                                     "train_patent_trn.txt"))
+    seen = training_overlap(folder, Exported(), {"USD0834581", "USD0807264"}, "the DeepPatent benchmark lists")
+    assert (seen["count"], seen["examples"]) == (1, ["USD0807264"])
+    with pytest.raises(EvaluationError, match=r"its training list .*train_patent_trn.txt holds 1 of the 2 patents.*"
+                                              r"Rebuild the DeepPatent folder"):
+        check_overlap(seen, "higuchi", allow=False, log=logging.getLogger("test"))
+    (build / "lists" / "train_patent_trn.txt").unlink()
+    gone = training_overlap(folder, Exported(), {"USD0807264"}, "the DeepPatent benchmark lists")
+    assert (gone["count"], gone["checked"]) == (None, False) and "not there any more" in gone["note"]

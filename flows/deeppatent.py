@@ -1,0 +1,72 @@
+"""The DeepPatent flow: ingested weeks -> DeepPatent's images as its lists name them, its lists, a training split."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from designclip.pipeline.deeppatent.driver import DEEPPATENT, DeepPatentOptions, build_scope
+from designclip.pipeline.deeppatent.outputs import finish
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.tasks.deeppatent import deeppatent_week
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
+
+
+class DeepPatentFailed(RuntimeError):
+    """Some weeks failed; finished weeks are kept and the next run builds only the others."""
+
+
+def deeppatent_markdown(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """The Prefect artifact: one row per week, then the totals and what is missing."""
+    lines = ["| week | status | listed | written | training sheets | MiB |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        mib = f"{r['bytes'] / 2**20:.1f}" if "bytes" in r else ""
+        lines.append(f"| {r['week']} | {r['status']} | {r.get('listed', '')} | {r.get('listed_written', '')} | "
+                     f"{len(r.get('train', []))} | {mib} |")
+    return "\n".join([*lines, "", f"Training split: {summary['train_sheets']} sheets of {summary['train_patents']} "
+                      f"patents; {summary['summary']}"])
+
+
+@flow(name="deeppatent", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
+def deeppatent_flow(lists: str, data_root: str = layout.DEFAULT_DATA_ROOT,
+                    name: str = layout.DEFAULT_DEEPPATENT_NAME, start: dt.date | None = None,
+                    end: dt.date | None = None) -> dict[str, Any]:
+    """Build every ingested week the lists name or the range covers (finished weeks skipped), then the lists,
+    training list, README and missing.json; a week not ingested is reported in missing.json, never skipped silently."""
+    log = get_run_logger()
+    given = {k: v for k, v in (("start", start), ("end", end)) if v is not None}
+    options = DeepPatentOptions(lists_dir=lists, name=name, **given)
+    if options.start > options.end:
+        raise ValueError(f"--start {options.start} is after --end {options.end}")
+    folder = DataFolder(data_root)
+    weeks = DEEPPATENT.units(folder, build_scope(options), options)
+    if not weeks:
+        raise DeepPatentFailed(f"no ingested week of DeepPatent's lists or of {options.start}..{options.end} under "
+                               f"{data_root}: run `designclip ingest --start {options.start} --end {options.end}` "
+                               "first")
+    log.info("DeepPatent %s: %d ingested weeks to build", name, len(weeks))
+    futures = {w: deeppatent_week.submit(data_root, w, options) for w in weeks}
+    rows, failed = [], []
+    for week, fut in futures.items():
+        state = fut.wait() or fut.state
+        row: dict[str, Any] = {"week": week.isoformat()}
+        if state.is_completed():
+            result = fut.result()
+            row |= dict(result.stats) | {"status": "skipped (done)" if result.skipped else "done"}
+        else:
+            row["status"] = "failed"
+            failed.append(f"{week}: {state.result(raise_on_failure=False)}")
+        rows.append(row)
+    summary = finish(folder, options)
+    log.info("%s", summary["summary"])
+    key = "deeppatent-" + re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    create_markdown_artifact(deeppatent_markdown(summary, rows), key=key, description="DeepPatent rebuild by week")
+    if failed:
+        raise DeepPatentFailed(f"{len(failed)} of {len(weeks)} weeks failed (rerun to build them):\n"
+                               + "\n".join(failed))
+    return summary | {"weeks_skipped": sum(r["status"].startswith("skipped") for r in rows),
+                      "rows": [{k: v for k, v in r.items() if k != "train"} for r in rows]}

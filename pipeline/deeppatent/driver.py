@@ -1,0 +1,156 @@
+"""The DeepPatent stage driver (Prefect-free): one ingested week -> its listed and training sheets as PNGs, a marker.
+
+A week is done when its marker (`_stats/deeppatent/{name}/I{date}.json`, written last) was written from the same
+lists and date range. PNGs already written by a killed run are kept (they are written whole, atomically). After the
+weeks, `finish` copies the lists, writes the training list, README.md and missing.json from the markers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from designclip.pipeline.common.stage import Progress, Scope, UnitResult, no_progress
+from designclip.pipeline.deeppatent.lists import DeepPatentLists, read_lists
+from designclip.pipeline.deeppatent.sheets import SheetDecodeError, listed_path, tiff_to_png
+from designclip.pipeline.ingest.driver import ingested, ingested_weeks
+from designclip.storage import layout
+from designclip.storage.folder import DataFolder
+from designclip.storage.markers import DoneMarker
+from designclip.storage.tables import read_sheet_image, read_week_table
+
+STAGE = "deeppatent"
+FORMAT_VERSION = 1
+"""Bumped when the written images change (decoding, naming): every week is built again."""
+DEEPPATENT_START, DEEPPATENT_END = dt.date(2018, 1, 1), dt.date(2019, 6, 30)
+"""DeepPatent's grant range: the weeks whose patents outside the val/test lists make the training split."""
+
+
+class WeekNotIngested(RuntimeError):
+    """The week's tables are needed; the message says which command makes them."""
+
+
+@dataclass(frozen=True)
+class DeepPatentOptions:
+    """A rebuild: the folder of DeepPatent's lists, the rebuild's name, and the grant range of its training split."""
+
+    lists_dir: str
+    name: str = layout.DEFAULT_DEEPPATENT_NAME
+    start: dt.date = DEEPPATENT_START
+    end: dt.date = DEEPPATENT_END
+
+    def lists(self) -> DeepPatentLists:
+        return _read_lists(str(Path(self.lists_dir).resolve()), _mtimes(self.lists_dir))
+
+    def settings(self) -> dict[str, Any]:
+        """What a week's marker must match to be skipped: the lists' bytes, the range, the image format."""
+        return {"lists_sha256": self.lists().fingerprint(), "start": self.start.isoformat(),
+                "end": self.end.isoformat(), "format_version": FORMAT_VERSION}
+
+    def in_range(self, week: dt.date) -> bool:
+        return self.start <= week <= self.end
+
+
+def _mtimes(lists_dir: str) -> tuple[float, ...]:
+    return tuple(p.stat().st_mtime for p in sorted(Path(lists_dir).glob("*.txt")))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_lists(lists_dir: str, mtimes: tuple[float, ...]) -> DeepPatentLists:
+    """Parsed once per process (and again when a list file changes): one week's unit needs them all."""
+    return read_lists(lists_dir)
+
+
+def week_marker(folder: DataFolder, name: str, week: dt.date) -> DoneMarker:
+    return DoneMarker(folder, layout.stats_marker(layout.deeppatent_stage(name), week))
+
+
+def _write_png(folder: DataFolder, rel: str, tiff: bytes) -> int:
+    """Write one sheet as PNG unless a whole one is there already (a killed run's); returns the bytes written."""
+    if folder.exists(rel):
+        return 0
+    png = tiff_to_png(tiff)
+    with folder.atomic_open(rel) as f:
+        f.write(png)
+    return len(png)
+
+
+def week_sheets(folder: DataFolder, week: dt.date, options: DeepPatentOptions
+                ) -> tuple[dict[str, dict[str, Any]], list[str], list[dict[str, str]]]:
+    """The week's sheets to write by listed path, the training sheets among them, and the listed ones not there."""
+    lists = options.lists()
+    listed, held = lists.sheets_of_week(week), lists.held_out()
+    rows = read_week_table(folder, "sheets", week).to_pylist()
+    by_path = {listed_path(r["week"] or week, r["patent_id"], r["file"] or ""): r for r in rows}
+    train = sorted(p for p, r in by_path.items() if options.in_range(week) and r["patent_id"] not in held)
+    missing = [{"path": p, "reason": "not_in_archive"} for p in sorted(listed) if p not in by_path]
+    wanted = {p: by_path[p] for p in sorted({*listed, *train}) if p in by_path}
+    return wanted, train, missing
+
+
+class DeepPatentDriver:
+    """DeepPatent's images as a `StageDriver` over the ingested weeks of the lists and of the training range."""
+
+    name = STAGE
+
+    def units(self, folder: DataFolder, scope: Scope, options: DeepPatentOptions) -> list[dt.date]:
+        """Ingested weeks in the scope that the lists name or that the training range covers."""
+        listed = set(options.lists().weeks())
+        return [w for w in ingested_weeks(folder, scope.start, scope.end) if w in listed or options.in_range(w)]
+
+    def is_done(self, folder: DataFolder, unit: dt.date, options: DeepPatentOptions) -> bool:
+        return week_marker(folder, options.name, unit).done(options.settings()) is not None
+
+    def run(self, folder: DataFolder, unit: dt.date, options: DeepPatentOptions,
+            progress: Progress = no_progress) -> UnitResult:
+        """Write one week's listed and training sheets, then its marker; a finished week is skipped."""
+        week, settings = unit, options.settings()
+        marker, where = week_marker(folder, options.name, week), folder.path(layout.deeppatent_dir(options.name))
+        record = marker.done(settings)
+        if record is not None:
+            return UnitResult(STAGE, layout.week_id(week), True, record, where)
+        if not ingested(folder, week):
+            raise WeekNotIngested(f"week {week} is not ingested yet: run `designclip ingest --start {week} "
+                                  f"--end {week}`, then this build again")
+        started = time.monotonic()
+        wanted, train, missing = week_sheets(folder, week, options)
+        written = 0
+        bad: set[str] = set()
+        for i, (path, row) in enumerate(wanted.items(), 1):
+            rel = layout.deeppatent_file(options.name, f"images/{path}")
+            try:
+                written += _write_png(folder, rel, read_sheet_image(folder, row))
+            except FileNotFoundError:
+                missing.append({"path": path, "reason": f"no_image ({row.get('image_status')})"})
+                bad.add(path)
+            except SheetDecodeError as exc:
+                missing.append({"path": path, "reason": f"unreadable ({exc})"})
+                bad.add(path)
+            progress(i, len(wanted))
+        listed = options.lists().sheets_of_week(week)
+        listed_missing = [m for m in missing if m["path"] in listed]
+        stats = {"week": week.isoformat(), "listed": len(listed), "listed_written": len(listed) - len(listed_missing),
+                 "missing": sorted(listed_missing, key=lambda m: m["path"]),
+                 "train": [p for p in train if p not in bad], "train_missing": len(set(train) & bad),
+                 "images": len(wanted) - len(bad), "bytes": written, "seconds": round(time.monotonic() - started, 3),
+                 "finished_at": dt.datetime.now(dt.UTC).isoformat()}
+        record = marker.write(stats, settings)
+        return UnitResult(STAGE, layout.week_id(week), False, record, where)
+
+    def outputs(self, folder: DataFolder, scope: Scope, options: DeepPatentOptions) -> str:
+        return folder.path(layout.deeppatent_dir(options.name))
+
+
+DEEPPATENT = DeepPatentDriver()
+
+
+def build_scope(options: DeepPatentOptions) -> Scope:
+    """The weeks a rebuild covers: the training range and every week the lists name (one is in 2020)."""
+    weeks = options.lists().weeks()
+    start, end = min([options.start, *weeks[:1]]), max([options.end, *weeks[-1:]])
+    return Scope(start, end, release="", run="", size_profile="")
+
