@@ -115,16 +115,23 @@ class TrainDriver:
         release_dir = folder.path(layout.release_dir(unit.release))
         result = train(release_dir, run, opts, options.loop, export=export, on_log=logged, logger=self.log)
         plot = write_loss_plot(run, f"{run_name} ({opts.objective}, {opts.model}) on {unit.release}")
-        stats = {"run": run_name, "record": record, **result,
-                 "model_dir": str(run.model_dir) if result["finished"] else None, "loss_plot": plot,
-                 "metrics": str(run.metrics_path), "started_at": started.isoformat(),
-                 "finished_at": dt.datetime.now(dt.UTC).isoformat()}
-        if result["finished"]:
-            run.finish(stats)
+        stats = finish_run(run, run_name, record, result, plot, started)
         return UnitResult(self.name, run_name, False, stats, str(run.model_dir))
 
 
 TRAIN = TrainDriver()
+
+
+def finish_run(run: Any, run_name: str, record: dict[str, Any], result: dict[str, Any], plot: Any,
+               started: dt.datetime) -> dict[str, Any]:
+    """A run's stats (where its model, curve and log are); a finished run's done marker is written with them."""
+    stats = {"run": run_name, "record": record, **result,
+             "model_dir": str(run.model_dir) if result["finished"] else None, "loss_plot": plot,
+             "metrics": str(run.metrics_path), "started_at": started.isoformat(),
+             "finished_at": dt.datetime.now(dt.UTC).isoformat()}
+    if result["finished"]:
+        run.finish(stats)
+    return stats
 
 
 def stats_of(result: UnitResult) -> dict[str, Any]:
@@ -172,10 +179,4 @@ def train_deeppatent(data_root: str, deeppatent_dir: str, run_name: str, options
 
     result = train(deeppatent_dir, run, options, loop, export=export, logger=log, build_parts=build_deeppatent)
     plot = write_loss_plot(run, f"{run_name} ({options.objective}, {options.model}) on {deeppatent_dir}")
-    stats = {"run": run_name, "record": record, **result,
-             "model_dir": str(run.model_dir) if result["finished"] else None, "loss_plot": plot,
-             "metrics": str(run.metrics_path), "started_at": started.isoformat(),
-             "finished_at": dt.datetime.now(dt.UTC).isoformat()}
-    if result["finished"]:
-        run.finish(stats)
-    return {**stats, "skipped": False}
+    return {**finish_run(run, run_name, record, result, plot, started), "skipped": False}
