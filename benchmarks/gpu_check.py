@@ -7,6 +7,9 @@ Steps (each timed; one table printed, the same rows written as JSON):
            both from benchmarks/train.py.
   embed    the exported model through the embed stage's loader: PNG decode + eval transform + encode, images/s.
   faiss    the index stage's IVF-PQ build with k-means on the GPU (only when faiss sees a GPU).
+  higuchi  Higuchi's recipe (`--preset higuchi`): timm SwinV2-B 384 px, gray input, the seed's head, focal ArcFace,
+           Adam at two LRs, bf16 autocast: training images/s at batch 64 on random weights and sheets, and what 25
+           epochs of a rebuilt DeepPatent training split (~254k sheets) would take at that speed.
 `--cpu` runs the same steps with the tiny models in under 2 minutes (tests/test_gpu_check.py runs it).
 
 Needs a CUDA PyTorch (torch, torchvision, pillow), transformers and accelerate, plus these wheels (carry them and
@@ -67,6 +70,8 @@ class Sizes:
 
 GPU = Sizes("7b", 64, 16, 512, "ViT-B-16", 224, 256, 10, 40, 1024, 4, 128, 1_000_000, 512)
 CPU = Sizes("tiny", 8, 4, 16, "designclip-tiny", 64, 8, 2, 4, 16, 4, 16, 20_000, 32)
+DEEPPATENT_TRAIN_SHEETS = 254_000  # ~350k DeepPatent sheets minus the 96,782 of its val/test lists
+HIGUCHI_TINY = {"embed_dim": 16, "depths": [1, 1], "num_heads": [1, 1], "img_size": 64, "window_size": 4}
 
 
 # ------------------------------------------------------------------------------------------------- inputs
@@ -248,6 +253,44 @@ def check_faiss(sizes: Sizes, gpu: bool) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------------------------------------- report
 
+def check_higuchi(sizes: Sizes, device: str) -> list[dict[str, Any]]:
+    """Training images/s of Higuchi's recipe (random weights: no hub here) and the 25-epoch time it implies."""
+    from designclip.pipeline.train.higuchi import HIGUCHI, HIGUCHI_MODEL
+    from designclip.pipeline.train.sheet_transforms import SheetTransformSettings
+    from designclip.pipeline.train.timm_backbone import SheetPreprocess, build_timm_arcface, focal_cross_entropy
+
+    tiny = sizes.llava == "tiny"
+    side, batch, steps, warmup = (64, 4, 3, 1) if tiny else (384, 64, 20, 3)
+    name, kwargs = ("swinv2_tiny_window8_256", HIGUCHI_TINY) if tiny else (HIGUCHI_MODEL, None)
+    model = build_timm_arcface(name, 20_000, timm_kwargs=kwargs, sheet=SheetPreprocess(
+        "higuchi", SheetTransformSettings(image_size=side)), s=HIGUCHI.arcface_s, m=HIGUCHI.arcface_m).to(device)
+    optimizer = torch.optim.Adam([{"params": [p for n, p in model.named_parameters() if not n.startswith("margin")],
+                                   "lr": HIGUCHI.lr}, {"params": model.margin.parameters(), "lr": HIGUCHI.lr_head}])
+    images = torch.rand(batch, 1, side, side, device=device)
+    labels = torch.randint(0, 20_000, (batch,), device=device)
+
+    def step() -> None:
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+            loss = focal_cross_entropy(model(images, labels)["logits"].float(), labels, HIGUCHI.focal_gamma)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    rate = batch * steps / (time.perf_counter() - t0)
+    hours = HIGUCHI.epochs * DEEPPATENT_TRAIN_SHEETS / rate / 3600
+    return [_row("higuchi.train", f"{name} {side}px, batch {batch}, focal ArcFace, Adam", rate, "images/s",
+                 steps=steps),
+            _row("higuchi.25_epochs", f"25 epochs of ~{DEEPPATENT_TRAIN_SHEETS:,} sheets at that speed", hours,
+                 "hours (one GPU)")]
+
+
 def _row(key: str, what: str, value: float | None, unit: str, goal: float | None = None, **extra: Any
          ) -> dict[str, Any]:
     """One table row; `key` ('train.ratio') is stable for whoever reads the JSON."""
@@ -303,6 +346,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             ("train", lambda: check_train(sizes, data, workers)),
             ("embed", lambda: check_embed(sizes, data, device)),
             ("faiss", lambda: check_faiss(sizes, gpu=not args.cpu)),
+            ("higuchi", lambda: check_higuchi(sizes, device)),
         ]
         for name, step in steps:
             if time.perf_counter() - started > budget:

@@ -26,7 +26,7 @@ def test_cpu_mode_runs_every_step_and_writes_the_table_as_json(tmp_path: Path) -
     rows = {r["key"]: r for r in report["rows"]}
     assert report["mode"] == "cpu" and report["prefect_imported"] is False
     assert list(rows) == ["caption.batch1", "caption.tuned", "caption.speedup", "train.raw", "train.ours",
-                          "train.ratio", "embed.rate", "faiss.build"]
+                          "train.ratio", "embed.rate", "faiss.build", "higuchi.train", "higuchi.25_epochs"]
     assert report["total_s"] < 120 and wall < 180, f"the CPU mode took {report['total_s']}s (wall {wall:.0f}s)"
     # every caption came back with exactly the forced number of tokens, at batch 1 and at batch 8
     assert rows["caption.batch1"]["captions_ok"] == rows["caption.batch1"]["images"] == 4
@@ -38,6 +38,9 @@ def test_cpu_mode_runs_every_step_and_writes_the_table_as_json(tmp_path: Path) -
     assert all(rows[k]["value"] > 0 for k in rows)
     assert rows["embed.rate"]["images"] == 64 and rows["embed.rate"]["dim"] == 64  # 16 patents x 4 views, tiny dim
     assert rows["faiss.build"]["vectors"] == 20_000 and rows["faiss.build"]["what"].startswith("IVF")
+    assert rows["higuchi.train"]["what"].startswith("swinv2_tiny_window8_256 64px, batch 4, focal ArcFace")
+    assert rows["higuchi.25_epochs"]["value"] == pytest.approx(25 * 254_000 / rows["higuchi.train"]["value"] / 3600,
+                                                               rel=0.01)
     assert all(r["met"] is None for r in rows.values())  # goals are judged on the GPU run only
     assert rows["caption.tuned"]["goal"] == 15 and rows["caption.speedup"]["goal"] == 4
     assert rows["train.ratio"]["goal"] == 0.9
