@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 TABLE_NAMES = ("patents", "figures", "sheets", "errors")
-AREAS = ("raw", "images", "shards", "captions", "releases", "models", "embeddings", "indexes")
+AREAS = ("raw", "images", "shards", "captions", "releases", "models", "embeddings", "indexes", "deeppatent")
 """The top folders that hold the bulk of a data root's bytes, in DAG order (what `status` sizes)."""
 
 DEFAULT_DATA_ROOT = "./data"

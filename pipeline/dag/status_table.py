@@ -195,6 +195,7 @@ def format_status(status: dict[str, Any], markdown: bool = False, error_width: i
 
 
 def disk_line(disk: dict[str, int]) -> str:
-    """`raw 0 B, images 12.3 MiB, ... (total 1.2 GiB)`: bytes per area of the data root."""
-    parts = ", ".join(f"{area} {human_bytes(n)}" for area, n in disk.items())
+    """`raw 0 B, images 12.3 MiB, ... (total 1.2 GiB)`: bytes per area of the data root (the optional DeepPatent
+    rebuild only when there is one)."""
+    parts = ", ".join(f"{area} {human_bytes(n)}" for area, n in disk.items() if n or area != "deeppatent")
     return f"{parts} (total {human_bytes(sum(disk.values()))})"
