@@ -129,6 +129,7 @@ MIRRORED = ("pipeline", "storage", "tasks", "flows", "designclip/cli")
 TESTED_ELSEWHERE = {
     # common: the ground floor, exercised by the stages that use it
     "pipeline/common/contact_sheet.py": "tests/pipeline/index/test_search.py",  # hits_sheet's labelled cells
+    "pipeline/common/gray_sheet.py": "tests/pipeline/render/test_patent_views.py",  # decode_sheet's errors and pixels
     "pipeline/common/loader_workers.py": "tests/pipeline/caption/test_shard_llava.py",  # workers after a flow
     "pipeline/common/plots.py": "tests/pipeline/evaluate/test_report.py",  # recall and confusion PNGs
     "pipeline/common/splits.py": "tests/pipeline/release/test_build.py",  # ratios, one split per patent

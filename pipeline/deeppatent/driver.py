@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from designclip.pipeline.common.gray_sheet import SheetImageError
 from designclip.pipeline.common.stage import Progress, Scope, UnitResult, no_progress
 from designclip.pipeline.deeppatent.lists import DeepPatentLists, read_lists
-from designclip.pipeline.deeppatent.sheets import SheetDecodeError, listed_path, tiff_to_png
+from designclip.pipeline.deeppatent.sheets import listed_path, tiff_to_png
 from designclip.pipeline.ingest.driver import ingested, ingested_weeks
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
@@ -127,7 +128,7 @@ class DeepPatentDriver:
             except FileNotFoundError:
                 missing.append({"path": path, "reason": f"no_image ({row.get('image_status')})"})
                 bad.add(path)
-            except SheetDecodeError as exc:
+            except SheetImageError as exc:
                 missing.append({"path": path, "reason": f"unreadable ({exc})"})
                 bad.add(path)
             progress(i, len(wanted))

@@ -6,12 +6,8 @@ import datetime as dt
 import io
 from pathlib import PurePosixPath
 
+from designclip.pipeline.common.gray_sheet import decode_gray
 from designclip.storage import layout
-from PIL import Image, UnidentifiedImageError
-
-
-class SheetDecodeError(ValueError):
-    """A stored sheet that does not decode: reported as missing with this reason, never written half."""
 
 
 def sheet_stem(file: str) -> str:
@@ -26,12 +22,6 @@ def listed_path(week: dt.date, patent_id: str, file: str) -> str:
 
 def tiff_to_png(data: bytes) -> bytes:
     """The TIFF (bilevel as the USPTO ships it) as an 8-bit grey PNG, same size, no rotation or crop."""
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            grey = im.convert("L")
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise SheetDecodeError(f"unreadable sheet image ({exc})") from exc
     out = io.BytesIO()
-    grey.save(out, format="PNG", optimize=False)
+    decode_gray(data).save(out, format="PNG", optimize=False)  # SheetImageError: reported missing, never written
     return out.getvalue()

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import io
-
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from designclip.pipeline.common.gray_sheet import decode_gray
+from PIL import Image
 
 Box = tuple[int, int, int, int]
 
 
-class SheetImageError(ValueError):
-    """The stored sheet bytes are not a readable image (recorded per sheet; the patent's other views go on)."""
-
-
 def decode_sheet(data: bytes, orientation: str | None) -> Image.Image:
     """CCITT G4 (mode "1") to 8-bit gray *before* any resampling, turned upright when stored landscape."""
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            gray = im.convert("L")
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise SheetImageError(f"unreadable sheet image ({exc})") from exc
+    gray = decode_gray(data)
     if orientation == "landscape":
         # USPTO stores landscape sheets rotated 90 degrees counter-clockwise; turn them back clockwise (OpenCV: the
         # same pixels as Image.Transpose.ROTATE_270, ~10x faster on a whole sheet).

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from designclip.pipeline.common.gray_sheet import SheetImageError
 from designclip.pipeline.render.label_erase import erase_text, hide_ink
 from designclip.pipeline.render.near_duplicates import view_hash, view_hash256
 from designclip.pipeline.render.placement import SheetPlan, place_figs, sheet_regions
 from designclip.pipeline.render.segment import Region, SheetLayout, analyse_sheet, sheet_ink
-from designclip.pipeline.render.sheet_image import Box, SheetImageError, decode_sheet, ink_box
+from designclip.pipeline.render.sheet_image import Box, decode_sheet, ink_box
 from designclip.pipeline.render.view_image import crop_box, encode_png, square_view
 from PIL import Image
 

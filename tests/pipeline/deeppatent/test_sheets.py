@@ -7,7 +7,8 @@ import io
 
 import numpy as np
 import pytest
-from designclip.pipeline.deeppatent.sheets import SheetDecodeError, listed_path, tiff_to_png
+from designclip.pipeline.common.gray_sheet import SheetImageError
+from designclip.pipeline.deeppatent.sheets import listed_path, tiff_to_png
 from PIL import Image
 
 from tests.conftest import patent_folder
@@ -23,7 +24,7 @@ def test_png_holds_the_tiff_pixels_at_its_size() -> None:
 
 
 def test_unreadable_sheet_is_an_error() -> None:
-    with pytest.raises(SheetDecodeError, match="unreadable"):
+    with pytest.raises(SheetImageError, match="unreadable"):
         tiff_to_png(b"II*\0 not a tiff")
 
 

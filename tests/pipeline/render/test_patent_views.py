@@ -7,9 +7,10 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from designclip.pipeline.common.gray_sheet import SheetImageError
 from designclip.pipeline.render.fig_labels import find_fig_labels, parse_label
 from designclip.pipeline.render.patent_views import PatentViews, RenderOptions, render_patent, sample_key
-from designclip.pipeline.render.sheet_image import SheetImageError, decode_sheet, iou
+from designclip.pipeline.render.sheet_image import decode_sheet, iou
 from PIL import Image, ImageFilter
 
 from tests.conftest import patent_folder
