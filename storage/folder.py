@@ -137,22 +137,20 @@ class DataFolder:
 
     def remove_temporaries(self, rel: str) -> int:
         """Delete hidden `.*.tmp` files a crashed writer left directly in `rel`; returns how many."""
-        if not self.exists(rel):
-            return 0
-        stale = [p for p in self.fs.ls(self.path(rel), detail=False)
-                 if p.rsplit("/", 1)[-1].startswith(".") and p.endswith(".tmp")]
-        for p in stale:
-            self.fs.rm(p)
-        return len(stale)
+        return self._remove_in(rel, lambda name: name.startswith(".") and name.endswith(".tmp"))
 
     def remove_temporaries_of(self, rel: str) -> int:
         """Delete the hidden temporaries a killed writer of `rel` left beside it (`.NAME.1a2b3c4d.tmp`, the names
         `atomic_open` and `put_file` use), and no one else's: other units may be writing in the same folder."""
         parent, _, name = rel.rpartition("/")
-        if not self.exists(parent):
-            return 0
         mine = re.compile(rf"^\.{re.escape(name)}\.([0-9a-f]{{8}}|upload)\.tmp$")
-        stale = [p for p in self.fs.ls(self.path(parent), detail=False) if mine.match(p.rsplit("/", 1)[-1])]
+        return self._remove_in(parent, lambda entry: mine.match(entry) is not None)
+
+    def _remove_in(self, rel: str, chosen: Callable[[str], bool]) -> int:
+        """Delete the files directly in folder `rel` whose names are `chosen`; returns how many."""
+        if not self.exists(rel):
+            return 0
+        stale = [p for p in self.fs.ls(self.path(rel), detail=False) if chosen(p.rsplit("/", 1)[-1])]
         for p in stale:
             self.fs.rm(p)
         return len(stale)
