@@ -174,11 +174,12 @@ class WeeklyStream:
             local = bool(self.run.ingest.get("archives"))
             for a in self.archives:
                 self.conveyor.put("ingest" if local or finished(self.folder, a) else "download", a)
+            earlier = ingested_weeks(self.folder, self.run.start, self.run.end)
             if "render" in self.stages:  # weeks ingested before (e.g. from local archives) are rendered too
-                for week in ingested_weeks(self.folder, self.run.start, self.run.end):
+                for week in earlier:
                     if week not in listed:
                         self.conveyor.put("render", week)
-            self.weeks = sorted(listed | set(ingested_weeks(self.folder, self.run.start, self.run.end)))
+            self.weeks = sorted(listed | set(earlier))
         elif first == "render":
             self.weeks = self._scope_weeks(ingested_weeks(self.folder, self.run.start, self.run.end))
             if not self.weeks:
