@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -279,15 +278,3 @@ def parse_grant(
             }
         )
     return ParsedGrant(patent, figure_rows, sheet_rows, table.check)
-
-
-def split_concatenated_xml(lines: Iterable[bytes]) -> Iterator[bytes]:
-    """Split a weekly `ipgYYMMDD.xml` (documents concatenated, each with its own <?xml ?>) one document at a time."""
-    doc: list[bytes] = []
-    for line in lines:
-        if line.lstrip().startswith(b"<?xml") and doc:
-            yield b"".join(doc)
-            doc = []
-        doc.append(line)
-    if any(part.strip() for part in doc):
-        yield b"".join(doc)

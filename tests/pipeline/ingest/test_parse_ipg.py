@@ -1,11 +1,13 @@
-"""split_concatenated_xml on a weekly ipg-style file built from real grants (each with its own <?xml ?> and DOCTYPE)."""
+"""The ipg reader splits a weekly ipg-style file built from real grants (each with its own <?xml ?> and DOCTYPE)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from designclip.pipeline.ingest.parse import NotDesignPatent, parse_grant, split_concatenated_xml
+from designclip.pipeline.ingest.hostile import MemberLimits
+from designclip.pipeline.ingest.ipg import iter_ipg
+from designclip.pipeline.ingest.parse import NotDesignPatent, parse_grant
 
 SAMPLE = Path(__file__).resolve().parents[3] / "designclip" / "sample" / "patents"
 DESIGNS = ["USD0909824", "USD0910059", "USD0911449"]
@@ -14,6 +16,17 @@ DESIGNS = ["USD0909824", "USD0910059", "USD0911449"]
 def xml_bytes(prefix: str) -> bytes:
     d = next(p for p in SAMPLE.iterdir() if p.name.startswith(prefix))
     return (d / f"{d.name}.XML").read_bytes()
+
+
+def split_ipg(path: Path) -> list[bytes]:
+    """The documents of an ipg file as the ingest reads them (default caps: every sample document fits)."""
+    return [bundle.xml for bundle in iter_ipg(str(path), MemberLimits())]
+
+
+def lines_file(tmp_path: Path, lines: list[bytes]) -> Path:
+    path = tmp_path / "ipg210209.xml"
+    path.write_bytes(b"".join(lines))
+    return path
 
 
 def utility_doc() -> bytes:
@@ -34,8 +47,7 @@ def ipg_file(tmp_path: Path) -> Path:
 
 
 def test_split_yields_every_document(ipg_file: Path) -> None:
-    with ipg_file.open("rb") as fh:
-        docs = list(split_concatenated_xml(fh))
+    docs = split_ipg(ipg_file)
     assert len(docs) == 4
     assert all(d.startswith(b"<?xml") for d in docs)
     assert all(d.count(b"<?xml") == 1 and d.count(b"<!DOCTYPE") == 1 for d in docs)
@@ -46,12 +58,11 @@ def test_split_yields_every_document(ipg_file: Path) -> None:
 
 def test_split_documents_parse(ipg_file: Path) -> None:
     parsed, skipped = [], []
-    with ipg_file.open("rb") as fh:
-        for doc in split_concatenated_xml(fh):
-            try:
-                parsed.append(parse_grant(doc, source_archive=ipg_file.name))
-            except NotDesignPatent as exc:
-                skipped.append(str(exc))
+    for doc in split_ipg(ipg_file):
+        try:
+            parsed.append(parse_grant(doc, source_archive=ipg_file.name))
+        except NotDesignPatent as exc:
+            skipped.append(str(exc))
     assert [g.patent_id for g in parsed] == DESIGNS
     assert [g.patent["title"] for g in parsed] == [
         "Sport spoon",
@@ -64,11 +75,11 @@ def test_split_documents_parse(ipg_file: Path) -> None:
     assert len(skipped) == 1 and "11000001" in skipped[0]
 
 
-def test_split_ignores_trailing_blank_lines() -> None:
-    docs = list(split_concatenated_xml([xml_bytes(DESIGNS[0]), b"\r\n", b"  \n"]))
+def test_split_ignores_trailing_blank_lines(tmp_path: Path) -> None:
+    docs = split_ipg(lines_file(tmp_path, [xml_bytes(DESIGNS[0]), b"\r\n", b"  \n"]))
     assert len(docs) == 1
 
 
-def test_split_empty_input() -> None:
-    assert list(split_concatenated_xml([])) == []
-    assert list(split_concatenated_xml([b"\n", b"\r\n"])) == []
+def test_split_empty_input(tmp_path: Path) -> None:
+    assert split_ipg(lines_file(tmp_path, [])) == []
+    assert split_ipg(lines_file(tmp_path, [b"\n", b"\r\n"])) == []
