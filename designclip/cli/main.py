@@ -15,8 +15,9 @@ from designclip.cli.options import (
     add_download_options,
     add_keep_raw,
     argument_problem,
-    changed_from_defaults,
     dataclass_from_args,
+    explicit_dests,
+    explicit_fields,
 )
 from designclip.cli.prefect_setup import apply_prefect_defaults, prefect_start_advice
 from designclip.cli.printers import (
@@ -195,7 +196,12 @@ def _train_options(args: argparse.Namespace):
     if args.preset:
         from designclip.pipeline.train.higuchi import preset_options
 
-        return preset_options(args.preset, **changed_from_defaults(TrainOptions, args, **given))
+        typed = explicit_dests(args)
+        set_by_other_flags = {"model": "model" in typed or config is not None, "model_config": config is not None,
+                              "weights": any(d.startswith("lambda_") for d in typed),
+                              "timm_kwargs": args.timm_kwargs is not None}
+        chosen = {k: v for k, v in given.items() if set_by_other_flags[k]}
+        return preset_options(args.preset, **explicit_fields(TrainOptions, args, **chosen))
     return dataclass_from_args(TrainOptions, args, **given)
 
 

@@ -16,6 +16,37 @@ def _value_type(kind: Any) -> type:
     return args[0]
 
 
+EXPLICIT = "_explicit_flags"
+"""Namespace attribute: the dests of the dataclass flags the user typed (a preset fills in only the others)."""
+
+
+def _mark_explicit(namespace: argparse.Namespace, dest: str) -> None:
+    setattr(namespace, EXPLICIT, frozenset(getattr(namespace, EXPLICIT, frozenset())) | {dest})
+
+
+class _StoreExplicit(argparse.Action):
+    """`store`, remembering that the flag was typed (a value equal to the default is still the user's choice)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        _mark_explicit(namespace, self.dest)
+
+
+class _BoolExplicit(argparse.BooleanOptionalAction):
+    """`--flag/--no-flag`, remembering that it was typed."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        super().__call__(parser, namespace, values, option_string)
+        _mark_explicit(namespace, self.dest)
+
+
+def explicit_dests(args: argparse.Namespace) -> frozenset[str]:
+    """The dests of the dataclass flags given on the command line (typed, whatever their value)."""
+    return frozenset(getattr(args, EXPLICIT, frozenset()))
+
+
 def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, helps: Mapping[str, str],
                             skip: Iterable[str] = (), choices: Mapping[str, Iterable[str]] | None = None,
                             prefix: str = "") -> None:
@@ -31,11 +62,12 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, helps: M
         help_text = f"{text} (default {default})" if text else f"(default {default})"
         kind = _value_type(hints[f.name])
         if kind is bool:
-            parser.add_argument(flag, dest=prefix.replace("-", "_") + f.name, action=argparse.BooleanOptionalAction,
+            parser.add_argument(flag, dest=prefix.replace("-", "_") + f.name, action=_BoolExplicit,
                                 default=default, help=help_text)
             continue
         parser.add_argument(flag, dest=prefix.replace("-", "_") + f.name, type=kind, default=default,
-                            choices=tuple((choices or {}).get(f.name, ())) or None, help=help_text)
+                            action=_StoreExplicit, choices=tuple((choices or {}).get(f.name, ())) or None,
+                            help=help_text)
 
 
 def dataclass_from_args(cls: type, args: argparse.Namespace, prefix: str = "", **given: Any) -> Any:
@@ -45,16 +77,13 @@ def dataclass_from_args(cls: type, args: argparse.Namespace, prefix: str = "", *
     return cls(**(values | given))
 
 
-def changed_from_defaults(cls: type, args: argparse.Namespace, prefix: str = "", **given: Any) -> dict[str, Any]:
-    """The fields whose flags differ from the dataclass defaults (what a preset must not override), plus `given`.
-
-    A flag set to its generic default cannot be told from an unset one: the preset's value wins there.
-    """
-    defaults = cls()
+def explicit_fields(cls: type, args: argparse.Namespace, prefix: str = "", **given: Any) -> dict[str, Any]:
+    """The fields whose flags the user typed (what a preset must not override, even when equal to the generic
+    default), plus `given` (fields the caller knows were set by other flags)."""
+    typed = explicit_dests(args)
     values = dataclass_from_args(cls, args, prefix)
-    changed = {f.name: getattr(values, f.name) for f in dataclasses.fields(cls)
-               if getattr(values, f.name) != getattr(defaults, f.name)}
-    return changed | {k: v for k, v in given.items() if v != getattr(defaults, k)}
+    return {f.name: getattr(values, f.name) for f in dataclasses.fields(cls)
+            if prefix.replace("-", "_") + f.name in typed} | given
 
 
 def add_keep_raw(parser: argparse.ArgumentParser) -> None:

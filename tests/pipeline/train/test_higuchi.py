@@ -33,3 +33,19 @@ def test_cli_preset_gives_defaults_and_set_flags_win():
     assert options == preset_options("higuchi", batch_size=32, timm_kwargs={"drop_path_rate": 0.1})
     plain = build_parser().parse_args(["train", "--release", "v1", "--run", "r", "--objective", "arcface"])
     assert _train_options(plain).backbone == "open_clip" and _train_options(plain).preset is None
+
+
+def test_cli_flag_typed_at_the_generic_default_still_wins_over_the_preset():
+    from designclip.pipeline.train.options import TrainOptions
+
+    from designclip.cli.main import _train_options, build_parser
+
+    generic = TrainOptions()
+    argv = ["train", "--deeppatent", "dp", "--run", "r", "--preset", "higuchi", "--batch-size",
+            str(generic.batch_size), "--lr", str(generic.lr), "--no-easy-margin", "--weight-decay",
+            str(generic.weight_decay), "--model", generic.model]
+    options = _train_options(build_parser().parse_args(argv))
+    assert (options.batch_size, options.lr, options.easy_margin, options.weight_decay, options.model) == (
+        generic.batch_size, generic.lr, False, generic.weight_decay, generic.model)
+    assert options.preset == "higuchi" and options.focal_gamma == 1.5  # untyped fields keep the preset's values
+    assert options.batch_size != HIGUCHI.batch_size and options.lr != HIGUCHI.lr  # so the test can tell them apart
