@@ -18,6 +18,7 @@ from designclip.pipeline.common.gray_sheet import SheetImageError
 from designclip.pipeline.common.stage import Progress, Scope, UnitResult, no_progress
 from designclip.pipeline.deeppatent.lists import DeepPatentLists, read_lists
 from designclip.pipeline.deeppatent.sheets import listed_path, tiff_to_png
+from designclip.pipeline.deeppatent.views import needs_views, view_patents, write_week_views
 from designclip.pipeline.ingest.driver import ingested, ingested_weeks
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
@@ -43,6 +44,8 @@ class DeepPatentOptions:
     name: str = layout.DEFAULT_DEEPPATENT_NAME
     start: dt.date = DEEPPATENT_START
     end: dt.date = DEEPPATENT_END
+    profile: str = layout.DEFAULT_PROFILE
+    """The render profile whose views make the per-FIG. variant."""
 
     def lists(self) -> DeepPatentLists:
         return _read_lists(str(Path(self.lists_dir).resolve()), _mtimes(self.lists_dir))
@@ -50,7 +53,7 @@ class DeepPatentOptions:
     def settings(self) -> dict[str, Any]:
         """What a week's marker must match to be skipped: the lists' bytes, the range, the image format."""
         return {"lists_sha256": self.lists().fingerprint(), "start": self.start.isoformat(),
-                "end": self.end.isoformat(), "format_version": FORMAT_VERSION}
+                "end": self.end.isoformat(), "format_version": FORMAT_VERSION, "views_profile": self.profile}
 
     def in_range(self, week: dt.date) -> bool:
         return self.start <= week <= self.end
@@ -72,12 +75,22 @@ def week_marker(folder: DataFolder, name: str, week: dt.date) -> DoneMarker:
 
 def _write_png(folder: DataFolder, rel: str, tiff: bytes) -> int:
     """Write one sheet as PNG unless a whole one is there already (a killed run's); returns the bytes written."""
+    return 0 if folder.exists(rel) else _write_new(folder, rel, tiff_to_png(tiff))
+
+
+def _write_new(folder: DataFolder, rel: str, data: bytes) -> int:
+    """Write a file unless a whole one is there already (written atomically); returns the bytes written."""
     if folder.exists(rel):
         return 0
-    png = tiff_to_png(tiff)
     with folder.atomic_open(rel) as f:
-        f.write(png)
-    return len(png)
+        f.write(data)
+    return len(data)
+
+
+def _done(folder: DataFolder, week: dt.date, options: DeepPatentOptions) -> dict[str, Any] | None:
+    """The week's marker when it stands: same settings, and no views missing that the render now has."""
+    record = week_marker(folder, options.name, week).done(options.settings())
+    return None if record is None or needs_views(record, folder, week) else record
 
 
 def week_sheets(folder: DataFolder, week: dt.date, options: DeepPatentOptions
@@ -104,14 +117,14 @@ class DeepPatentDriver:
         return [w for w in ingested_weeks(folder, scope.start, scope.end) if w in listed or options.in_range(w)]
 
     def is_done(self, folder: DataFolder, unit: dt.date, options: DeepPatentOptions) -> bool:
-        return week_marker(folder, options.name, unit).done(options.settings()) is not None
+        return _done(folder, unit, options) is not None
 
     def run(self, folder: DataFolder, unit: dt.date, options: DeepPatentOptions,
             progress: Progress = no_progress) -> UnitResult:
         """Write one week's listed and training sheets, then its marker; a finished week is skipped."""
         week, settings = unit, options.settings()
         marker, where = week_marker(folder, options.name, week), folder.path(layout.deeppatent_dir(options.name))
-        record = marker.done(settings)
+        record = _done(folder, week, options)
         if record is not None:
             return UnitResult(STAGE, layout.week_id(week), True, record, where)
         if not ingested(folder, week):
@@ -133,11 +146,15 @@ class DeepPatentDriver:
                 bad.add(path)
             progress(i, len(wanted))
         listed = options.lists().sheets_of_week(week)
+        wanted_views = {s.patent_dir for s in listed.values()} & view_patents(options.lists())
+        views = write_week_views(folder, week, wanted_views, options.name, options.profile,
+                                 lambda rel, png: _write_new(folder, rel, png))
         listed_missing = [m for m in missing if m["path"] in listed]
         stats = {"week": week.isoformat(), "listed": len(listed), "listed_written": len(listed) - len(listed_missing),
                  "missing": sorted(listed_missing, key=lambda m: m["path"]),
                  "train": [p for p in train if p not in bad], "train_missing": len(set(train) & bad),
-                 "images": len(wanted) - len(bad), "bytes": written, "seconds": round(time.monotonic() - started, 3),
+                 "images": len(wanted) - len(bad), "bytes": written + views["bytes"], "views": views,
+                 "seconds": round(time.monotonic() - started, 3),
                  "finished_at": dt.datetime.now(dt.UTC).isoformat()}
         record = marker.write(stats, settings)
         return UnitResult(STAGE, layout.week_id(week), False, record, where)

@@ -8,6 +8,7 @@ from typing import Any
 
 from designclip.pipeline.deeppatent.driver import DEEPPATENT, DeepPatentOptions, build_scope, week_marker
 from designclip.pipeline.deeppatent.lists import EXTRA_FILES, TRAIN_LIST, DeepPatentLists
+from designclip.pipeline.deeppatent.views import write_view_lists
 from designclip.pipeline.ingest.driver import ingested, ingested_weeks
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
@@ -59,8 +60,20 @@ def _covered(lists: DeepPatentLists, name: str, absent: set[str]) -> tuple[int, 
     return len(sheets), len({s.patent_dir for s in sheets}), sum(s.path not in absent for s in sheets)
 
 
+def views_section(views: dict[str, Any]) -> list[str]:
+    """The README's per-FIG. part: protocol, counts per split, and the weeks still to render."""
+    rows = [f"| {split} | {c['listed_patents']:,} | {c['patents_with_views']:,} | {c['queries']:,} | "
+            f"{c['database']:,} | {c['single_view_queries']:,} |" for split, c in views["splits"].items()]
+    gaps = views["weeks_not_rendered"]
+    todo = (f"{len(gaps)} listed weeks were not rendered when built: {views['advice']}." if gaps
+            else "Every built week with listed patents was rendered.")
+    return ["## Per-FIG. views", "", f"`views/lists/*_view.txt` over `views/images/`: {views['protocol']}.", "",
+            "| split | listed patents | with views | queries | database views | single-view query patents |",
+            "|---|---|---|---|---|---|", *rows, "", todo, ""]
+
+
 def readme(lists: DeepPatentLists, options: DeepPatentOptions, missing: dict[str, Any], absent: set[str],
-           train: tuple[int, int], weeks_built: int) -> str:
+           train: tuple[int, int], weeks_built: int, views: dict[str, Any]) -> str:
     """The rebuild's README: where it comes from, counts per list, the training split and what is missing."""
     rows = [f"| `{n}` | {lines:,} | {patents:,} | {covered:,} |"
             for n in lists.raw for lines, patents, covered in [_covered(lists, n, absent)]]
@@ -78,7 +91,7 @@ def readme(lists: DeepPatentLists, options: DeepPatentOptions, missing: dict[str
         f"It holds {train[1]:,} sheets of {train[0]:,} patents; it is not DeepPatent's training set, only the same "
         "rule applied to the same weeks.", "",
         "## Missing", "", missing["summary"] + ".", "",
-        f"Weeks built: {weeks_built}. Names and reasons: `missing.json`.", ""])
+        f"Weeks built: {weeks_built}. Names and reasons: `missing.json`.", "", *views_section(views)])
 
 
 def finish(folder: DataFolder, options: DeepPatentOptions) -> dict[str, Any]:
@@ -100,12 +113,14 @@ def finish(folder: DataFolder, options: DeepPatentOptions) -> dict[str, Any]:
     absent = {m["path"] for m in missing["sheets"]} | {
         s.path for w in missing["weeks_not_built"] for s in lists.sheets_of_week(dt.date.fromisoformat(w)).values()}
     built = sum(r is not None for r in records.values())
+    views = write_view_lists(folder, options.name, lists, records)
     with folder.atomic_open(layout.deeppatent_file(options.name, "README.md"), "w") as f:
-        f.write(readme(lists, options, missing, absent, (patents, sheets), built))
+        f.write(readme(lists, options, missing, absent, (patents, sheets), built, views))
     return {"name": options.name, "where": folder.path(layout.deeppatent_dir(options.name)), "weeks_built": built,
             "weeks": len(records), "listed_sheets": missing["listed_sheets"],
             "missing_sheets": missing["missing_sheets"],
-            "train_patents": patents, "train_sheets": sheets, "summary": missing["summary"]}
+            "train_patents": patents, "train_sheets": sheets, "summary": missing["summary"],
+            "views": views["splits"], "weeks_not_rendered": views["weeks_not_rendered"]}
 
 
 def build(folder: DataFolder, options: DeepPatentOptions) -> dict[str, Any]:
