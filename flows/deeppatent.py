@@ -34,12 +34,13 @@ def deeppatent_markdown(summary: dict[str, Any], rows: list[dict[str, Any]]) -> 
 @flow(name="deeppatent", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
 def deeppatent_flow(lists: str, data_root: str = layout.DEFAULT_DATA_ROOT,
                     name: str = layout.DEFAULT_DEEPPATENT_NAME, start: dt.date | None = None,
-                    end: dt.date | None = None) -> dict[str, Any]:
+                    end: dt.date | None = None, profile: str = layout.DEFAULT_PROFILE) -> dict[str, Any]:
     """Build every ingested week the lists name or the range covers (finished weeks skipped), then the lists,
-    training list, README and missing.json; a week not ingested is reported in missing.json, never skipped silently."""
+    training list, README and missing.json; a week not ingested is reported in missing.json, never skipped silently.
+    profile: the render profile whose views make the per-FIG. variant."""
     log = get_run_logger()
     given = {k: v for k, v in (("start", start), ("end", end)) if v is not None}
-    options = DeepPatentOptions(lists_dir=lists, name=name, **given)
+    options = DeepPatentOptions(lists_dir=lists, name=name, profile=profile, **given)
     if options.start > options.end:
         raise ValueError(f"--start {options.start} is after --end {options.end}")
     folder = DataFolder(data_root)

@@ -85,13 +85,14 @@ def evaluate_flow(release: str, models: list[str], data_root: str = layout.DEFAU
                   pretrained: list[str | None] | None = None, deeppatent_lists: dict[str, str] | None = None,
                   seed: int = 0, pairs_5k: int = 5000, batch_size: int = 64, device: str | None = None,
                   force: bool = False, probe_max: int = PROBE_MAX,
-                  allow_deeppatent_overlap: bool = False) -> dict[str, Any]:
+                  allow_deeppatent_overlap: bool = False, skip_missing: bool = False) -> dict[str, Any]:
     """Evaluate each model (first = ours, the rest baselines; missing vectors are embedded first) and compare them.
 
     `pretrained[i]` is the open_clip pretrained tag of `models[i]` (None for folders, runs and random init).
     `deeppatent_lists` = {query_list, db_list, image_root} also scores the real DeepPatent test lists ({lists_dir,
     image_root}: the benchmark's test and val lists, beside the published rows); a model whose
-    training release holds any of the scored patents is refused unless `allow_deeppatent_overlap`.
+    training release holds any of the scored patents is refused unless `allow_deeppatent_overlap`; a listed image
+    that is missing is an error unless `skip_missing` (then its line is left out and counted in the report).
     """
     log = get_run_logger()
     if not models:
@@ -106,7 +107,7 @@ def evaluate_flow(release: str, models: list[str], data_root: str = layout.DEFAU
         raise ValueError(f"the models give the same tag twice ({', '.join(tags)}): each model once")
     folder = DataFolder(data_root)
     options = EvaluateOptions(seed, pairs_5k, deeppatent_lists, batch_size, device, force=force, probe_max=probe_max,
-                              allow_deeppatent_overlap=allow_deeppatent_overlap)
+                              allow_deeppatent_overlap=allow_deeppatent_overlap, skip_missing=skip_missing)
     results = []
     for i, spec in enumerate(specs):
         unit = EvalUnit(release, spec, tags[i])

@@ -1,10 +1,11 @@
-"""The whole DAG as one flow: ingest -> render -> caption -> release -> train -> embed/index -> evaluate.
+"""The whole DAG: ingest -> render -> caption -> [deeppatent] -> release -> train -> embed/index -> evaluate.
 
 The data stages stream per week (flows/weekly.py): each week is downloaded, ingested, rendered and captioned as soon
 as its input exists, as tasks of this flow with a bound per stage. Release waits for the whole range; then each
 later stage runs through the `STEP` its flow module declares (how to call it, how many units it had, where its
 outputs are), in the order of the stage registry. Stages exchange nothing but files under the data root, and each
 skips its finished units by their done markers, so running the same range again redoes only what failed.
+Asked for (`deeppatent_lists`), the DeepPatent rebuild runs between the data stages and release, like a stage.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from designclip.flows.deeppatent import deeppatent_flow
 from designclip.flows.step import Run, step_of
 from designclip.flows.weekly import StageOutcome, stream_weeks
 from designclip.pipeline.dag.run_profile import RunProfile, default_profile, profile_from_record
@@ -69,13 +71,16 @@ def pipeline_flow(
     release_options: dict[str, Any] | None = None,
     extra_weeks: list[dt.date] | None = None,
     render_workers: int | None = None,
+    deeppatent_lists: str | None = None,
+    deeppatent_name: str = layout.DEFAULT_DEEPPATENT_NAME,
 ) -> dict[str, Any]:
     """Run the stages from `from_stage` to `until` on the weeks granted in [start, end]; finished work is skipped.
 
     A week that fails in a data stage (ingest, render, caption) stops there while the other weeks flow on, but
     nothing is released from a range with failures; the flow then fails naming the stages to rerun. extra_weeks:
     weeks outside [start, end] whose data stages run too (a scheduled run's revised weeks); render_workers: render
-    worker processes (default one per core).
+    worker processes (default one per core). deeppatent_lists: DeepPatent's lists folder; given, the weeks are
+    also rebuilt as DeepPatent `deeppatent_name` (flows/deeppatent.py) after the data stages, before release.
     """
     log = get_run_logger()
     if start > end:
@@ -96,6 +101,8 @@ def pipeline_flow(
                                "release": release, "run": run, "profile": profile.record(),
                                "profile_line": profile.describe(), "stages": {}, "results": {}, "failed": []}
     streamed = _stream(state, tuple(s for s in todo if s in DATA_STAGES), summary, log)
+    if deeppatent_lists:
+        _deeppatent(state, deeppatent_lists, deeppatent_name, summary, log)
     for stage in todo:
         if stage in streamed:
             continue
@@ -120,7 +127,8 @@ def pipeline_flow(
     summary["disk"] = disk_usage(state.folder)
     if summary["failed"]:
         raise PipelineFailed(f"stages failed: {', '.join(summary['failed'])}; finished work is kept, rerun with "
-                             f"`designclip rerun --failed --start {start} --end {end}`", summary)
+                             f"`designclip rerun --failed --start {start} --end {end}"
+                             f"{_deeppatent_flags(deeppatent_lists, deeppatent_name)}`", summary)
     return summary
 
 
@@ -152,6 +160,34 @@ def _stream(state: Run, stages: tuple[str, ...], summary: dict[str, Any], log: A
         log.info("stage %s: %d units, %d already done, %d computed; outputs in %s", stage, outcome.units,
                  outcome.skipped, outcome.units - outcome.skipped, outcome.where)
     return stages
+
+
+def _deeppatent(state: Run, lists: str, name: str, summary: dict[str, Any], log: Any) -> None:
+    """DeepPatent rebuilt from the run's weeks, recorded like a stage; not run after a data stage failed."""
+    if summary["failed"]:
+        summary["stages"]["deeppatent"] = {"status": "not run", "reason": f"{', '.join(summary['failed'])} failed"}
+        return
+    try:  # .fn: its per-week tasks are tasks of this DAG run, as with every STEP (flows/step.py)
+        result = deeppatent_flow.fn(lists, state.data_root, name, start=state.start, end=state.end,
+                                    profile=state.profile.size_profile)
+    except Exception as exc:  # noqa: BLE001 - recorded like a stage; the flow fails at the end
+        log.error("stage deeppatent failed: %s", exc)
+        summary["failed"].append("deeppatent")
+        summary["stages"]["deeppatent"] = {"status": "failed", "error": str(exc)}
+        return
+    units, skipped = len(result["rows"]), result["weeks_skipped"]
+    summary["results"]["deeppatent"] = result
+    summary["stages"]["deeppatent"] = {"status": "done", "units": units, "skipped": skipped,
+                                       "recomputed": units - skipped, "where": result["where"]}
+    log.info("stage deeppatent: %d weeks, %d already done; %s; outputs in %s", units, skipped, result["summary"],
+             result["where"])
+
+
+def _deeppatent_flags(lists: str | None, name: str) -> str:
+    """The rerun hint's DeepPatent options, so the rerun rebuilds it too."""
+    if not lists:
+        return ""
+    return f" --deeppatent {lists}" + (f" --deeppatent-name {name}" if name != layout.DEFAULT_DEEPPATENT_NAME else "")
 
 
 def force_stage(stage: str, start: dt.date, end: dt.date, data_root: str = layout.DEFAULT_DATA_ROOT,

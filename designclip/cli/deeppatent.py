@@ -17,7 +17,14 @@ def print_deeppatent(summary: dict[str, Any]) -> None:
     print(f"  listed sheets: {summary['listed_sheets']}, missing: {summary['missing_sheets']}")
     print(f"  training split: {summary['train_sheets']} sheets of {summary['train_patents']} patents")
     print(f"  {summary['summary']}")
-    print(f"  images, lists, README.md, missing.json: {summary['where']}")
+    for split, c in (summary.get("views") or {}).items():
+        print(f"  per-FIG. views ({split}): {c['queries']} queries, {c['database']} database views, "
+              f"{c['patents_with_views']} of {c['listed_patents']} listed patents rendered")
+    if summary.get("weeks_not_rendered"):
+        weeks = summary["weeks_not_rendered"]
+        print(f"  {len(weeks)} listed weeks not rendered yet, so without per-FIG. views: `designclip render "
+              f"--start {weeks[0]} --end {weeks[-1]}`, then build again")
+    print(f"  images, views, lists, README.md, missing.json: {summary['where']}")
 
 
 def cmd_deeppatent_build(args: argparse.Namespace) -> int:
@@ -26,7 +33,7 @@ def cmd_deeppatent_build(args: argparse.Namespace) -> int:
 
     lists = Path(args.lists).resolve() if args.lists else packaged_lists()
     summary = deeppatent_flow(lists=str(lists), data_root=args.data_root, name=args.name,
-                              start=args.start, end=args.end)
+                              start=args.start, end=args.end, profile=f"px{args.size}")
     print_deeppatent(summary)
     return 0
 
@@ -46,4 +53,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                             f"{layout.DEFAULT_DEEPPATENT_NAME})")
     build.add_argument("--start", type=parse_date, help="first grant date of the training split (default 2018-01-01)")
     build.add_argument("--end", type=parse_date, help="last grant date of the training split (default 2019-06-30)")
+    build.add_argument("--size", type=int, default=512,
+                       help="which rendered view size makes the per-FIG. variant (default 512)")
     build.set_defaults(func=cmd_deeppatent_build)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from pathlib import Path
 from typing import Any
 
 from designclip.cli.options import add_download_options, add_keep_raw
@@ -39,6 +40,11 @@ def print_pipeline(summary: dict[str, Any]) -> None:
     for stage in STAGES:
         if stage in results:
             printers[stage](results[stage])
+        if stage == "caption" and "deeppatent" in results:  # the rebuild runs after the data stages
+            from designclip.cli.deeppatent import print_deeppatent
+
+            print()
+            print_deeppatent(results["deeppatent"])
     print(f"\nStages (release {summary['release']}, run {summary['run']}):")
     for stage, info in summary["stages"].items():
         if info["status"] == "done":
@@ -61,7 +67,9 @@ def _pipeline_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             "release": args.release,
             "run": args.run, "profile": _profile(args),
             "release_options": {"exclude_patents": args.exclude_patents, "drop_excluded": args.drop_excluded,
-                                "include_fallbacks": args.include_fallbacks}}
+                                "include_fallbacks": args.include_fallbacks},
+            "deeppatent_lists": str(Path(args.deeppatent).resolve()) if args.deeppatent else None,
+            "deeppatent_name": args.deeppatent_name}
 
 
 def _run_pipeline(kwargs: dict[str, Any]) -> int:
@@ -201,6 +209,22 @@ def _run_options(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--epochs", type=float, help="training epochs when --steps is not given")
     parser.add_argument("--batch-size", type=int, help="training batch size (default 64 on GPU, 16 on CPU)")
     parser.add_argument("--baseline", help="model evaluated beside the trained one (default: the untrained one)")
+    _deeppatent_options(parser)
+
+
+def _deeppatent_options(parser: argparse.ArgumentParser) -> None:
+    """`--deeppatent [LISTS]`: rebuild DeepPatent from the run's weeks in the same DAG run, before release."""
+    from designclip.pipeline.deeppatent.lists import packaged_lists
+
+    parser.add_argument("--deeppatent", nargs="?", const=str(packaged_lists()), metavar="LISTS",
+                        help="after the data stages, rebuild DeepPatent from the run's ingested (and rendered) weeks "
+                             "as `designclip deeppatent build` does; LISTS: the lists folder (default: the real "
+                             "lists shipped with designclip). DeepPatent's own range is 2018-01-01..2019-06-30 plus "
+                             "one week of 2020 (2020-01-07) that the lists name; the training split covers "
+                             "--start..--end")
+    parser.add_argument("--deeppatent-name", default=layout.DEFAULT_DEEPPATENT_NAME, metavar="NAME",
+                        help="the rebuild's folder: DATA_ROOT/deeppatent/NAME (default "
+                             f"{layout.DEFAULT_DEEPPATENT_NAME})")
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:

@@ -165,7 +165,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                  "image_root": args.deeppatent_images}
     summary = evaluate_flow(release=args.release, models=models, data_root=args.data_root, pretrained=pretrained,
                             deeppatent_lists=lists, seed=args.seed, pairs_5k=args.patents_5k,
-                            allow_deeppatent_overlap=args.allow_deeppatent_overlap)
+                            allow_deeppatent_overlap=args.allow_deeppatent_overlap,
+                            skip_missing=args.skip_missing_images)
     print_evaluation(summary)
     return 0
 
@@ -181,10 +182,13 @@ def _evaluate_benchmark_only(args: argparse.Namespace) -> int:
                                  [args.pretrained, *(args.baseline_pretrained or [None] * len(args.baseline or []))],
                                  strict=True):
         report = evaluate_benchmark_only(args.data_root, model, args.deeppatent_lists, args.deeppatent_images,
-                                         pretrained=pretrained, allow_overlap=args.allow_deeppatent_overlap)
+                                         pretrained=pretrained, allow_overlap=args.allow_deeppatent_overlap,
+                                         skip_missing=args.skip_missing_images)
         for split, part in report["deeppatent_benchmark"]["splits"].items():
             print(f"{report['model']['tag']} on DeepPatent {split}: mAP {part.get('mAP', 0):.4f} (official), "
                   f"{part.get('mAP_pml', 0):.4f} (PML), P@1 {part.get('p_at_1') or 0:.4f}")
+            if part.get("missing_images"):
+                print(f"  {part['missing_images']} of {part['listed_images']} listed images missing (skipped)")
         print(f"  report: {report['report_dir']}/report.md (published rows beside it)")
     return 0
 
@@ -261,4 +265,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--allow-deeppatent-overlap", action="store_true",
                           help="score DeepPatent even when the model's training release holds some of its patents "
                                "(printed loudly, recorded as deeppatent.overlap_patents)")
+    evaluate.add_argument("--skip-missing-images", action="store_true",
+                          help="score the DeepPatent list lines whose image is there and leave the rest out "
+                               "(counted per split as missing_images in the report; a rebuild's missing.json says "
+                               "why); default: a missing image is an error")
     evaluate.set_defaults(func=cmd_evaluate)

@@ -101,7 +101,7 @@ def split_lines(query: set[str], db: set[str], views: dict[str, list[str]]) -> d
     return {"query": "".join(query_lines), "db": "".join(db_lines),
             "counts": {"listed_patents": len(patents), "patents_with_views": len(patents) - len(missing),
                        "queries": len(query_lines), "database": len(db_lines), "single_view_queries": single,
-                       "missing_patents": len(missing), "missing_examples": missing[:10]}}
+                       "missing_patents": len(missing), "missing_patent_examples": missing[:10]}}
 
 
 def write_view_lists(folder: DataFolder, name: str, lists: DeepPatentLists,

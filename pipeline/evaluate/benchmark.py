@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from designclip.pipeline.evaluate.evaluation import EvaluationError
 from designclip.pipeline.evaluate.lists import evaluate_deeppatent_lists, list_patents
+from designclip.pipeline.evaluate.per_view import per_view_variant
 
 LIST_FILES = {"test": ("test_query_patent.txt", "test_db_patent.txt"),
               "val": ("val_query_patent.txt", "val_db_patent.txt")}
@@ -62,19 +63,24 @@ def benchmark_patents(lists_dir: str | Path) -> set[str]:
 
 
 def score_benchmark(encoder: Any, lists_dir: str | Path, image_root: str | Path, batch_size: int = 64,
-                    progress: Callable[[int, int], None] | None = None, size: int = 512, margin: float = 0.03
-                    ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+                    progress: Callable[[int, int], None] | None = None, size: int = 512, margin: float = 0.03,
+                    *, skip_missing: bool = False) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Score every split of the folder: ({lists_dir, image_root, splits: {split: metrics}, published}, {split: top10}).
 
-    Each split's metrics carry ``p_at_1`` (= top-1 accuracy) beside both mAPs; a missing image is an error.
+    Each split's metrics carry ``p_at_1`` (= top-1 accuracy) beside both mAPs; a missing image is an error unless
+    ``skip_missing`` (then its line is left out and counted in the split's ``missing_images``). ``per_view`` holds
+    the per-FIG. variant when the lists belong to a `designclip deeppatent build` with rendered views ({} otherwise).
     """
     splits: dict[str, Any] = {}
     tops: dict[str, np.ndarray] = {}
     for split, pair in benchmark_lists(lists_dir).items():
         metrics, top = evaluate_deeppatent_lists(encoder, pair["query_list"], pair["db_list"], image_root,
-                                                 batch_size, progress, size=size, margin=margin)
+                                                 batch_size, progress, size=size, margin=margin,
+                                                 skip_missing=skip_missing)
         splits[split] = {**metrics, "split": split, "p_at_1": (metrics.get("top_k") or {}).get("1")}
         tops[split] = top
     section = {"lists_dir": str(lists_folder(lists_dir)), "image_root": str(image_root), "splits": splits,
+               "per_view": per_view_variant(encoder, lists_folder(lists_dir), batch_size, progress, size, margin,
+                                            skip_missing),
                "published": [dict(row) for row in PUBLISHED_DEEPPATENT]}
     return section, tops

@@ -39,9 +39,12 @@ def benchmark_markdown(report: dict[str, Any]) -> str:
 
 def evaluate_benchmark_only(data_root: str, model: str, lists_dir: str | Path, image_root: str | Path, *,
                             pretrained: str | None = None, batch_size: int = 64, device: str | None = None,
-                            allow_overlap: bool = False, logger: Logger | None = None,
+                            allow_overlap: bool = False, skip_missing: bool = False, logger: Logger | None = None,
                             progress: Progress = no_progress) -> dict[str, Any]:
-    """Score `model` on every split of the lists folder and write its report; returns report.json's content."""
+    """Score `model` on every split of the lists folder and write its report; returns report.json's content.
+
+    `skip_missing`: lines whose image is not under `image_root` are left out (and counted) instead of an error.
+    """
     log = logger or logging.getLogger("designclip.evaluate")
     started, folder = time.perf_counter(), DataFolder(data_root)
     spec = EncoderSpec(model, pretrained)
@@ -49,7 +52,8 @@ def evaluate_benchmark_only(data_root: str, model: str, lists_dir: str | Path, i
     encoder = get_encoder(spec, folder.url, device, tag=tag)
     overlap = training_overlap(folder, encoder, benchmark_patents(lists_dir), "the DeepPatent benchmark lists")
     check_overlap(overlap, tag, allow_overlap, log)
-    bench, tops = score_benchmark(encoder, lists_dir, image_root, batch_size, progress)
+    bench, tops = score_benchmark(encoder, lists_dir, image_root, batch_size, progress,
+                                  skip_missing=skip_missing)
     report = {"model": {**model_record(encoder), "tag": tag}, "release": {"version": BENCHMARK_ONLY},
               "deeppatent_benchmark": bench, "deeppatent_lists": bench["splits"]["test"], "overlap": overlap,
               "created_at": dt.datetime.now(dt.UTC).isoformat(), "seconds": round(time.perf_counter() - started, 3)}

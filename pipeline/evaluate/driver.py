@@ -29,7 +29,6 @@ from designclip.pipeline.evaluate.inputs import (
 )
 from designclip.pipeline.evaluate.lists import evaluate_deeppatent_lists, list_patents
 from designclip.pipeline.evaluate.overlap import check_overlap, training_overlap
-from designclip.pipeline.evaluate.per_view import per_view_variant
 from designclip.pipeline.evaluate.prompts import class_prompt_vectors, model_record
 from designclip.pipeline.evaluate.report import confusion_pngs, recall_png, report_markdown
 from designclip.storage import layout
@@ -58,6 +57,7 @@ class EvaluateOptions:
     force: bool = False
     probe_max: int = PROBE_MAX
     allow_deeppatent_overlap: bool = False
+    skip_missing: bool = False  # DeepPatent list lines without their image: left out and counted, not an error
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,8 @@ def _inputs(folder: DataFolder, unit: EvalUnit, options: EvaluateOptions, splits
         "embeddings": embeddings_fingerprint(folder, unit.release, unit.model_tag, splits),
         "settings": {"schema": REPORT_SCHEMA, "seed": options.seed, "pairs_5k": options.pairs_5k,
                      "probe_max": options.probe_max, "deeppatent_lists": lists_record(options.deeppatent_lists),
-                     "allow_deeppatent_overlap": options.allow_deeppatent_overlap},
+                     "allow_deeppatent_overlap": options.allow_deeppatent_overlap,
+                     **({"skip_missing_images": True} if options.skip_missing else {})},
     }
     inputs["fingerprint"] = fingerprint(inputs)
     return inputs
@@ -155,15 +156,16 @@ class EvaluateDriver:
         arrays = report.pop("arrays")
         if lists and lists.get("lists_dir"):
             bench, tops = score_benchmark(encoder, lists["lists_dir"], lists["image_root"], options.batch_size,
-                                          progress, size=render_size(folder, release))
-            bench["per_view"] = per_view_variant(test, lists["lists_dir"], release, options.seed)
+                                          progress, size=render_size(folder, release),
+                                          skip_missing=options.skip_missing)
             report["deeppatent_benchmark"] = bench
             report["deeppatent_lists"] = bench["splits"]["test"]  # the stable deeppatent.* keys are test's
             arrays["deeppatent_lists_topk"] = tops["test"]
         elif lists:
             metrics, topk = evaluate_deeppatent_lists(encoder, lists["query_list"], lists["db_list"],
                                                       lists["image_root"], options.batch_size, progress,
-                                                      size=render_size(folder, release))
+                                                      size=render_size(folder, release),
+                                                      skip_missing=options.skip_missing)
             report["deeppatent_lists"] = metrics
             arrays["deeppatent_lists_topk"] = topk
         set_deeppatent_keys(report, overlap)
@@ -205,10 +207,11 @@ def evaluate_model(data_root: str, release: str, spec: EncoderSpec, *, seed: int
                    deeppatent_lists: dict[str, str] | None = None, batch_size: int = 64, device: str | None = None,
                    tag: str | None = None, embed_missing: bool = True, force: bool = False,
                    probe_max: int = PROBE_MAX, allow_deeppatent_overlap: bool = False,
-                   logger: Logger | None = None, progress: Progress = no_progress) -> dict[str, Any]:
+                   skip_missing: bool = False, logger: Logger | None = None,
+                   progress: Progress = no_progress) -> dict[str, Any]:
     """Evaluate one model on a release in this process and write its report folder (see `evaluation_of`)."""
     driver = EvaluateDriver(logger) if logger is not None else EVALUATE
     options = EvaluateOptions(seed, pairs_5k, deeppatent_lists, batch_size, device, embed_missing, force, probe_max,
-                              allow_deeppatent_overlap)
+                              allow_deeppatent_overlap, skip_missing)
     folder, unit = DataFolder(data_root), EvalUnit(release, spec, tag)
     return evaluation_of(folder, unit, driver.run(folder, unit, options, progress))

@@ -182,12 +182,14 @@ def _benchmark_row(variant: str, split: str, part: dict[str, Any]) -> list[str]:
     if variant == "sheets":
         note = f"{part.get('patents', '?')} patents"
     else:
-        note = (f"{part.get('patents_with_views', '?')} of {part.get('listed_patents', '?')} listed patents have "
-                f"views in release {part.get('release', '?')}, {part.get('views', '?')} views")
+        note = f"{part.get('patents_with_views', '?')} of {part.get('listed_patents', '?')} listed patents rendered"
         if part.get("missing_patents"):
-            note += f"; {part['missing_patents']} not in it (e.g. {', '.join(part.get('missing_examples', [])[:3])})"
-        if part.get("distractor_patents"):
-            note += f"; {part['distractor_patents']} single-view patents as distractors"
+            note += (f"; {part['missing_patents']} without views (e.g. "
+                     f"{', '.join(part.get('missing_patent_examples', [])[:3])})")
+        if part.get("single_view_queries"):
+            note += f"; {part['single_view_queries']} single-view query patents kept as distractors"
+        if part.get("weeks_not_rendered"):
+            note += f"; {part['weeks_not_rendered']} listed weeks not rendered (views.json)"
     if part.get("skipped_queries"):
         note += f"; {part['skipped_queries']} queries without a relevant image"
     if part.get("skipped"):
@@ -215,13 +217,22 @@ def benchmark_lines(bench: dict[str, Any], label: str = "ours") -> list[str]:
     """The benchmark's splits, sheet level and per-FIG. views (both mAPs, P@1, top-k), above the published rows."""
     header = ["Model", *BENCHMARK_HEADER]
     some = next(iter(bench.get("splits", {}).values()), {})
-    per_view = ("; per-FIG. views: " + PER_VIEW_PROTOCOL) if bench.get("per_view") else ""
+    per_view = (("; per-FIG. views: " + PER_VIEW_PROTOCOL) if bench.get("per_view") else
+                "; no per-FIG. views (they come from `designclip deeppatent build` after render: views/ beside lists/)")
     return [f"Lists `{bench.get('lists_dir')}`, images under `{bench.get('image_root')}`; sheet preprocessing: "
             f"{some.get('preprocessing', 'not recorded')}{per_view}. mAP official = DeepPatent's AP over the full "
             "ranking; mAP pml = pytorch-metric-learning's mean_average_precision at max_bin_count (Higuchi & "
             "Yanai's); P@1 = share of queries whose first hit is of their patent. Published rows are copied from the "
             "papers (other code and preprocessing), not measured here.", "",
-            *_table(header, [*_benchmark_rows(label, bench), *published_rows(len(header))])]
+            *missing_lines(bench), *_table(header, [*_benchmark_rows(label, bench), *published_rows(len(header))])]
+
+
+def missing_lines(bench: dict[str, Any]) -> list[str]:
+    """One line per split scored without some listed images, so a reader knows the numbers are not on all of them."""
+    lines = [f"- {split}: {part['missing_images']} of {part.get('listed_images', '?')} listed images missing "
+             "(skipped; see missing_examples in report.json)"
+             for split, part in bench.get("splits", {}).items() if part.get("missing_images")]
+    return [*lines, ""] if lines else []
 
 
 def report_markdown(report: dict[str, Any], images: Sequence[str] = ()) -> str:

@@ -58,7 +58,7 @@ def test_views_wait_for_render_then_are_written_and_listed(tmp_path: Path) -> No
     assert db == [(n, "2") for n in names[1:]], "its other views are the relevant database"
     counts = second["views"]["test"]
     assert (counts["listed_patents"], counts["patents_with_views"], counts["missing_patents"]) == (2, 1, 1)
-    assert counts["missing_examples"] == ["USD0807264-20180109"]  # its week was never ingested: named, not dropped
+    assert counts["missing_patent_examples"] == ["USD0807264-20180109"]  # week never ingested: named, not dropped
     val_query = lines(out / "views" / "lists" / "val_query_view.txt")
     assert [p.split("/")[1] for p, _ in val_query] == ["USD0810412-20180220"]
     assert not any("USD0834583" in p or "USD0810415" in p for p, _ in [*query, *db, *val_query]), \
@@ -73,4 +73,4 @@ def test_split_lines_keep_single_view_patents_as_distractors() -> None:
     assert cut["query"] == "a1 1\n"
     assert cut["db"] == "a2 1\na3 1\nb1 2\nc1 3\nc2 3\n"
     assert cut["counts"] == {"listed_patents": 4, "patents_with_views": 3, "queries": 1, "database": 5,
-                             "single_view_queries": 1, "missing_patents": 1, "missing_examples": ["D-1"]}
+                             "single_view_queries": 1, "missing_patents": 1, "missing_patent_examples": ["D-1"]}

@@ -181,21 +181,8 @@ def test_evaluate_scores_a_benchmark_folder_and_refuses_a_model_trained_on_its_p
     assert report["deeppatent"]["map_official"] == report["deeppatent_benchmark"]["splits"]["test"]["mAP"]
     assert report["deeppatent"]["map_pml"] == report["deeppatent_benchmark"]["splits"]["test"]["mAP_pml"]
     assert report["deeppatent"]["p_at_1"] == 1.0
-    # per-FIG. views: the listed patents' views in v1's test split, one view per query, beside the sheet level
-    per_view = report["deeppatent_benchmark"]["per_view"]
-    views = {p: readable.count(p) for p in listed}
-    test_listed = set(listed)  # the test lists name all three (the database holds the third as distractor)
-    assert per_view["test"]["listed_patents"] == 3
-    assert per_view["test"]["patents_with_views"] == sum(1 for p in test_listed if views[p])
-    assert per_view["test"]["views"] == sum(views[p] for p in test_listed)
-    assert per_view["test"]["missing_patents"] == sum(1 for p in test_listed if not views[p])
-    assert per_view["test"]["queries"] == sum(1 for p in test_listed if views[p] >= 2)
-    assert per_view["test"]["queries"] + per_view["test"]["database"] == per_view["test"]["views"]
-    assert 0.0 < per_view["test"]["mAP"] <= 1.0 and 0.0 < per_view["test"]["mAP_pml"] <= 1.0
-    assert per_view["test"]["p_at_1"] == per_view["test"]["top_k"]["1"]
-    assert per_view["val"]["listed_patents"] == 2  # val lists: the first patent (database) and the third (query)
+    assert report["deeppatent_benchmark"]["per_view"] == {}, "DeepPatent's own lists have no views/ beside them"
     markdown = read_report_file(DataFolder(root), "v1", tag, "report.md").decode()
-    assert f"| {tag} | per-FIG. views | test | {per_view['test']['queries']} |" in markdown
     print("\n" + markdown[markdown.index("### DeepPatent benchmark"):])
     assert "### DeepPatent benchmark (sheets and per-FIG. views)" in markdown and "| 83.90 | 92.20 |" in markdown
     assert evaluate_model(str(root), "v1", _spec(embedded_v1["model"]), pairs_5k=50,
