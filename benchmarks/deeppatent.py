@@ -88,7 +88,7 @@ def main() -> None:
     best = min(builds)
     per_sheet = best / sheets
     print(f"sheets {sheets} ({summary['listed_sheets']} listed, {summary['train_sheets']} training) in "
-          f"{len(weeks)} weeks; views written {len(view_files)} of {len(folders[::2])} listed patents")
+          f"{len(weeks)} weeks; {len(view_files)} per-FIG. views written for the {len(folders[::2])} listed patents")
     print(f"build {best:.2f} s (best of {args.repeat}) = {per_sheet * 1000:.1f} ms/sheet; raw TIFF->PNG "
           f"{raw:.2f} s = {raw / sheets * 1000:.1f} ms/sheet; ratio build/raw {best / raw:.2f}x")
     print(f"PNG {sheet_bytes / sheets / 1024:.1f} KiB/sheet; views {view_bytes / 2**20:.2f} MiB "

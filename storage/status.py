@@ -229,7 +229,8 @@ def _release(folder: DataFolder, version: str) -> dict[str, Any]:
 
 
 def collect_deeppatent(folder: DataFolder) -> list[dict[str, Any]]:
-    """Each DeepPatent rebuild: weeks built, listed sheets written, training sheets, and its missing line."""
+    """Each DeepPatent rebuild: weeks built, listed sheets written, training sheets, listed patents with per-FIG.
+    views, and its missing line."""
     out = []
     for name in folder.ls_dirs(layout.stats_dir(layout.DEEPPATENT_STAGE)):
         markers = [m for rel in folder.list(layout.stats_dir(layout.deeppatent_stage(name)), ".json")
@@ -239,6 +240,8 @@ def collect_deeppatent(folder: DataFolder) -> list[dict[str, Any]]:
                     "listed_written": sum(m.get("listed_written", 0) for m in markers),
                     "train_sheets": sum(len(m.get("train") or []) for m in markers),
                     "train_patents": len({p.split("/")[1] for m in markers for p in m.get("train") or []}),
+                    "view_patents": sum(len((m.get("views") or {}).get("patents") or {}) for m in markers),
+                    "view_patents_listed": sum((m.get("views") or {}).get("wanted", 0) for m in markers),
                     "missing": missing.get("summary") or f"no {layout.deeppatent_file(name, 'missing.json')} yet: "
                     "rerun `designclip deeppatent build` to finish it"})
     return out

@@ -149,10 +149,13 @@ def output_table(status: dict[str, Any]) -> Table:
 
 
 def deeppatent_table(status: dict[str, Any], width: int | None = 70) -> Table:
-    """One row per DeepPatent rebuild: weeks built, listed sheets written, the training split, what is missing."""
-    headers = ["rebuild", "weeks", "listed written", "train sheets", "train patents", "missing"]
+    """One row per DeepPatent rebuild: weeks built, listed sheets written, the training split, listed patents with
+    rendered views (the per-FIG. variant), what is missing."""
+    headers = ["rebuild", "weeks", "listed written", "train sheets", "train patents", "patents with views",
+               "missing"]
     rows = [[d["name"], _num(d["weeks_built"]), f"{d['listed_written']}/{d['listed']}", _num(d["train_sheets"]),
-             _num(d["train_patents"]), _cut(d["missing"], width)] for d in status.get("deeppatent") or []]
+             _num(d["train_patents"]), f"{d.get('view_patents', 0)}/{d.get('view_patents_listed', 0)}",
+             _cut(d["missing"], width)] for d in status.get("deeppatent") or []]
     return headers, rows
 
 
