@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from designclip.pipeline.common.stage import Logger
+from designclip.pipeline.deeppatent.views import VIEW_LISTS
 from designclip.pipeline.embed.encoder import EncoderSpec
-from designclip.pipeline.evaluate.benchmark import benchmark_lists
+from designclip.pipeline.evaluate.benchmark import benchmark_lists, lists_folder
+from designclip.pipeline.evaluate.per_view import views_folder
 from designclip.storage import layout
 from designclip.storage.embeddings import EmbeddingsMissing, embedded_splits
 from designclip.storage.folder import DataFolder
@@ -41,11 +43,16 @@ def _stat(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _benchmark_record(lists: Mapping[str, str]) -> dict[str, Any]:
-    """A benchmark folder as an input: every list file of it (size, mtime) and the image root."""
+    """A benchmark folder as an input: every list file of it and of its per-FIG. views (size, mtime) and the image
+    root."""
     if not lists.get("image_root"):
         raise ValueError("deeppatent_lists with lists_dir needs image_root (the folder the lists' paths start in)")
     files = {f"{split}_{key}": _stat(path) for split, pair in benchmark_lists(lists["lists_dir"]).items()
              for key, path in pair.items()}
+    views = views_folder(lists_folder(lists["lists_dir"]))
+    if views is not None:  # the per-FIG. variant's lists change when more weeks are rendered and built
+        files |= {f"views_{name}": _stat(views / "lists" / name) for pair in VIEW_LISTS.values() for name in pair
+                  if (views / "lists" / name).is_file()}
     return {"lists_dir": os.path.abspath(lists["lists_dir"]), **files, "image_root": _stat(lists["image_root"])}
 
 

@@ -73,3 +73,19 @@ def test_lists_without_views_give_nothing_and_unrendered_weeks_are_said(tmp_path
     out = per_view_variant(tiny_encoder, Path(folder.root) / "deeppatent" / "deeppatent" / "lists")
     assert set(out) == {"test", "val"}
     assert "render the lists' weeks" in out["test"]["skipped"] and out["test"]["weeks_not_rendered"] == 2
+
+
+def test_an_evaluation_input_record_changes_with_the_view_lists(tmp_path: Path) -> None:
+    from designclip.pipeline.evaluate.inputs import lists_record
+
+    folder = ingested_deeppatent_weeks(tmp_path)
+    build(folder, DeepPatentOptions(str(LISTS)))
+    rebuild = Path(folder.root) / "deeppatent" / "deeppatent"
+    lists = {"lists_dir": str(rebuild / "lists"), "image_root": str(rebuild / "images")}
+    before = lists_record(lists)
+    assert before["views_test_query_view.txt"]["size"] == 0
+    for week in (VAL_WEEK, TEST_WEEK):  # rendered, built again: the view lists fill, so a report is made again
+        RENDER.run(folder, week)
+    build(folder, DeepPatentOptions(str(LISTS)))
+    after = lists_record(lists)
+    assert after["views_test_query_view.txt"]["size"] > 0 and after != before
