@@ -13,17 +13,18 @@ class Thumb:
     label: str
     image: Image.Image
     flagged: bool = False
+    frame: str = ""  # a frame colour of its own (e.g. green for a right hit); flagged alone means red
 
 
-def thumbnail(png: bytes, label: str, flagged: bool = False, cell: int = 160) -> Thumb:
+def thumbnail(png: bytes, label: str, flagged: bool = False, cell: int = 160, frame: str = "") -> Thumb:
     """A small copy (kept instead of the PNG so a week's preview costs ~25 KiB per view at most)."""
     with Image.open(io.BytesIO(png)) as im:
         small = ImageOps.contain(im.convert("L"), (cell, cell))
-    return Thumb(label, small, flagged)
+    return Thumb(label, small, flagged, frame)
 
 
 def contact_sheet(thumbs: list[Thumb], columns: int = 8, cell: int = 160, title: str = "") -> bytes:
-    """PNG grid; flagged views (whole-sheet fallbacks) get a red frame."""
+    """PNG grid; flagged views (whole-sheet fallbacks) get a red frame, others the frame colour they carry."""
     columns = max(1, min(columns, len(thumbs)))
     rows = max(1, (len(thumbs) + columns - 1) // columns)
     top = 22 if title else 0
@@ -34,8 +35,8 @@ def contact_sheet(thumbs: list[Thumb], columns: int = 8, cell: int = 160, title:
     for i, t in enumerate(thumbs):
         x, y = (i % columns) * cell, top + (i // columns) * (cell + 16)
         sheet.paste(t.image.convert("RGB"), (x + (cell - t.image.width) // 2, y + (cell - t.image.height) // 2))
-        if t.flagged:
-            draw.rectangle((x + 1, y + 1, x + cell - 2, y + cell - 2), outline="red", width=3)
+        if t.flagged or t.frame:
+            draw.rectangle((x + 1, y + 1, x + cell - 2, y + cell - 2), outline=t.frame or "red", width=3)
         draw.text((x + 4, y + cell + 2), t.label[:26], fill="red" if t.flagged else "black")
     buf = io.BytesIO()
     sheet.save(buf, format="PNG")

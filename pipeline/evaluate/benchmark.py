@@ -65,7 +65,8 @@ def benchmark_patents(lists_dir: str | Path) -> set[str]:
 def score_benchmark(encoder: Any, lists_dir: str | Path, image_root: str | Path, batch_size: int = 64,
                     progress: Callable[[int, int], None] | None = None, size: int = 512, margin: float = 0.03,
                     *, skip_missing: bool = False) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Score every split of the folder: ({lists_dir, image_root, splits: {split: metrics}, published}, {split: top10}).
+    """Score every split of the folder: ({lists_dir, image_root, splits: {split: metrics}, per_view, published},
+    {split or views_<split>: DIRA top10}).
 
     Each split's metrics carry ``p_at_1`` (= top-1 accuracy) beside both mAPs; a missing image is an error unless
     ``skip_missing`` (then its line is left out and counted in the split's ``missing_images``). ``per_view`` holds
@@ -79,8 +80,9 @@ def score_benchmark(encoder: Any, lists_dir: str | Path, image_root: str | Path,
                                                  skip_missing=skip_missing)
         splits[split] = {**metrics, "split": split, "p_at_1": (metrics.get("top_k") or {}).get("1")}
         tops[split] = top
+    per_view, view_tops = per_view_variant(encoder, lists_folder(lists_dir), batch_size, progress, size, margin,
+                                           skip_missing)
+    tops |= {f"views_{split}": top for split, top in view_tops.items()}
     section = {"lists_dir": str(lists_folder(lists_dir)), "image_root": str(image_root), "splits": splits,
-               "per_view": per_view_variant(encoder, lists_folder(lists_dir), batch_size, progress, size, margin,
-                                            skip_missing),
-               "published": [dict(row) for row in PUBLISHED_DEEPPATENT]}
+               "per_view": per_view, "published": [dict(row) for row in PUBLISHED_DEEPPATENT]}
     return section, tops

@@ -19,6 +19,7 @@ from designclip.pipeline.embed.encoder_cache import get_encoder
 from designclip.pipeline.evaluate.benchmark import benchmark_patents, score_benchmark
 from designclip.pipeline.evaluate.overlap import check_overlap, training_overlap
 from designclip.pipeline.evaluate.prompts import model_record
+from designclip.pipeline.evaluate.ranking_sheet import ranking_pictures
 from designclip.pipeline.evaluate.report import benchmark_lines
 from designclip.storage import layout
 from designclip.storage.folder import DataFolder
@@ -28,13 +29,15 @@ BENCHMARK_ONLY = f"{layout.GROWN_MARK}deeppatent"
 """The report folder's release part: `reports/@deeppatent/<tag>/` holds benchmark-only reports."""
 
 
-def benchmark_markdown(report: dict[str, Any]) -> str:
-    """The report's page: the model, what it was scored on, both mAPs, P@1 and top-k beside the published rows."""
+def benchmark_markdown(report: dict[str, Any], images: list[str] | None = None) -> str:
+    """The report's page: the model, what it was scored on, both mAPs, P@1 and top-k beside the published rows,
+    then the ranking pictures."""
     bench, overlap = report["deeppatent_benchmark"], report.get("overlap") or {}
     lines = [f"# {report['model'].get('tag') or report['model'].get('model')} on the DeepPatent benchmark", "",
              f"Lists: `{bench['lists_dir']}`; images: `{bench['image_root']}`; "
              f"trained on a scored patent: {overlap.get('count', 'unknown')}.", ""]
-    return "\n".join([*lines, *benchmark_lines(bench)]) + "\n"
+    pictures = [f"![{name}]({name})" for name in images or []]
+    return "\n".join([*lines, *benchmark_lines(bench), *pictures]) + "\n"
 
 
 def evaluate_benchmark_only(data_root: str, model: str, lists_dir: str | Path, image_root: str | Path, *,
@@ -57,7 +60,8 @@ def evaluate_benchmark_only(data_root: str, model: str, lists_dir: str | Path, i
     report = {"model": {**model_record(encoder), "tag": tag}, "release": {"version": BENCHMARK_ONLY},
               "deeppatent_benchmark": bench, "deeppatent_lists": bench["splits"]["test"], "overlap": overlap,
               "created_at": dt.datetime.now(dt.UTC).isoformat(), "seconds": round(time.perf_counter() - started, 3)}
-    files = {"report.md": benchmark_markdown(report).encode()}
+    pictures = ranking_pictures(bench, tops, tag)
+    files = {"report.md": benchmark_markdown(report, list(pictures)).encode(), **pictures}
     written = write_report(folder, BENCHMARK_ONLY, tag, report, files, {"deeppatent_lists_topk": tops["test"]})
     log.info("DeepPatent benchmark of %s: test mAP %.4f (official), %.4f (PML); report in %s", tag,
              bench["splits"]["test"].get("mAP", float("nan")), bench["splits"]["test"].get("mAP_pml", float("nan")),

@@ -30,6 +30,7 @@ from designclip.pipeline.evaluate.inputs import (
 from designclip.pipeline.evaluate.lists import evaluate_deeppatent_lists, list_patents
 from designclip.pipeline.evaluate.overlap import check_overlap, training_overlap
 from designclip.pipeline.evaluate.prompts import class_prompt_vectors, model_record
+from designclip.pipeline.evaluate.ranking_sheet import ranking_pictures
 from designclip.pipeline.evaluate.report import confusion_pngs, recall_png, report_markdown
 from designclip.storage import layout
 from designclip.storage.embeddings import (
@@ -154,6 +155,7 @@ class EvaluateDriver:
                                   caption_fallback=caption_fallback(folder, release, test.keys),
                                   prompt_info=prompt_info)
         arrays = report.pop("arrays")
+        pictures: dict[str, bytes] = {}
         if lists and lists.get("lists_dir"):
             bench, tops = score_benchmark(encoder, lists["lists_dir"], lists["image_root"], options.batch_size,
                                           progress, size=render_size(folder, release),
@@ -161,6 +163,7 @@ class EvaluateDriver:
             report["deeppatent_benchmark"] = bench
             report["deeppatent_lists"] = bench["splits"]["test"]  # the stable deeppatent.* keys are test's
             arrays["deeppatent_lists_topk"] = tops["test"]
+            pictures = ranking_pictures(bench, tops, tag)
         elif lists:
             metrics, topk = evaluate_deeppatent_lists(encoder, lists["query_list"], lists["db_list"],
                                                       lists["image_root"], options.batch_size, progress,
@@ -179,6 +182,7 @@ class EvaluateDriver:
         })
         files: dict[str, bytes] = {"recall.png": recall_png([report], f"{tag} on {release} (test split)")}
         files.update(confusion_pngs(report))
+        files.update(pictures)
         files = {"report.md": report_markdown(report, images=list(files)).encode(), **files}
         written = write_report(folder, release, tag, report, files, arrays)
         log.info("evaluate %s on %s: report written to %s", tag, release, report_path)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from designclip.pipeline.deeppatent.views import VIEW_LISTS, VIEWS_DIR, VIEWS_PROTOCOL
 from designclip.pipeline.evaluate.lists import evaluate_deeppatent_lists
 
@@ -29,14 +30,16 @@ def views_folder(lists_folder: str | Path) -> Path | None:
 
 def per_view_variant(encoder: Any, lists_folder: str | Path, batch_size: int = 64,
                      progress: Callable[[int, int], None] | None = None, size: int = 512, margin: float = 0.03,
-                     skip_missing: bool = False) -> dict[str, Any]:
-    """{split: metrics + the build's counts} for every split with per-view lists; {} when the lists have none."""
+                     skip_missing: bool = False) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """({split: metrics + the build's counts}, {split: DIRA top-10}) for every split with per-view lists; ({}, {})
+    when the lists have none."""
     folder = views_folder(lists_folder)
     if folder is None:
-        return {}
+        return {}, {}
     summary_file = folder / "views.json"
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     out: dict[str, Any] = {}
+    tops: dict[str, np.ndarray] = {}
     for split, (query, db) in VIEW_LISTS.items():
         query_list, db_list = folder / "lists" / query, folder / "lists" / db
         if not (query_list.is_file() and db_list.is_file()):
@@ -48,8 +51,9 @@ def per_view_variant(encoder: Any, lists_folder: str | Path, batch_size: int = 6
             out[split] = {**counts, "skipped": "no query patent has two or more rendered views: render the lists' "
                                                "weeks, then run `designclip deeppatent build` again"}
             continue
-        metrics, _ = evaluate_deeppatent_lists(encoder, query_list, db_list, folder / "images", batch_size, progress,
-                                               size=size, margin=margin, skip_missing=skip_missing, views=True)
+        metrics, tops[split] = evaluate_deeppatent_lists(encoder, query_list, db_list, folder / "images", batch_size,
+                                                         progress, size=size, margin=margin,
+                                                         skip_missing=skip_missing, views=True)
         out[split] = {**counts, **metrics, "protocol": VIEWS_PROTOCOL, "split": split,
                       "p_at_1": (metrics.get("top_k") or {}).get("1")}
-    return out
+    return out, tops

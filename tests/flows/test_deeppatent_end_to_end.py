@@ -146,6 +146,8 @@ def test_build_train_evaluate_with_missing_images_and_overlap(tmp_path: Path, pr
     assert views["test"]["preprocessing"] == "view through eval_transform('higuchi')"
     assert views["test"]["missing_patents"] == 1  # USD0807264: its week was never ingested
     assert f"| per-FIG. views | test | 1 | {len(view_lines['db'])} |" in markdown
+    for picture in ("deeppatent_sheets.png", "deeppatent_views.png"):  # the rankings to look at, linked
+        assert (report_dir / picture).stat().st_size > 0 and f"![{picture}]({picture})" in markdown
 
     # one patent per split makes every ranking right: score two patents together, where it can be wrong
     merged = merged_lists(build, tmp_path / "merged")

@@ -51,8 +51,9 @@ def test_views_of_a_rebuild_are_scored_like_the_hand_computation(tmp_path: Path,
         RENDER.run(folder, week)
     build(folder, DeepPatentOptions(str(four_patent_lists(tmp_path / "lists"))))
     rebuild = Path(folder.root) / "deeppatent" / "deeppatent"
-    out = per_view_variant(tiny_encoder, rebuild / "lists", batch_size=4)
-    assert set(out) == {"test"}, "only the splits whose lists are there"
+    out, tops = per_view_variant(tiny_encoder, rebuild / "lists", batch_size=4)
+    assert set(out) == set(tops) == {"test"}, "only the splits whose lists are there"
+    assert tops["test"].shape == (2, 10)
     test = out["test"]
     official, pml, top1, queries, database = hand(tiny_encoder, rebuild / "views", "test")
     assert (test["queries"], test["database"]) == (queries, database) and queries == 2 and database > 4
@@ -67,11 +68,11 @@ def test_views_of_a_rebuild_are_scored_like_the_hand_computation(tmp_path: Path,
 def test_lists_without_views_give_nothing_and_unrendered_weeks_are_said(tmp_path: Path, tiny_encoder) -> None:
     plain = tmp_path / "plain"
     shutil.copytree(LISTS, plain)
-    assert views_folder(plain) is None and per_view_variant(tiny_encoder, plain) == {}
+    assert views_folder(plain) is None and per_view_variant(tiny_encoder, plain) == ({}, {})
     folder = ingested_deeppatent_weeks(tmp_path)
     build(folder, DeepPatentOptions(str(LISTS)))  # nothing rendered: the view lists are empty
-    out = per_view_variant(tiny_encoder, Path(folder.root) / "deeppatent" / "deeppatent" / "lists")
-    assert set(out) == {"test", "val"}
+    out, tops = per_view_variant(tiny_encoder, Path(folder.root) / "deeppatent" / "deeppatent" / "lists")
+    assert set(out) == {"test", "val"} and tops == {}
     assert "render the lists' weeks" in out["test"]["skipped"] and out["test"]["weeks_not_rendered"] == 2
 
 
