@@ -22,11 +22,14 @@ class DeepPatentFailed(RuntimeError):
 
 def deeppatent_markdown(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     """The Prefect artifact: one row per week, then the totals and what is missing."""
-    lines = ["| week | status | listed | written | training sheets | MiB |", "|---|---|---|---|---|---|"]
+    lines = ["| week | status | listed | written | training sheets | patents with views | MiB |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         mib = f"{r['bytes'] / 2**20:.1f}" if "bytes" in r else ""
+        views = r.get("views") or {}
+        with_views = f"{len(views.get('patents') or {})}/{views['wanted']}" if views.get("wanted") else ""
         lines.append(f"| {r['week']} | {r['status']} | {r.get('listed', '')} | {r.get('listed_written', '')} | "
-                     f"{len(r.get('train', []))} | {mib} |")
+                     f"{len(r.get('train', []))} | {with_views} | {mib} |")
     return "\n".join([*lines, "", f"Training split: {summary['train_sheets']} sheets of {summary['train_patents']} "
                       f"patents; {summary['summary']}"])
 
@@ -70,4 +73,11 @@ def deeppatent_flow(lists: str, data_root: str = layout.DEFAULT_DATA_ROOT,
         raise DeepPatentFailed(f"{len(failed)} of {len(weeks)} weeks failed (rerun to build them):\n"
                                + "\n".join(failed))
     return summary | {"weeks_skipped": sum(r["status"].startswith("skipped") for r in rows),
-                      "rows": [{k: v for k, v in r.items() if k != "train"} for r in rows]}
+                      "rows": [_row_counts(r) for r in rows]}
+
+
+def _row_counts(row: dict[str, Any]) -> dict[str, Any]:
+    """A week's row without its path lists (a year's rebuild would return ~400k paths): their counts instead."""
+    views = row.get("views") or {}
+    return {k: v for k, v in row.items() if k not in ("train", "views")} | {
+        "train_sheets": len(row.get("train") or []), "view_patents": len(views.get("patents") or {})}
