@@ -74,14 +74,15 @@ def week_marker(folder: DataFolder, name: str, week: dt.date) -> DoneMarker:
 
 
 def _write_png(folder: DataFolder, rel: str, tiff: bytes) -> int:
-    """Write one sheet as PNG unless a whole one is there already (a killed run's); returns the bytes written."""
-    return 0 if folder.exists(rel) else _write_new(folder, rel, tiff_to_png(tiff))
+    """Write one sheet as PNG unless a whole one is there already (a killed run's); returns its size in bytes."""
+    return folder.size(rel) if folder.exists(rel) else _write_new(folder, rel, tiff_to_png(tiff))
 
 
 def _write_new(folder: DataFolder, rel: str, data: bytes) -> int:
-    """Write a file unless a whole one is there already (written atomically); returns the bytes written."""
+    """Write a file unless a whole one is there already (written atomically); returns its size in bytes (the same
+    whether this run wrote it or a killed one did, so a week's marker does not depend on where a run stopped)."""
     if folder.exists(rel):
-        return 0
+        return folder.size(rel)
     with folder.atomic_open(rel) as f:
         f.write(data)
     return len(data)
