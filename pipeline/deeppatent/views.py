@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
+from designclip.pipeline.common.fallbacks import multi_fig_fallbacks
 from designclip.pipeline.deeppatent.lists import DeepPatentLists
 from designclip.storage import layout
 from designclip.storage.captions import rendered_shards
 from designclip.storage.folder import DataFolder
 from designclip.storage.release import iter_shard_samples
+from designclip.storage.shards import read_index
 from designclip.storage.tables import finished_weeks
 
 SPLIT_LISTS = {"test": ("test_query_patent.txt", "test_db_patent.txt"),
@@ -27,6 +30,8 @@ SPLIT_LISTS = {"test": ("test_query_patent.txt", "test_db_patent.txt"),
 VIEW_LISTS = {"test": ("test_query_view.txt", "test_db_view.txt"), "val": ("val_query_view.txt", "val_db_view.txt")}
 """The per-view lists written under `views/lists/` (same `path label` format as DeepPatent's)."""
 VIEWS_DIR = "views"
+INDEX_COLUMNS = ["key", "patent_id", "sheet", "segmentation", "flag"]
+"""What the fallback rule reads of a shard's index rows."""
 VIEWS_PROTOCOL = ("per-FIG. views of the listed patents (this project's render): the first view of each query patent "
                   "with two or more views is its query, the database is every other view of the split's patents; "
                   "relevant = the other views of the query's patent; single-view patents are distractors")
@@ -56,17 +61,27 @@ def write_week_views(folder: DataFolder, week: dt.date, wanted: set[str], name: 
                      write: Callable[[str, bytes], int]) -> dict[str, Any]:
     """Write the rendered views of the week's `wanted` patent dirs; {rendered, profile, wanted, patents, bytes}.
 
-    `patents` maps each patent dir found to its view paths in FIG. order; a week not rendered records rendered=False
-    (the build is redone for it once it is rendered).
+    `patents` maps each patent dir found to its view paths in FIG. order; whole-sheet fallbacks of sheets with
+    several FIG.s are left out and counted (`fallbacks_left_out`), as a release leaves them out; a week not rendered
+    records rendered=False (the build is redone for it once it is rendered).
     """
-    record: dict[str, Any] = {"rendered": False, "profile": profile, "wanted": len(wanted), "patents": {}, "bytes": 0}
+    record: dict[str, Any] = {"rendered": False, "profile": profile, "wanted": len(wanted), "patents": {}, "bytes": 0,
+                              "fallbacks_left_out": 0}
     if not wanted or not is_rendered(folder, week, profile):
         return record
     record["rendered"] = True
-    for ref in rendered_shards(folder, profile, week, week):
+    shards = rendered_shards(folder, profile, week, week)
+    several_figs = multi_fig_fallbacks(
+        SimpleNamespace(**row) for ref in shards
+        for row in read_index(folder, layout.shard_index(profile, week, ref.number)).select(INDEX_COLUMNS).to_pylist()
+        if f"{row['patent_id']}-{week:%Y%m%d}" in wanted)
+    for ref in shards:
         for sample in iter_shard_samples(folder, profile, week, ref.tar):
             patent_dir = f"{sample.patent_id}-{week:%Y%m%d}"
             if patent_dir not in wanted:
+                continue
+            if sample.key in several_figs:  # a whole sheet showing several FIG.s is not a per-FIG. view
+                record["fallbacks_left_out"] += 1
                 continue
             png = next((d for n, d in sample.members if n.endswith(".png")), None)
             if png is None:
@@ -120,7 +135,9 @@ def write_view_lists(folder: DataFolder, name: str, lists: DeepPatentLists,
             with folder.atomic_open(layout.deeppatent_file(name, f"{VIEWS_DIR}/lists/{file}"), "w") as f:
                 f.write(cut[kind])
         splits[split] = cut["counts"]
+    left_out = sum(((r or {}).get("views") or {}).get("fallbacks_left_out", 0) for r in records.values())
     summary = {"protocol": VIEWS_PROTOCOL, "splits": splits, "weeks_not_rendered": not_rendered,
+               "fallbacks_left_out": left_out,
                "advice": (f"render these weeks (`designclip render --start {not_rendered[0]} --end "
                           f"{not_rendered[-1]}`), then build again" if not_rendered else "")}
     folder.write_json(layout.deeppatent_file(name, f"{VIEWS_DIR}/views.json"), summary)

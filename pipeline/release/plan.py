@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from designclip.pipeline.common.fallbacks import MULTI_FIG_FALLBACK, multi_fig_fallbacks
 from designclip.pipeline.common.splits import SPLITS, fill_empty_splits
 from designclip.pipeline.release.exclusions import ExclusionList
 from designclip.pipeline.release.options import SplitRule
 from designclip.pipeline.render.near_duplicates import CONFIRM, LEGACY, THRESHOLD, NearDuplicates
-from designclip.pipeline.render.segment import SHOWS_OTHER_LABELS
 
-MULTI_FIG_FALLBACK = "whole-sheet fallback of a sheet with several FIG.s"
 EXCLUDED_DROPPED = "excluded patent or its near-duplicate (left out of the release)"
 
 
@@ -29,15 +28,6 @@ class PlannedView:
     year: int
     phash256: str = ""  # "" in shards rendered before it was kept: the 64-bit rule applies
     flag: str = ""  # why the view is flagged ("" when not, or in shards rendered before the index kept it)
-
-
-def multi_fig_fallbacks(views: Iterable[PlannedView]) -> set[str]:
-    """Keys of whole-sheet fallbacks of sheets holding several FIG.s: the sheet gives other samples of the patent
-    (the same picture twice or more), or it shows other FIG.s' labels."""
-    views = list(views)
-    per_sheet = Counter((v.patent_id, v.sheet) for v in views)
-    return {v.key for v in views if v.segmentation == "fallback"
-            and (per_sheet[(v.patent_id, v.sheet)] > 1 or SHOWS_OTHER_LABELS in (v.flag or ""))}
 
 
 @dataclass

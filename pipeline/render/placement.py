@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from designclip.pipeline.render.segment import SHOWS_OTHER_LABELS, Region, SheetLayout, split_sheet
+from designclip.pipeline.common.fallbacks import SHOWS_OTHER_LABELS
+from designclip.pipeline.render.segment import Region, SheetLayout, split_sheet
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from PIL import Image
 
 SEGMENTER_VERSION = "2"
 # In the flag of a whole-sheet view whose sheet also shows other FIG.s' labels: the view holds several FIG.s.
-SHOWS_OTHER_LABELS = "the sheet shows other FIG. labels"
 MASK_SCALE = 4
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tarfile
 from pathlib import Path
 
 from designclip.pipeline.deeppatent.driver import DEEPPATENT, DeepPatentOptions
 from designclip.pipeline.deeppatent.outputs import build
-from designclip.pipeline.deeppatent.views import split_lines
+from designclip.pipeline.deeppatent.views import split_lines, write_week_views
 from designclip.pipeline.render.driver import RENDER
 from designclip.storage.folder import DataFolder
 
@@ -74,3 +75,24 @@ def test_split_lines_keep_single_view_patents_as_distractors() -> None:
     assert cut["db"] == "a2 1\na3 1\nb1 2\nc1 3\nc2 3\n"
     assert cut["counts"] == {"listed_patents": 4, "patents_with_views": 3, "queries": 1, "database": 5,
                              "single_view_queries": 1, "missing_patents": 1, "missing_patent_examples": ["D-1"]}
+
+
+def test_whole_sheet_fallbacks_showing_several_figs_are_left_out_and_counted(tmp_path: Path) -> None:
+    from tests.fixtures.release import clone_week
+
+    folder = ingested_deeppatent_weeks(tmp_path)
+    RENDER.run(folder, TEST_WEEK)
+    week = TEST_WEEK + dt.timedelta(days=7)
+
+    def two_figs_one_sheet(meta: dict) -> dict:  # FIG.s 1 and 2 came out as fallbacks of one sheet
+        if meta["patent_id"] == "USD0834581" and meta["fig"] in ("1", "2"):
+            return meta | {"sheet": 1, "segmentation": "fallback", "flagged": True}
+        return meta
+
+    clone_week(Path(folder.root), TEST_WEEK, week, two_figs_one_sheet)
+    patent_dir = f"USD0834581-{week:%Y%m%d}"
+    record = write_week_views(folder, week, {patent_dir}, "dp", "px512", lambda rel, png: len(png))
+    kept = [p.rsplit("-", 1)[1] for p in record["patents"][patent_dir]]
+    assert record["fallbacks_left_out"] == 2 and "f1.png" not in kept and "f2.png" not in kept
+    whole = write_week_views(folder, TEST_WEEK, {"USD0834581-20181127"}, "dp", "px512", lambda rel, png: len(png))
+    assert len(kept) == len(whole["patents"]["USD0834581-20181127"]) - 2 and whole["fallbacks_left_out"] == 0

@@ -11,11 +11,11 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from designclip.pipeline.common.fallbacks import MULTI_FIG_FALLBACK
 from designclip.pipeline.common.splits import parse_ratios, split_of
 from designclip.pipeline.release.driver import build_release
-from designclip.pipeline.release.plan import EXCLUDED_DROPPED, MULTI_FIG_FALLBACK, PlannedView, multi_fig_fallbacks
+from designclip.pipeline.release.plan import EXCLUDED_DROPPED, PlannedView
 from designclip.pipeline.render.near_duplicates import CONFIRM, THRESHOLD, hamming
-from designclip.pipeline.render.segment import SHOWS_OTHER_LABELS
 from PIL import Image
 
 from tests.fixtures.release import RATIOS, clone_week, copy_data, read_samples, release_root, renamed
@@ -150,22 +150,6 @@ def test_a_bad_exclusion_file_stops_the_release_naming_the_line(leaky_data: Path
 def test_the_shared_release_has_no_cross_split_near_duplicates(release_v1: dict) -> None:
     assert release_v1["near_duplicates"] == {"groups": 0, "cross_split_pairs": 0}
     assert release_v1["excluded_patents"] == 0 and release_v1["left_out"] == 0
-
-
-def view(key: str, sheet: int, segmentation: str, flag: str = "") -> PlannedView:
-    return PlannedView(key, key.split("_")[0], sheet, segmentation, "", 2021, "", flag)
-
-
-def test_fallbacks_of_sheets_with_several_figs_are_left_out_and_single_ones_kept():
-    views = [
-        view("P1_f1", 1, "sheet"),
-        view("P1_f2", 2, "fallback", "regions could not be separated; whole sheet used"),
-        view("P1_f3", 2, "fallback", "regions could not be separated; whole sheet used"),
-        view("P1_f4", 3, "fallback", "FIG. label not read; placed by FIG. order"),  # alone on its sheet: kept
-        view("P1_f5", 4, "fallback", f"FIG. label not read; placed by FIG. order; {SHOWS_OTHER_LABELS}"),
-        view("P1_f6", 5, "xycut"),
-    ]
-    assert multi_fig_fallbacks(views) == {"P1_f2", "P1_f3", "P1_f5"}
 
 
 def test_a_small_release_gives_every_split_with_a_share_a_patent_and_a_large_one_keeps_its_hash_splits():

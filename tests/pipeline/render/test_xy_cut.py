@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from designclip.pipeline.common.fallbacks import SHOWS_OTHER_LABELS
 from designclip.pipeline.render.fig_labels import FigLabel
 from designclip.pipeline.render.placement import plan_regions
-from designclip.pipeline.render.segment import SHOWS_OTHER_LABELS, SheetLayout, nearest_label_split, split_sheet
+from designclip.pipeline.render.segment import SheetLayout, nearest_label_split, split_sheet
 from designclip.pipeline.render.xy_cut import xy_cut
 
 SCALE = 4
