@@ -1,4 +1,5 @@
-"""The DeepPatent flow: ingested weeks -> DeepPatent's images as its lists name them, its lists, a training split."""
+"""The DeepPatent flow: ingested weeks -> DeepPatent's images as its lists name them, its lists, a training split,
+and the per-FIG. variant from the rendered views."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""The DeepPatent stage driver (Prefect-free): one ingested week -> its listed and training sheets as PNGs, a marker.
+"""The DeepPatent stage driver (Prefect-free): one ingested week -> its listed and training sheets as PNGs, the
+rendered views of its listed test/val patents (`views.py`), a marker.
 
 A week is done when its marker (`_stats/deeppatent/{name}/I{date}.json`, written last) was written from the same
-lists and date range. PNGs already written by a killed run are kept (they are written whole, atomically). After the
-weeks, `finish` copies the lists, writes the training list, README.md and missing.json from the markers.
+lists, date range and render profile, and no views are missing that its render now has. Files already written by a
+killed run are kept (they are written whole, atomically). After the weeks, `finish` copies the lists, writes the
+training list, the per-view lists, README.md and missing.json from the markers.
 """
 
 from __future__ import annotations
