@@ -143,7 +143,7 @@ def evaluate_deeppatent_lists(encoder: Any, query_list: str | Path, db_list: str
     A missing image is an error naming the count and the first few (a benchmark with silently dropped images would
     not be DeepPatent's any more) unless ``skip_missing``: then lines without their image are left out of query and
     database and counted (``missing_images`` of ``listed_images``, ``missing_examples``). An undecodable image is
-    always an error.
+    always an error. ``views``: the images are rendered per-FIG. views, not sheets (no squaring: ``sheet_input``).
     """
     query_files, db_files, query_patents, db_patents = read_deeppatent_lists(
         query_list, db_list, image_root, check_images=False)
