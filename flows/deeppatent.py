@@ -7,6 +7,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from designclip.flows.step import Step
 from designclip.pipeline.deeppatent.driver import DEEPPATENT, DeepPatentOptions, build_scope
 from designclip.pipeline.deeppatent.outputs import finish
 from designclip.storage import layout
@@ -82,3 +83,12 @@ def _row_counts(row: dict[str, Any]) -> dict[str, Any]:
     views = row.get("views") or {}
     return {k: v for k, v in row.items() if k not in ("train", "views")} | {
         "train_sheets": len(row.get("train") or []), "view_patents": len(views.get("patents") or {})}
+
+
+def deeppatent_step(lists: str, name: str) -> Step:
+    """The rebuild as a step of the whole DAG (`designclip run --deeppatent`): over the run's range and render
+    profile, called inside the DAG's flow run (its per-week tasks are the DAG's), units = weeks."""
+    return Step(call=lambda run: deeppatent_flow.fn(lists, run.data_root, name, start=run.start, end=run.end,
+                                                    profile=run.profile.size_profile),
+                count=lambda result: (len(result["rows"]), result["weeks_skipped"]),
+                where=lambda run, result: result["where"])

@@ -13,8 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from designclip.flows.deeppatent import deeppatent_flow
-from designclip.flows.step import Run, step_of
+from designclip.flows.deeppatent import deeppatent_step
+from designclip.flows.step import Run, Step, step_of
 from designclip.flows.weekly import StageOutcome, stream_weeks
 from designclip.pipeline.dag.run_profile import RunProfile, default_profile, profile_from_record
 from designclip.pipeline.dag.stages import DATA_STAGES, STAGES, invalidate, stages_between
@@ -102,28 +102,10 @@ def pipeline_flow(
                                "profile_line": profile.describe(), "stages": {}, "results": {}, "failed": []}
     streamed = _stream(state, tuple(s for s in todo if s in DATA_STAGES), summary, log)
     if deeppatent_lists:
-        _deeppatent(state, deeppatent_lists, deeppatent_name, summary, log)
+        _run_step("deeppatent", deeppatent_step(deeppatent_lists, deeppatent_name), state, summary, log)
     for stage in todo:
-        if stage in streamed:
-            continue
-        if summary["failed"]:
-            summary["stages"][stage] = {"status": "not run", "reason": f"{', '.join(summary['failed'])} failed"}
-            continue
-        step = step_of(stage)
-        try:
-            result = step.call(state)
-        except Exception as exc:  # noqa: BLE001 - recorded per stage; the flow fails at the end
-            log.error("stage %s failed: %s", stage, exc)
-            summary["failed"].append(stage)
-            summary["stages"][stage] = {"status": "failed", "error": str(exc)}
-            continue
-        units, skipped = step.count(result)
-        where = step.where(state, result)
-        summary["results"][stage] = result
-        summary["stages"][stage] = {"status": "done", "units": units, "skipped": skipped,
-                                    "recomputed": units - skipped, "where": where}
-        log.info("stage %s: %d units, %d already done, %d computed; outputs in %s", stage, units, skipped,
-                 units - skipped, where)
+        if stage not in streamed:
+            _run_step(stage, None, state, summary, log)
     summary["disk"] = disk_usage(state.folder)
     if summary["failed"]:
         raise PipelineFailed(f"stages failed: {', '.join(summary['failed'])}; finished work is kept, rerun with "
@@ -162,25 +144,27 @@ def _stream(state: Run, stages: tuple[str, ...], summary: dict[str, Any], log: A
     return stages
 
 
-def _deeppatent(state: Run, lists: str, name: str, summary: dict[str, Any], log: Any) -> None:
-    """DeepPatent rebuilt from the run's weeks, recorded like a stage; not run after a data stage failed."""
+def _run_step(stage: str, step: Step | None, state: Run, summary: dict[str, Any], log: Any) -> None:
+    """One stage after the data stages, recorded in `summary` (done, failed or not run after a failure); `step`
+    None: the stage's own `STEP` (imported only when it runs: model stages pull in torch)."""
     if summary["failed"]:
-        summary["stages"]["deeppatent"] = {"status": "not run", "reason": f"{', '.join(summary['failed'])} failed"}
+        summary["stages"][stage] = {"status": "not run", "reason": f"{', '.join(summary['failed'])} failed"}
         return
-    try:  # .fn: its per-week tasks are tasks of this DAG run, as with every STEP (flows/step.py)
-        result = deeppatent_flow.fn(lists, state.data_root, name, start=state.start, end=state.end,
-                                    profile=state.profile.size_profile)
-    except Exception as exc:  # noqa: BLE001 - recorded like a stage; the flow fails at the end
-        log.error("stage deeppatent failed: %s", exc)
-        summary["failed"].append("deeppatent")
-        summary["stages"]["deeppatent"] = {"status": "failed", "error": str(exc)}
+    step = step or step_of(stage)
+    try:
+        result = step.call(state)
+    except Exception as exc:  # noqa: BLE001 - recorded per stage; the flow fails at the end
+        log.error("stage %s failed: %s", stage, exc)
+        summary["failed"].append(stage)
+        summary["stages"][stage] = {"status": "failed", "error": str(exc)}
         return
-    units, skipped = len(result["rows"]), result["weeks_skipped"]
-    summary["results"]["deeppatent"] = result
-    summary["stages"]["deeppatent"] = {"status": "done", "units": units, "skipped": skipped,
-                                       "recomputed": units - skipped, "where": result["where"]}
-    log.info("stage deeppatent: %d weeks, %d already done; %s; outputs in %s", units, skipped, result["summary"],
-             result["where"])
+    units, skipped = step.count(result)
+    where = step.where(state, result)
+    summary["results"][stage] = result
+    summary["stages"][stage] = {"status": "done", "units": units, "skipped": skipped,
+                                "recomputed": units - skipped, "where": where}
+    log.info("stage %s: %d units, %d already done, %d computed; outputs in %s", stage, units, skipped,
+             units - skipped, where)
 
 
 def _deeppatent_flags(lists: str | None, name: str) -> str:
