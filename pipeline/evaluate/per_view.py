@@ -19,8 +19,6 @@ import numpy as np
 from designclip.pipeline.deeppatent.views import VIEW_LISTS, VIEWS_DIR, VIEWS_PROTOCOL
 from designclip.pipeline.evaluate.lists import evaluate_deeppatent_lists
 
-PER_VIEW_PROTOCOL = VIEWS_PROTOCOL
-
 
 def views_folder(lists_folder: str | Path) -> Path | None:
     """`<build>/views` beside the `lists/` of a `designclip deeppatent build` folder; None for lists without it."""

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from designclip.pipeline.common.plots import confusion_matrix_plot, recall_curves
+from designclip.pipeline.deeppatent.views import VIEWS_PROTOCOL
 from designclip.pipeline.evaluate.benchmark import PUBLISHED_DEEPPATENT
-from designclip.pipeline.evaluate.per_view import PER_VIEW_PROTOCOL
 
 DASH = "–"
 DEEPPATENT_COLUMNS = ("1", "5", "10", "20", "50", "100")
@@ -217,7 +217,7 @@ def benchmark_lines(bench: dict[str, Any], label: str = "ours") -> list[str]:
     """The benchmark's splits, sheet level and per-FIG. views (both mAPs, P@1, top-k), above the published rows."""
     header = ["Model", *BENCHMARK_HEADER]
     some = next(iter(bench.get("splits", {}).values()), {})
-    per_view = (("; per-FIG. views: " + PER_VIEW_PROTOCOL) if bench.get("per_view") else
+    per_view = (("; per-FIG. views: " + VIEWS_PROTOCOL) if bench.get("per_view") else
                 "; no per-FIG. views (they come from `designclip deeppatent build` after render: views/ beside lists/)")
     return [f"Lists `{bench.get('lists_dir')}`, images under `{bench.get('image_root')}`; sheet preprocessing: "
             f"{some.get('preprocessing', 'not recorded')}{per_view}. mAP official = DeepPatent's AP over the full "

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.fixtures.deeppatent import LISTS, ingested_deeppatent_weeks
+from tests.fixtures.deeppatent import LISTS, ingested_deeppatent_weeks, official_and_pml, unit
 from tests.pipeline.train.test_deeppatent_data import TINY_SWINV2
 
 TINY_TRAIN = ["--preset", "higuchi", "--model", "swinv2_tiny_window8_256", "--pretrained", "",
@@ -43,27 +43,6 @@ def missing_by_build(build: Path, lines: list[str]) -> list[str]:
     named = {s["path"] for s in record["sheets"]}
     weeks = {f"I{week.replace('-', '')}" for week in record["weeks_not_built"]}
     return [line for line in lines if line in named or line.split("/")[0] in weeks]
-
-
-def official_and_pml(q: np.ndarray, db: np.ndarray, qp: list[str], dbp: list[str]) -> tuple[float, float, float]:
-    """(official mAP over the full ranking, PML mAP at k = max_bin_count, top-1 hit rate) by a plain loop."""
-    k = max(dbp.count(p) for p in set(dbp))
-    official, pml, top1 = [], [], []
-    for vector, patent in zip(q, qp, strict=True):
-        relevant = np.array([p == patent for p in dbp])[np.argsort(-(db @ vector), kind="stable")]
-        if not relevant.any():
-            continue  # a query without a relevant database image is left out of both means
-        ranks = np.flatnonzero(relevant) + 1
-        precision = np.arange(1, len(ranks) + 1) / ranks
-        official.append(precision.mean())
-        pml.append(precision[ranks <= k].sum() / min(len(ranks), k))
-        top1.append(float(relevant[0]))
-    return float(np.mean(official)), float(np.mean(pml)), float(np.mean(top1))
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (cosine similarity as inner product)."""
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def hand_scores(export: Path, lists: Path, images: Path, split: str) -> tuple[float, float, float]:

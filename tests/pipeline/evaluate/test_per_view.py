@@ -15,8 +15,14 @@ from designclip.pipeline.evaluate.per_view import per_view_variant, views_folder
 from designclip.pipeline.render.driver import RENDER
 from designclip.pipeline.train.data import decode_image
 
-from tests.fixtures.deeppatent import LISTS, TEST_WEEK, VAL_WEEK, ingested_deeppatent_weeks
-from tests.flows.test_deeppatent_end_to_end import official_and_pml, unit
+from tests.fixtures.deeppatent import (
+    LISTS,
+    TEST_WEEK,
+    VAL_WEEK,
+    ingested_deeppatent_weeks,
+    official_and_pml,
+    unit,
+)
 
 # Four patents of the two fixture weeks in one test split: two query patents, all four in the database
 TEST_QUERY = ("I20181127/USD0834581-20181127/USD0834581-20181127-D00001.png 1\n"
